@@ -1,0 +1,143 @@
+"""Account services: create, list and delete local accounts; keep the instance actor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from activities.actor import Actor, instance_actor_urls, local_actor_urls
+
+from .config import Settings
+from .keys import generate_rsa_keypair
+from .passwords import hash_password
+from .repo import actors as actors_repo
+
+log = logging.getLogger("fedserver.accounts")
+
+# Mastodon's rule: letters, digits and underscores, at most 30 characters.
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+# Paths and names that would confuse people or other servers.
+RESERVED_USERNAMES = frozenset(
+    {"actor", "admin", "administrator", "inbox", "instance", "root", "postmaster", "webmaster", "support",
+     "security", "abuse", "www", "api", "oauth", "well_known", "nodeinfo", "users", "about", "rewards"}
+)
+
+
+class AccountError(Exception):
+    """An account operation was refused; the message says why."""
+
+
+class NewAccount(BaseModel):
+    """What `account create` accepts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    username: str
+    display_name: str = Field(default="", max_length=100)
+    kind: Literal["person", "organization"] = "person"
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    locked: bool = False
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, value: str) -> str:
+        if not USERNAME_RE.match(value):
+            raise ValueError("use 1 to 30 letters (a-z), digits and underscores")
+        if value.lower() in RESERVED_USERNAMES:
+            raise ValueError(f"'{value}' is reserved")
+        return value
+
+    @field_validator("display_name")
+    @classmethod
+    def _check_display_name(cls, value: str) -> str:
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value.strip()
+
+
+def validate_new_account(**fields: object) -> NewAccount:
+    """Parse account fields, turning validation errors into one AccountError."""
+    try:
+        return NewAccount.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
+        raise AccountError(f"invalid account: {problems}") from None
+
+
+async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount) -> Actor:
+    """Create a local account with a fresh RSA-2048 key pair, all in one transaction."""
+    private_pem, public_pem = await asyncio.to_thread(generate_rsa_keypair)
+    password_hash = await asyncio.to_thread(hash_password, new.password) if new.password else None
+    urls = local_actor_urls(settings.base_url, new.username)
+    async with pool.acquire() as conn, conn.transaction():
+        instance = await actors_repo.get_instance_account(conn)
+        if instance and instance.actor.username.lower() == new.username.lower():
+            raise AccountError(f"the name '{new.username}' is reserved for the instance actor")
+        existing = await actors_repo.get_local_actor_by_username(conn, new.username)
+        if existing is not None:
+            state = "a deleted account" if existing.deleted_at else "an account"
+            raise AccountError(f"the name '{new.username}' is already taken by {state} (@{existing.acct})")
+        try:
+            actor = await actors_repo.insert_local_actor(
+                conn,
+                username=new.username,
+                domain=settings.instance.domain,
+                actor_type="Organization" if new.kind == "organization" else "Person",
+                display_name=new.display_name,
+                urls=urls,
+                public_key_pem=public_pem,
+                private_key_pem=private_pem,
+                password_hash=password_hash,
+                role="user",
+                manually_approves_followers=new.locked,
+            )
+        except asyncpg.UniqueViolationError:
+            # Two creations racing for the same name: the database decided.
+            raise AccountError(f"the name '{new.username}' is already taken") from None
+    log.info("account created", extra={"account": actor.acct})
+    return actor
+
+
+async def delete_account(pool: asyncpg.Pool, username: str) -> Actor:
+    """Mark an account deleted: its pages answer 410 Gone and its name stays reserved."""
+    async with pool.acquire() as conn, conn.transaction():
+        account = await actors_repo.get_local_account_by_username(conn, username)
+        if account is None:
+            raise AccountError(f"no account named '{username}'")
+        if not await actors_repo.mark_actor_deleted(conn, account.actor.id):
+            raise AccountError(f"the account '{username}' is already deleted")
+    log.info("account deleted", extra={"account": account.actor.acct})
+    return account.actor
+
+
+async def ensure_instance_actor(pool: asyncpg.Pool, settings: Settings) -> Actor:
+    """Create the instance actor on first start; follow later changes of domain or scheme."""
+    urls = instance_actor_urls(settings.base_url)
+    async with pool.acquire() as conn:
+        existing = await actors_repo.get_instance_account(conn)
+        if existing and (existing.actor.uri, existing.actor.domain) == (urls.id, settings.instance.domain):
+            return existing.actor
+    private_pem, public_pem = await asyncio.to_thread(generate_rsa_keypair)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE local_accounts IN SHARE ROW EXCLUSIVE MODE")
+        existing = await actors_repo.get_instance_account(conn)
+        if existing is None:
+            actor = await actors_repo.insert_local_actor(
+                conn, username=settings.hostname, domain=settings.instance.domain, actor_type="Application",
+                display_name=settings.instance.name, urls=urls, public_key_pem=public_pem,
+                private_key_pem=private_pem, password_hash=None, role="instance",
+                manually_approves_followers=True, discoverable=False,
+            )
+            log.info("instance actor created", extra={"actor": actor.uri})
+            return actor
+        await actors_repo.update_instance_actor_identity(
+            conn, existing.actor.id, settings.hostname, settings.instance.domain, urls
+        )
+        return await actors_repo.get_actor_by_uri(conn, urls.id)  # type: ignore[return-value]

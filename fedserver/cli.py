@@ -1,0 +1,158 @@
+"""The `fedserver` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Awaitable, Callable
+
+from . import __version__
+from .accounts import AccountError, create_account, delete_account, ensure_instance_actor, validate_new_account
+from .config import ConfigError, Settings, load_settings
+from .db import DatabaseError, migrate, open_database
+from .embedded import EmbeddedDatabaseError
+from .logs import setup_logging
+from .repo import actors as actors_repo
+
+USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedserver", description="A federated home for workshops and co-ops.")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $FEDSERVER_CONFIG, ./config.toml)")
+    parser.add_argument("--version", action="version", version=f"fedserver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the server (web and workers)")
+    run.add_argument("--role", choices=("all", "web", "worker"), default="all",
+                     help="all (default), web only, or background workers only")
+
+    commands.add_parser("migrate", help="apply pending database migrations")
+
+    account = commands.add_parser("account", help="manage local accounts")
+    account_cmds = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
+    create = account_cmds.add_parser("create", help="create an account")
+    create.add_argument("name")
+    create.add_argument("--display-name", default="", metavar="TEXT")
+    create.add_argument("--kind", choices=("person", "organization"), default="person")
+    create.add_argument("--locked", action="store_true", help="approve followers by hand")
+    create.add_argument("--password-stdin", action="store_true", help="read a password from standard input")
+    listing = account_cmds.add_parser("list", help="list accounts")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--all", action="store_true", help="include deleted accounts")
+    delete = account_cmds.add_parser("delete", help="delete an account (its name stays reserved)")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise AccountError("--password-stdin was given but standard input had no password")
+    return password
+
+
+async def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings, run_migrations=False) as pool, pool.acquire() as conn:
+        applied = await migrate(conn)
+    if applied:
+        for migration in applied:
+            print(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        print("database is up to date")
+    return 0
+
+
+async def _cmd_account_create(settings: Settings, args: argparse.Namespace) -> int:
+    password = _read_password() if args.password_stdin else None
+    new = validate_new_account(
+        username=args.name, display_name=args.display_name, kind=args.kind, password=password, locked=args.locked
+    )
+    async with open_database(settings) as pool:
+        await ensure_instance_actor(pool, settings)
+        actor = await create_account(pool, settings, new)
+    print(f"created @{actor.acct}")
+    print(f"actor: {actor.uri}")
+    return 0
+
+
+async def _cmd_account_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings) as pool, pool.acquire() as conn:
+        accounts = await actors_repo.list_local_accounts(conn, include_deleted=args.all)
+    if args.json:
+        print(json.dumps([{
+            "name": a.actor.username, "acct": a.actor.acct, "uri": a.actor.uri, "kind": a.actor.actor_type,
+            "display_name": a.actor.display_name, "created_at": a.actor.created_at.isoformat(),
+            "deleted": a.actor.deleted_at is not None,
+        } for a in accounts], ensure_ascii=False, indent=2))
+        return 0
+    if not accounts:
+        print("no accounts yet: create one with `fedserver account create NAME`")
+    for a in accounts:
+        gone = "  (deleted)" if a.actor.deleted_at else ""
+        print(f"{a.actor.username:<30} {a.actor.actor_type:<12} {a.actor.display_name}{gone}")
+    return 0
+
+
+async def _cmd_account_delete(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AccountError("refusing to delete without --yes when not run interactively")
+        answer = input(f"Delete the account '{args.name}'? Its name stays reserved. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    async with open_database(settings) as pool:
+        actor = await delete_account(pool, args.name)
+    print(f"deleted @{actor.acct}")
+    return 0
+
+
+async def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from .server import run
+
+    def ready(address: str) -> None:
+        if address:
+            print(f"fedserver is listening on {address} (public address {settings.base_url})", flush=True)
+            print("create the first account with: fedserver account create NAME --password-stdin", flush=True)
+        else:
+            print("fedserver workers are running", flush=True)
+
+    await run(settings, args.role, ready=ready)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "run": _cmd_run,
+    "migrate": _cmd_migrate,
+    "account create": _cmd_account_create,
+    "account list": _cmd_account_list,
+    "account delete": _cmd_account_delete,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, load settings, run one command; user errors print one line and exit 1."""
+    args = build_parser().parse_args(argv)
+    key = args.command + (f" {args.account_command}" if args.command == "account" else "")
+    try:
+        settings = load_settings(args.config)
+        setup_logging(settings.logging.level, settings.logging.format)
+        if args.command != "run":
+            # Keep one-shot commands quiet: their result is what they print.
+            import logging
+
+            logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+        return asyncio.run(COMMANDS[key](settings, args))
+    except USER_ERRORS as exc:
+        print(f"fedserver: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

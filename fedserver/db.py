@@ -1,0 +1,176 @@
+"""Database access: the asyncpg pool, the embedded server when no URL is set, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import socket
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import AsyncIterator
+
+import asyncpg
+
+from .config import Settings
+from .embedded import EmbeddedPostgres, start_embedded
+
+log = logging.getLogger("fedserver.db")
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Any constant works; it only has to be the same in every fedserver process.
+_MIGRATION_LOCK = 0x6665_6473_6D69_67  # "fedsmig"
+
+
+class DatabaseError(Exception):
+    """The database cannot be reached or is not in a usable state."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the file, so an edit after it was applied is noticed."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    """Read `migrations/NNNN_name.sql` in order; refuse gaps and duplicates."""
+    found: list[Migration] = []
+    for entry in resources.files("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise DatabaseError(f"migration numbers must run 0001, 0002, ... without gaps; found {migration.version:04d}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection) -> list[Migration]:
+    """Apply pending migrations in one transaction (all or none); return the ones applied."""
+    migrations = load_migrations()
+    applied_now: list[Migration] = []
+    async with conn.transaction():
+        # One migrator at a time, whatever the number of processes starting together.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+        known = {m.version: m for m in migrations}
+        for row in rows:
+            mine = known.get(row["version"])
+            if mine is None:
+                raise DatabaseError(
+                    f"the database has migration {row['version']:04d}_{row['name']} which this version of "
+                    "fedserver does not know; it was migrated by a newer release"
+                )
+            if mine.checksum != row["checksum"]:
+                raise DatabaseError(
+                    f"migration {mine.version:04d}_{mine.name}.sql was edited after it was applied "
+                    f"(checksum {row['checksum'][:12]} in the database, {mine.checksum[:12]} on disk); "
+                    "migrations are forward-only: restore the file and add a new migration instead"
+                )
+        done = {row["version"] for row in rows}
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                migration.version, migration.name, migration.checksum,
+            )
+            log.info("migration applied", extra={"migration": f"{migration.version:04d}_{migration.name}"})
+            applied_now.append(migration)
+    return applied_now
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Decode json and jsonb columns to Python values on every pooled connection."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
+    """Open a pool, turning connection failures into one readable DatabaseError."""
+    db = settings.database
+    try:
+        return await asyncpg.create_pool(
+            url,
+            min_size=min(db.pool_min_size, db.pool_max_size),
+            max_size=db.pool_max_size,
+            timeout=db.connect_timeout,
+            command_timeout=60,
+            server_settings={"application_name": "fedserver", "timezone": "UTC"},
+            init=init_connection,
+        )
+    except (OSError, socket.gaierror, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DatabaseError(f"cannot connect to the database at {_redact(url)}: {reason}") from None
+
+
+class Database:
+    """The pool plus, when no URL is configured, the embedded server behind it."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.embedded: EmbeddedPostgres | None = None
+        self.pool: asyncpg.Pool | None = None
+
+    @property
+    def url(self) -> str:
+        return self.settings.database.url or (self.embedded.url if self.embedded else "")
+
+    async def open(self) -> asyncpg.Pool:
+        """Start the embedded server if needed and open the pool."""
+        if not self.settings.database.url:
+            self.embedded = await asyncio.to_thread(start_embedded, self.settings.storage.data_dir)
+        try:
+            self.pool = await create_pool(self.url, self.settings)
+        except BaseException:
+            await self.close()
+            raise
+        return self.pool
+
+    async def close(self) -> None:
+        """Close the pool, then stop the embedded server if we started it."""
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(self.pool.close(), timeout=10)
+            except asyncio.TimeoutError:
+                self.pool.terminate()
+            self.pool = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[asyncpg.Pool]:
+    """Open the database for a command; migrate it first unless told not to."""
+    database = Database(settings)
+    pool = await database.open()
+    try:
+        if run_migrations:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        yield pool
+    finally:
+        await database.close()

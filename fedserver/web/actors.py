@@ -1,0 +1,159 @@
+"""Actor documents, their collections, and the HTML profile at the same URL."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from activities.actor import Actor, build_actor, build_tombstone
+from activities.collections import build_ordered_collection, build_ordered_collection_page
+
+from ..repo import actors as actors_repo
+from ..repo import follows as follows_repo
+from .app_keys import POOL, SETTINGS
+from .errors import HTTPError
+from .negotiation import activity_response, wants_activitypub
+from .pages import home_page, not_found_page, profile_page
+
+PAGE_SIZE = 20
+MAX_PAGE = 10_000
+
+
+async def _load_actor(request: web.Request) -> Actor:
+    name = request.match_info["name"]
+    async with request.config_dict[POOL].acquire() as conn:
+        actor = await actors_repo.get_local_actor_by_username(conn, name)
+    if actor is None:
+        raise HTTPError(404, f"no account named {name} here")
+    return actor
+
+
+def _gone(request: web.Request, actor: Actor) -> web.Response:
+    return activity_response(request, build_tombstone(actor.uri, actor.actor_type, actor.deleted_at), status=410)
+
+
+async def _counts(request: web.Request, actor: Actor) -> dict[str, int]:
+    async with request.config_dict[POOL].acquire() as conn:
+        return {
+            "posts": await follows_repo.count_outbox(conn, actor.id),
+            "followers": await follows_repo.count_followers(conn, actor.id),
+            "following": await follows_repo.count_following(conn, actor.id),
+        }
+
+
+async def actor_get(request: web.Request) -> web.StreamResponse:
+    """`/users/{name}`: the actor for ActivityPub clients, the profile page for browsers."""
+    if not wants_activitypub(request):
+        return await _profile(request)
+    actor = await _load_actor(request)
+    if actor.deleted_at is not None:
+        return _gone(request, actor)
+    return activity_response(request, build_actor(actor), cache_seconds=180)
+
+
+async def profile_get(request: web.Request) -> web.StreamResponse:
+    """`/@{name}`: the public profile page; ActivityPub clients are sent to the actor id."""
+    if wants_activitypub(request):
+        raise web.HTTPFound((await _load_actor(request)).uri)
+    return await _profile(request)
+
+
+async def _profile(request: web.Request) -> web.Response:
+    try:
+        actor = await _load_actor(request)
+    except HTTPError:
+        return not_found_page(request)
+    settings = request.config_dict[SETTINGS]
+    return profile_page(request, actor, settings.instance.domain, await _counts(request, actor))
+
+
+async def instance_actor_get(request: web.Request) -> web.Response:
+    """`/actor`: the instance actor (type Application) that signs server-to-server fetches."""
+    async with request.config_dict[POOL].acquire() as conn:
+        account = await actors_repo.get_instance_account(conn)
+    if account is None:
+        raise HTTPError(503, "the instance actor is not created yet")
+    return activity_response(request, build_actor(account.actor), cache_seconds=3600)
+
+
+def _page_number(request: web.Request) -> int | None:
+    raw = request.query.get("page")
+    if raw is None:
+        return None
+    if raw == "true":
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise HTTPError(400, f"page must be a number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+async def _collection(request: web.Request, kind: str) -> web.Response:
+    actor = await _load_actor(request)
+    if actor.deleted_at is not None:
+        return _gone(request, actor)
+    uri = f"{actor.uri}/{kind}"
+    count, fetch = {
+        "followers": (follows_repo.count_followers, follows_repo.list_follower_uris),
+        "following": (follows_repo.count_following, follows_repo.list_following_uris),
+        "outbox": (follows_repo.count_outbox, follows_repo.list_outbox_objects),
+    }[kind]
+    page = _page_number(request)
+    async with request.config_dict[POOL].acquire() as conn:
+        total = await count(conn, actor.id)
+        if page is None:
+            return activity_response(request, build_ordered_collection(uri, total, first=f"{uri}?page=1"))
+        items = await fetch(conn, actor.id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    more = page * PAGE_SIZE < total
+    document = build_ordered_collection_page(
+        f"{uri}?page={page}", uri, items, total,
+        next_page=f"{uri}?page={page + 1}" if more else None,
+        prev_page=f"{uri}?page={page - 1}" if page > 1 else None,
+    )
+    return activity_response(request, document)
+
+
+async def followers_get(request: web.Request) -> web.Response:
+    return await _collection(request, "followers")
+
+
+async def following_get(request: web.Request) -> web.Response:
+    return await _collection(request, "following")
+
+
+async def outbox_get(request: web.Request) -> web.Response:
+    return await _collection(request, "outbox")
+
+
+async def featured_get(request: web.Request) -> web.Response:
+    """Pinned posts (none yet: pinning comes with the client API)."""
+    actor = await _load_actor(request)
+    if actor.deleted_at is not None:
+        return _gone(request, actor)
+    return activity_response(request, build_ordered_collection(f"{actor.uri}/collections/featured", 0, items=[]))
+
+
+async def featured_tags_get(request: web.Request) -> web.Response:
+    """Featured hashtags (none yet)."""
+    actor = await _load_actor(request)
+    if actor.deleted_at is not None:
+        return _gone(request, actor)
+    document = build_ordered_collection(f"{actor.uri}/collections/tags", 0, items=[])
+    document["type"] = "Collection"
+    document["items"] = document.pop("orderedItems")
+    return activity_response(request, document)
+
+
+async def home_get(request: web.Request) -> web.Response:
+    settings = request.config_dict[SETTINGS]
+    return home_page(request, settings.instance.name, settings.instance.description)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", home_get)
+    app.router.add_get("/actor", instance_actor_get)
+    app.router.add_get("/users/{name}", actor_get)
+    app.router.add_get("/@{name}", profile_get)
+    app.router.add_get("/users/{name}/followers", followers_get)
+    app.router.add_get("/users/{name}/following", following_get)
+    app.router.add_get("/users/{name}/outbox", outbox_get)
+    app.router.add_get("/users/{name}/collections/featured", featured_get)
+    app.router.add_get("/users/{name}/collections/tags", featured_tags_get)

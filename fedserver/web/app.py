@@ -1,0 +1,54 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ..config import Settings
+from . import actors, wellknown
+from .app_keys import POOL, SETTINGS
+from .errors import error_middleware, json_error
+
+access_log = logging.getLogger("fedserver.access")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One structured line per request."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s", request.method, request.path, response.status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "ms": round(time * 1000, 2),
+                "remote": request.remote,
+                "agent": request.headers.get("User-Agent", ""),
+            },
+        )
+
+
+async def healthz_get(request: web.Request) -> web.Response:
+    """200 when the database answers, 503 otherwise."""
+    try:
+        async with request.config_dict[POOL].acquire(timeout=5) as conn:
+            await conn.fetchval("SELECT 1")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return json_error(503, f"database unavailable: {type(exc).__name__}")
+    return web.json_response({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
+    """Build the web application around an open pool; the caller owns the pool's lifetime."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.client_max_size)
+    app[SETTINGS] = settings
+    app[POOL] = pool
+    app.router.add_get("/healthz", healthz_get)
+    wellknown.setup_routes(app)
+    actors.setup_routes(app)
+    return app

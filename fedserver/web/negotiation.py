@@ -1,0 +1,54 @@
+"""Content negotiation between ActivityPub clients and browsers, and JSON responses for both."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+ACTIVITY_JSON = "application/activity+json"
+LD_JSON_PROFILE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+_AP_TYPES = ("application/activity+json", "application/ld+json")
+
+
+def _accept_entries(request: web.Request) -> list[tuple[str, float]]:
+    entries = []
+    for part in request.headers.get("Accept", "").split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if media:
+            entries.append((media.lower(), quality))
+    return entries
+
+
+def wants_activitypub(request: web.Request) -> bool:
+    """True when the client asks for an ActivityPub document (or plain JSON) rather than a page."""
+    best_ap = max((q for media, q in _accept_entries(request) if media in _AP_TYPES or media == "application/json"),
+                  default=0.0)
+    best_html = max((q for media, q in _accept_entries(request) if media in ("text/html", "application/xhtml+xml")),
+                    default=0.0)
+    return best_ap > 0 and best_ap >= best_html
+
+
+def activity_response(request: web.Request, document: dict, *, status: int = 200,
+                      cache_seconds: int = 60) -> web.Response:
+    """Serve a document as `application/activity+json`, or as JSON-LD when that is what was asked for."""
+    entries = dict(_accept_entries(request))
+    ld_only = entries.get("application/ld+json", 0) > 0 and entries.get(ACTIVITY_JSON, 0) == 0
+    response = web.Response(
+        body=json.dumps(document, ensure_ascii=False).encode(),
+        status=status,
+        headers={
+            "Content-Type": (LD_JSON_PROFILE if ld_only else ACTIVITY_JSON) + "; charset=utf-8",
+            "Vary": "Accept",
+            "Cache-Control": f"max-age={cache_seconds}, public" if status == 200 else "no-store",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
+    return response

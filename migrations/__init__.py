@@ -1,0 +1,1 @@
+"""Forward-only numbered SQL migrations, applied by `fedserver migrate`."""

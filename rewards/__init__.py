@@ -1,0 +1,1 @@
+"""Points policy, receipts, the per-instance Merkle log, witnessing and tokens."""

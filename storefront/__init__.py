@@ -1,0 +1,1 @@
+"""Products, stock, orders and the public shop pages (later issues)."""

@@ -1,0 +1,55 @@
+"""Fixtures: real PostgreSQL (the configured server or an embedded one), real HTTP."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from fedserver.config import load_settings
+from fedserver.db import init_connection
+from fedserver.web.app import create_app
+from tests.support.database import start_cluster, stop_cluster
+
+TEST_DOMAIN = "shop.test"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    """The PostgreSQL server for the whole session, with a migrated template database."""
+    cluster = start_cluster(tmp_path_factory.mktemp("pg"))
+    yield cluster
+    stop_cluster(cluster)
+
+
+@pytest.fixture
+async def db_url(pg_cluster):
+    """A fresh, migrated database for one test, dropped afterwards."""
+    url = await pg_cluster.create_database()
+    yield url
+    await pg_cluster.drop_database(url)
+
+
+@pytest.fixture
+def settings(db_url, tmp_path):
+    """Settings for an instance at https://shop.test on the test database."""
+    return load_settings(environ={
+        "FEDSERVER_INSTANCE__DOMAIN": TEST_DOMAIN,
+        "FEDSERVER_DATABASE__URL": db_url,
+        "FEDSERVER_STORAGE__DATA_DIR": str(tmp_path / "data"),
+    })
+
+
+@pytest.fixture
+async def pool(db_url):
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=5, init=init_connection)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def client(settings, pool):
+    """An HTTP client talking to the app served on a real loopback socket."""
+    server = TestServer(create_app(settings, pool), host="127.0.0.1")
+    async with TestClient(server) as client:
+        yield client

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: databases, running instances, the Fedify peer."""
