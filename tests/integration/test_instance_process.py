@@ -1,0 +1,175 @@
+"""The `fedserver` command and server as real processes: errors, restarts, crashes, embedded database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.instance import Instance, fedserver, free_port, instance_env
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str, accept: str = "application/activity+json") -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _webfinger(instance: Instance, name: str) -> tuple[int, dict]:
+    domain = f"127.0.0.1:{instance.port}"
+    return _get(f"{instance.base_url}/.well-known/webfinger?resource=acct:{name}@{domain}", "application/jrd+json")
+
+
+def _account_names(instance: Instance) -> list[str]:
+    result = instance.command("account", "list", "--json", "--all")
+    assert result.returncode == 0, result.stderr
+    return [a["name"] for a in json.loads(result.stdout)]
+
+
+@pytest.fixture
+def instance(db_url, tmp_path) -> Instance:
+    port = free_port()
+    env = instance_env(database_url=db_url, data_dir=tmp_path / "data", port=port)
+    inst = Instance(port=port, env=env, cwd=tmp_path, log_path=tmp_path / "server.log")
+    yield inst
+    inst.kill()
+
+
+@pytest.fixture
+def embedded_instance(tmp_path) -> Instance:
+    """An instance with no database configured: it runs its own PostgreSQL in its data directory."""
+    port = free_port()
+    env = instance_env(database_url="", data_dir=tmp_path / "data", port=port)
+    inst = Instance(port=port, env=env, cwd=tmp_path, log_path=tmp_path / "server.log")
+    yield inst
+    inst.kill()
+    # Leave no PostgreSQL behind even when a test failed half-way.
+    pid_file = tmp_path / "data" / "postgres" / "postmaster.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def test_wrong_config_value_gives_one_message_naming_the_key(instance):
+    env = {**instance.env, "FEDSERVER_SERVER__PORT": "eighty"}
+    result = fedserver("migrate", env=env)
+    assert result.returncode == 1
+    assert "[server] port (FEDSERVER_SERVER__PORT)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_config_file_is_a_clear_error(instance, tmp_path):
+    result = fedserver("--config", str(tmp_path / "missing.toml"), "migrate", env=instance.env)
+    assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+def test_unreachable_database_gives_one_clear_message(instance):
+    port = free_port()  # nothing listens there
+    env = {**instance.env, "FEDSERVER_DATABASE__URL": f"postgresql://fed:secret@127.0.0.1:{port}/fed"}
+    for args in (("migrate",), ("account", "create", "alice"), ("run",)):
+        result = fedserver(*args, env=env, timeout=60)
+        assert result.returncode == 1, args
+        assert "cannot connect to the database at postgresql://fed:***@127.0.0.1" in result.stderr
+        assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_account_commands_refuse_bad_input_and_create_nothing(instance):
+    created = instance.command("account", "create", "alice", "--display-name", "앨리스")
+    assert created.returncode == 0, created.stderr
+    assert f"created @alice@127.0.0.1:{instance.port}" in created.stdout
+
+    duplicate = instance.command("account", "create", "Alice")
+    assert duplicate.returncode == 1
+    assert "already taken" in duplicate.stderr and "Traceback" not in duplicate.stderr
+
+    invalid = instance.command("account", "create", "no spaces")
+    assert invalid.returncode == 1
+    assert "invalid account" in invalid.stderr
+
+    no_password = instance.command("account", "create", "carol", "--password-stdin", stdin="")
+    assert no_password.returncode == 1 and "no password" in no_password.stderr
+
+    assert _account_names(instance) == ["alice"]
+
+    with_password = instance.command("account", "create", "dora", "--password-stdin", stdin="a good password\n")
+    assert with_password.returncode == 0, with_password.stderr
+    assert _account_names(instance) == ["alice", "dora"]
+
+    deleted = instance.command("account", "delete", "dora", "--yes")
+    assert deleted.returncode == 0 and "deleted @dora" in deleted.stdout
+    listed = json.loads(instance.command("account", "list", "--json").stdout)
+    assert [a["name"] for a in listed] == ["alice"]
+
+
+def test_sigterm_stops_cleanly_and_a_restart_keeps_every_account(instance):
+    for name in ("alice", "bob"):
+        assert instance.command("account", "create", name).returncode == 0
+    instance.start()
+    assert _webfinger(instance, "alice")[0] == 200
+    assert instance.terminate() == 0
+    assert "stopped" in instance.log()
+    instance.start()
+    for name in ("alice", "bob"):
+        status, jrd = _webfinger(instance, name)
+        assert status == 200
+        assert jrd["links"][-1]["href"] == f"{instance.base_url}/users/{name}"
+    assert instance.terminate() == 0
+
+
+def test_embedded_database_smoke_webfinger_and_actor(embedded_instance):
+    """`fedserver run` with no database configured answers WebFinger and serves the actor."""
+    inst = embedded_instance
+    inst.start()
+    created = inst.command("account", "create", "alice")  # beside the running server, sharing its database
+    assert created.returncode == 0, created.stderr
+    status, jrd = _webfinger(inst, "alice")
+    assert status == 200
+    actor_url = next(link["href"] for link in jrd["links"] if link["rel"] == "self")
+    status, actor = _get(actor_url)
+    assert status == 200 and actor["id"] == actor_url
+    assert actor["publicKey"]["publicKeyPem"].startswith("-----BEGIN PUBLIC KEY-----")
+    # The command above must not have stopped the database under the running server.
+    assert _get(f"{inst.base_url}/healthz")[0] == 200
+    assert inst.terminate() == 0
+    assert not (Path(inst.env["FEDSERVER_STORAGE__DATA_DIR"]) / "postgres" / "postmaster.pid").exists()
+
+
+def test_kill_9_then_restart_recovers_the_embedded_database(embedded_instance):
+    inst = embedded_instance
+    assert inst.command("account", "create", "alice").returncode == 0
+    inst.start()
+    inst.kill()  # the server dies; its PostgreSQL keeps running and is adopted by the next start
+    inst.start()
+    assert _webfinger(inst, "alice")[0] == 200
+    assert inst.command("account", "create", "bob").returncode == 0
+
+    # Now a crash of everything: the server and its PostgreSQL both die without a shutdown.
+    pgdata = Path(inst.env["FEDSERVER_STORAGE__DATA_DIR"]) / "postgres"
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    inst.kill()
+    os.kill(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(postmaster, 0)
+            time.sleep(0.1)
+        except ProcessLookupError:
+            break
+    inst.start()  # stale postmaster.pid: PostgreSQL runs crash recovery
+    for name in ("alice", "bob"):
+        assert _webfinger(inst, name)[0] == 200
+    assert inst.terminate() == 0
+    assert not (pgdata / "postmaster.pid").exists()
