@@ -1,0 +1,1 @@
+"""Federation: the outbound HTTP client, its address rules, and delivery fan-out."""
