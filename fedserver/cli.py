@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Awaitable, Callable
 
-from . import __version__
+from . import __version__, cli_outbox
 from .accounts import AccountError, create_account, delete_account, ensure_instance_actor, validate_new_account
 from .config import ConfigError, Settings, load_settings
 from .db import DatabaseError, migrate, open_database
@@ -16,7 +16,7 @@ from .embedded import EmbeddedDatabaseError
 from .logs import setup_logging
 from .repo import actors as actors_repo
 
-USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError)
+USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError, *cli_outbox.ERRORS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete = account_cmds.add_parser("delete", help="delete an account (its name stays reserved)")
     delete.add_argument("name")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cli_outbox.add_account_parsers(account_cmds)
+    cli_outbox.add_parsers(commands)
     return parser
 
 
@@ -131,6 +133,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account create": _cmd_account_create,
     "account list": _cmd_account_list,
     "account delete": _cmd_account_delete,
+    **cli_outbox.COMMANDS,
 }
 
 

@@ -83,6 +83,35 @@ class LoggingSettings(_Section):
 class FederationSettings(_Section):
     enabled: bool = True
     allow_private_addresses: bool = False
+    delivery_concurrency: int = Field(default=32, ge=1, le=1024)
+    delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    pause_failing_domain_after_days: float = Field(default=3.0, gt=0, le=365)
+    probe_interval_hours: float = Field(default=6.0, gt=0, le=24 * 30)
+    retry_delay_scale: float = Field(default=1.0, gt=0, le=1000)
+
+
+class RewardsSettings(_Section):
+    policy_version: int = Field(default=1, ge=1)
+    points_like: int = Field(default=1, ge=0, le=1_000_000)
+    points_announce: int = Field(default=2, ge=0, le=1_000_000)
+    points_reply: int = Field(default=3, ge=0, le=1_000_000)
+    daily_cap: int = Field(default=100, ge=0, le=1_000_000_000)
+    receipt_max_age: int = Field(default=7 * 86400, ge=60)
+    policy_file: str = ""
+    checkpoint_interval: float = Field(default=2.0, gt=0, le=3600)
+    witness_timeout: float = Field(default=10.0, gt=0, le=300)
+    monitor_interval: float = Field(default=60.0, gt=0, le=86400)
+
+    def policy_path(self, data_dir: Path) -> Path:
+        """The tlog-policy file: `policy_file` (relative to data_dir) or data_dir/rewards-policy.txt."""
+        return data_dir / (self.policy_file or "rewards-policy.txt")
+
+
+class ApiSettings(_Section):
+    password_grant: bool = True
+    rate_limit_per_5min: int = Field(default=300, ge=0, le=1_000_000)
+    login_failures_per_15min: int = Field(default=5, ge=1, le=10_000)
+    trust_forwarded_for: bool = False
 
 
 class Settings(_Section):
@@ -92,6 +121,8 @@ class Settings(_Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
+    rewards: RewardsSettings = Field(default_factory=RewardsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @property
     def base_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Awaitable, Callable
+from typing import Callable
 
 import asyncpg
 from aiohttp import web
@@ -13,19 +13,24 @@ from aiohttp import web
 from .accounts import ensure_instance_actor
 from .config import Settings
 from .db import Database, migrate
+from .federation.delivery import run_delivery_worker
+from .federation.http import HttpClient
+from .federation.keys import instance_signer
+from .federation.processing import run_inbox_worker
+from .runtime import Runtime, Worker
 from .web.app import AccessLogger, create_app
 
 log = logging.getLogger("fedserver.server")
 
-# Background workers register here as (name, coroutine function taking the pool, settings
-# and a stop event). The federation and rewards issues add inbox processing, delivery,
-# log integration and witnessing.
-Worker = Callable[[asyncpg.Pool, Settings, asyncio.Event], Awaitable[None]]
-WORKERS: list[tuple[str, Worker]] = []
+# Background workers of `run --role all|worker`: each runs until the stop event is set.
+WORKERS: list[tuple[str, Worker]] = [
+    ("inbox", run_inbox_worker),
+    ("delivery", run_delivery_worker),
+]
 
 
-async def _start_web(settings: Settings, pool: asyncpg.Pool) -> web.AppRunner:
-    app = create_app(settings, pool)
+async def _start_web(settings: Settings, pool: asyncpg.Pool, http: HttpClient) -> web.AppRunner:
+    app = create_app(settings, pool, http=http)
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -37,6 +42,19 @@ async def _start_web(settings: Settings, pool: asyncpg.Pool) -> web.AppRunner:
     site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True)
     await site.start()
     return runner
+
+
+async def _supervise(name: str, worker: Worker, runtime: Runtime, stop: asyncio.Event) -> None:
+    """Run a worker; restart it after a crash (logged) until the server stops."""
+    while not stop.is_set():
+        try:
+            await worker(runtime, stop)
+        except Exception:
+            log.exception("worker crashed; restarting in 5 s", extra={"worker": name})
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=5)
+            except asyncio.TimeoutError:
+                pass
 
 
 def _listening_on(runner: web.AppRunner) -> str:
@@ -56,6 +74,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
     await database.open()
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task] = []
+    http = HttpClient(settings)
     try:
         pool = database.pool
         assert pool is not None
@@ -64,11 +83,14 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         if applied:
             log.info("database migrated", extra={"applied": [f"{m.version:04d}_{m.name}" for m in applied]})
         await ensure_instance_actor(pool, settings)
+        await http.start()
+        runtime = Runtime(settings, pool, http, await instance_signer(pool, settings))
         if role in ("all", "worker"):
-            tasks = [asyncio.create_task(worker(pool, settings, stop), name=name) for name, worker in WORKERS]
+            tasks = [asyncio.create_task(_supervise(name, worker, runtime, stop), name=name)
+                     for name, worker in WORKERS]
             log.info("workers started", extra={"workers": [name for name, _ in WORKERS]})
         if role in ("all", "web"):
-            runner = await _start_web(settings, pool)
+            runner = await _start_web(settings, pool, http)
             where = _listening_on(runner)
             log.info("listening", extra={"address": where, "public": settings.base_url, "role": role})
             if ready:
@@ -83,6 +105,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         stop.set()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await http.close()
         await database.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -41,21 +41,22 @@ async def list_following_uris(conn: asyncpg.Connection, actor_id: int, *, limit:
     return [row["uri"] for row in rows]
 
 
+# The outbox lists the Create and Announce activities of public and unlisted posts,
+# leaving out Creates of posts deleted since.
+_OUTBOX_WHERE = """FROM activities a LEFT JOIN objects o ON a.activity_type = 'Create' AND o.uri = a.object_uri
+           WHERE a.actor_id = $1 AND a.activity_type IN ('Create', 'Announce')
+             AND a.visibility IN ('public', 'unlisted') AND o.deleted_at IS NULL"""
+
+
 async def count_outbox(conn: asyncpg.Connection, actor_id: int) -> int:
-    """Public and unlisted posts by an actor (what the outbox shows)."""
-    return await conn.fetchval(
-        """SELECT count(*) FROM objects
-           WHERE actor_id = $1 AND deleted_at IS NULL AND visibility IN ('public', 'unlisted')""",
-        actor_id,
-    )
+    """Public and unlisted posts and boosts by an actor (what the outbox shows)."""
+    return await conn.fetchval(f"SELECT count(*) {_OUTBOX_WHERE}", actor_id)
 
 
 async def list_outbox_objects(conn: asyncpg.Connection, actor_id: int, *, limit: int, offset: int) -> list[dict]:
-    """The stored documents of public and unlisted posts, newest first."""
+    """The Create and Announce activities of public and unlisted posts, newest first."""
     rows = await conn.fetch(
-        """SELECT data FROM objects
-           WHERE actor_id = $1 AND deleted_at IS NULL AND visibility IN ('public', 'unlisted')
-           ORDER BY published_at DESC, id DESC LIMIT $2 OFFSET $3""",
+        f"SELECT a.data - '@context' AS data {_OUTBOX_WHERE} ORDER BY a.id DESC LIMIT $2 OFFSET $3",
         actor_id, limit, offset,
     )
     return [row["data"] for row in rows]

@@ -9,7 +9,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..config import Settings
-from . import actors, wellknown
+from ..federation import inbox
+from ..federation.http import HttpClient
+from ..federation.keys import federation_context
+from . import actors, objects, wellknown
 from .app_keys import POOL, SETTINGS
 from .errors import error_middleware, json_error
 
@@ -43,12 +46,15 @@ async def healthz_get(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
 
 
-def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
-    """Build the web application around an open pool; the caller owns the pool's lifetime."""
+def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None) -> web.Application:
+    """Build the web application around an open pool (and HTTP client); the caller owns their lifetime."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool
+    app.cleanup_ctx.append(federation_context(http))
     app.router.add_get("/healthz", healthz_get)
     wellknown.setup_routes(app)
     actors.setup_routes(app)
+    objects.setup_routes(app)
+    inbox.setup_routes(app)
     return app

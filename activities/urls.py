@@ -1,0 +1,49 @@
+"""One strict normaliser for the hosts of ActivityPub ids, so origin checks compare like with like.
+
+Mastodon once compared `domain.delete('/')`, which made `mastodon.so/cial` equal
+`mastodon.social` (CVE-2023-42451); every host comparison here goes through `id_host`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+class BadId(ValueError):
+    """A value that cannot be an ActivityPub id."""
+
+
+def id_host(url: str) -> str:
+    """`host[:port]` of an http(s) id: lower-case, IDNA, no trailing dot, default port dropped."""
+    if not isinstance(url, str) or len(url) > 2048:
+        raise BadId("an id must be a URL of at most 2048 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise BadId(f"malformed URL: {exc}") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise BadId(f"not an http(s) URL: {url[:100]}")
+    if parts.username is not None or parts.password is not None:
+        raise BadId("ids must not carry user information")
+    host = parts.hostname.rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise BadId(f"invalid host name in {url[:100]}") from None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        return f"{host}:{port}"
+    return host
+
+
+def same_origin(a: str, b: str) -> bool:
+    """True when both ids are on the same host (after normalisation)."""
+    try:
+        return id_host(a) == id_host(b)
+    except BadId:
+        return False

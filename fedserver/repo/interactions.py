@@ -1,0 +1,176 @@
+"""SQL for what remote actors do to local ones: follows, likes, announces, blocks, posts, tombstones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from activities.parse import RemotePost
+
+
+async def upsert_follow(conn: asyncpg.Connection, follower_id: int, followee_id: int, activity_uri: str,
+                        *, accepted: bool) -> None:
+    """Record a follow; a repeated Follow updates the stored activity id (as Mastodon does)."""
+    await conn.execute(
+        """INSERT INTO follows (follower_id, followee_id, activity_uri, state, accepted_at)
+           VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'accepted' THEN now() END)
+           ON CONFLICT (follower_id, followee_id) DO UPDATE SET
+               activity_uri = EXCLUDED.activity_uri,
+               state = CASE WHEN follows.state = 'accepted' THEN 'accepted' ELSE EXCLUDED.state END,
+               accepted_at = coalesce(follows.accepted_at, EXCLUDED.accepted_at)""",
+        follower_id, followee_id, activity_uri, "accepted" if accepted else "pending",
+    )
+
+
+async def accept_follow(conn: asyncpg.Connection, *, activity_uri: str | None, follower_id: int | None,
+                        followee_id: int) -> bool:
+    """Mark a follow accepted, found by its Follow id or by the pair; False if none matched."""
+    status = await conn.execute(
+        """UPDATE follows SET state = 'accepted', accepted_at = coalesce(accepted_at, now())
+           WHERE followee_id = $3 AND (activity_uri = $1 OR follower_id = $2)""",
+        activity_uri, follower_id, followee_id,
+    )
+    return not status.endswith(" 0")
+
+
+async def delete_follow(conn: asyncpg.Connection, *, follower_id: int, followee_id: int) -> bool:
+    """Remove a follow (Undo, Reject, Block); False if there was none."""
+    status = await conn.execute(
+        "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2", follower_id, followee_id
+    )
+    return not status.endswith(" 0")
+
+
+async def delete_follows_of(conn: asyncpg.Connection, actor_id: int) -> None:
+    """Remove every follow to or from an actor (the actor was deleted)."""
+    await conn.execute("DELETE FROM follows WHERE follower_id = $1 OR followee_id = $1", actor_id)
+
+
+async def insert_like(conn: asyncpg.Connection, actor_id: int, object_uri: str, activity_uri: str) -> bool:
+    """Record a like once; False when it was already recorded."""
+    status = await conn.execute(
+        """INSERT INTO likes (actor_id, object_uri, activity_uri) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING""",
+        actor_id, object_uri, activity_uri,
+    )
+    return status.endswith(" 1")
+
+
+async def insert_announce(conn: asyncpg.Connection, actor_id: int, object_uri: str, activity_uri: str) -> bool:
+    """Record an announce once; False when it was already recorded."""
+    status = await conn.execute(
+        """INSERT INTO announces (actor_id, object_uri, activity_uri) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING""",
+        actor_id, object_uri, activity_uri,
+    )
+    return status.endswith(" 1")
+
+
+async def delete_interaction(conn: asyncpg.Connection, table: str, actor_id: int, *,
+                             activity_uri: str | None, object_uri: str | None) -> bool:
+    """Undo a like or announce by its activity id or by (actor, object)."""
+    assert table in ("likes", "announces")
+    status = await conn.execute(
+        f"DELETE FROM {table} WHERE actor_id = $1 AND (activity_uri = $2 OR object_uri = $3)",
+        actor_id, activity_uri, object_uri,
+    )
+    return not status.endswith(" 0")
+
+
+async def upsert_block(conn: asyncpg.Connection, actor_id: int, target_id: int, activity_uri: str) -> None:
+    """Record that `actor_id` blocks `target_id`."""
+    await conn.execute(
+        """INSERT INTO blocks (actor_id, target_id, activity_uri) VALUES ($1, $2, $3)
+           ON CONFLICT (actor_id, target_id) DO UPDATE SET activity_uri = EXCLUDED.activity_uri""",
+        actor_id, target_id, activity_uri,
+    )
+
+
+async def delete_block(conn: asyncpg.Connection, actor_id: int, target_id: int) -> bool:
+    """Remove a block; False if there was none."""
+    status = await conn.execute("DELETE FROM blocks WHERE actor_id = $1 AND target_id = $2", actor_id, target_id)
+    return not status.endswith(" 0")
+
+
+async def is_blocked(conn: asyncpg.Connection, blocker_id: int, target_id: int) -> bool:
+    """True when `blocker_id` blocks `target_id`."""
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE actor_id = $1 AND target_id = $2)", blocker_id, target_id
+    )
+
+
+async def is_tombstoned(conn: asyncpg.Connection, uri: str) -> bool:
+    """True when an object with this id was deleted."""
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tombstones WHERE uri = $1)", uri)
+
+
+async def insert_tombstone(conn: asyncpg.Connection, uri: str, actor_uri: str) -> None:
+    """Remember a deleted object's id so that a late Create is ignored."""
+    await conn.execute(
+        "INSERT INTO tombstones (uri, actor_uri) VALUES ($1, $2) ON CONFLICT DO NOTHING", uri, actor_uri
+    )
+
+
+async def insert_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_id: int) -> bool:
+    """Store a remote post once; False when it was already stored."""
+    status = await conn.execute(
+        """INSERT INTO objects (uri, object_type, actor_id, is_local, in_reply_to_uri, content, name, summary, url,
+                                visibility, data, published_at, updated_at)
+           VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (uri) DO NOTHING""",
+        post.id, post.type, actor_id, post.in_reply_to, post.content, post.name, post.summary, post.url,
+        post.visibility, post.raw, post.published, post.updated,
+    )
+    return status.endswith(" 1")
+
+
+async def update_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_id: int) -> bool:
+    """Apply an edit by the post's own author; False if unknown or not theirs."""
+    status = await conn.execute(
+        """UPDATE objects SET content = $3, name = $4, summary = $5, url = $6, data = $7,
+                              updated_at = coalesce($8, now())
+           WHERE uri = $1 AND actor_id = $2 AND deleted_at IS NULL""",
+        post.id, actor_id, post.content, post.name, post.summary, post.url, post.raw, post.updated,
+    )
+    return not status.endswith(" 0")
+
+
+async def delete_object(conn: asyncpg.Connection, uri: str, actor_id: int) -> bool:
+    """Mark an actor's own object deleted."""
+    status = await conn.execute(
+        "UPDATE objects SET deleted_at = now() WHERE uri = $1 AND actor_id = $2 AND deleted_at IS NULL",
+        uri, actor_id,
+    )
+    return not status.endswith(" 0")
+
+
+async def get_object_owner(conn: asyncpg.Connection, uri: str) -> tuple[int, bool] | None:
+    """(actor id, is_local) of a stored, non-deleted object."""
+    row = await conn.fetchrow("SELECT actor_id, is_local FROM objects WHERE uri = $1 AND deleted_at IS NULL", uri)
+    return (row["actor_id"], row["is_local"]) if row else None
+
+
+async def local_actor_ids(conn: asyncpg.Connection, uris: list[str]) -> list[int]:
+    """Ids of the local, non-deleted actors among `uris`."""
+    rows = await conn.fetch(
+        "SELECT id FROM actors WHERE is_local AND deleted_at IS NULL AND uri = ANY($1::text[])", uris
+    )
+    return [row["id"] for row in rows]
+
+
+async def has_local_followers(conn: asyncpg.Connection, actor_id: int) -> bool:
+    """True when an accepted local follower exists."""
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM follows f JOIN actors a ON a.id = f.follower_id
+                          WHERE f.followee_id = $1 AND f.state = 'accepted' AND a.is_local)""",
+        actor_id,
+    )
+
+
+async def mark_actor_gone(conn: asyncpg.Connection, actor_id: int, when: datetime | None = None) -> None:
+    """Mark a remote actor deleted."""
+    await conn.execute(
+        "UPDATE actors SET deleted_at = coalesce($2, now()), updated_at = now() WHERE id = $1 AND NOT is_local",
+        actor_id, when,
+    )

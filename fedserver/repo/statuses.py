@@ -1,0 +1,62 @@
+"""SQL for posts (the `objects` table) as local actors publish and use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A post as stored: its columns and the ActivityPub document in `data`."""
+
+    id: int
+    uri: str
+    object_type: str
+    actor_id: int | None
+    author_uri: str | None
+    is_local: bool
+    in_reply_to_uri: str | None
+    visibility: str
+    data: dict
+    published_at: datetime
+    deleted_at: datetime | None
+
+
+_COLUMNS = """o.id, o.uri, o.object_type, o.actor_id, a.uri AS author_uri, o.is_local, o.in_reply_to_uri,
+              o.visibility, o.data, o.published_at, o.deleted_at"""
+
+
+def _object(row: asyncpg.Record | None) -> StoredObject | None:
+    return StoredObject(**dict(row)) if row else None
+
+
+async def insert_object(conn: asyncpg.Connection, *, uri: str, object_type: str, actor_id: int, is_local: bool,
+                        content: str, name: str | None, summary: str | None, url: str | None,
+                        in_reply_to_uri: str | None, visibility: str, data: dict, published_at: datetime) -> int:
+    """Insert a post; raises UniqueViolationError if its uri is taken."""
+    return await conn.fetchval(
+        """INSERT INTO objects (uri, object_type, actor_id, is_local, content, name, summary, url,
+                                in_reply_to_uri, visibility, data, published_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12) RETURNING id""",
+        uri, object_type, actor_id, is_local, content, name, summary, url, in_reply_to_uri, visibility, data,
+        published_at,
+    )
+
+
+async def get_object_by_uri(conn: asyncpg.Connection, uri: str) -> StoredObject | None:
+    """A post (deleted ones included) by its id, with its author's id."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM objects o LEFT JOIN actors a ON a.id = o.actor_id WHERE o.uri = $1", uri
+    )
+    return _object(row)
+
+
+async def mark_object_deleted(conn: asyncpg.Connection, object_id: int) -> bool:
+    """Mark a post deleted; False if it already was."""
+    status = await conn.execute(
+        "UPDATE objects SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL", object_id
+    )
+    return status.endswith(" 1")

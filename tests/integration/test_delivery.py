@@ -1,0 +1,188 @@
+"""The delivery worker against real loopback receivers that verify every signature."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import AsyncIterator
+
+import pytest
+
+from fedserver.accounts import create_account, validate_new_account
+from fedserver.config import Settings
+from fedserver.federation.delivery import DeliveryWorker
+from fedserver.federation.http import HttpClient
+from fedserver.federation.outbox import create_post
+from tests.support.receivers import Receiver, add_remote_followers, start_receivers, wait_for
+
+
+def tuned(settings: Settings, **federation) -> Settings:
+    """The test settings with `[federation]` keys changed (retries 10,000 times faster by default)."""
+    values = {"retry_delay_scale": 0.0001, **federation}
+    return settings.model_copy(update={"federation": settings.federation.model_copy(update=values)})
+
+
+@pytest.fixture
+async def alice(pool, settings):
+    return await create_account(pool, settings, validate_new_account(username="alice"))
+
+
+@pytest.fixture
+async def receivers(alice) -> AsyncIterator[list[Receiver]]:
+    started: list[Receiver] = []
+
+    async def make(count: int = 1, **kwargs) -> list[Receiver]:
+        new = await start_receivers(count, {alice.key_id: alice.public_key_pem}, **kwargs)
+        started.extend(new)
+        return new
+
+    yield make  # type: ignore[misc]
+    for receiver in started:
+        await receiver.close()
+
+
+@contextlib.asynccontextmanager
+async def worker(pool, settings: Settings) -> AsyncIterator[DeliveryWorker]:
+    """A delivery worker running in this event loop until the block ends."""
+    async with HttpClient(settings, allow_private=True) as http:
+        stop = asyncio.Event()
+        instance = DeliveryWorker(pool, settings, http)
+        task = asyncio.create_task(instance.run(stop))
+        try:
+            yield instance
+        finally:
+            stop.set()
+            await task
+
+
+async def _rows(pool) -> list[dict]:
+    async with pool.acquire() as conn:
+        return [dict(r) for r in await conn.fetch(
+            "SELECT id, inbox_uri, state, attempts, last_status, last_error FROM deliveries ORDER BY id")]
+
+
+async def _all_final(pool) -> bool:
+    return all(row["state"] != "queued" for row in await _rows(pool))
+
+
+async def test_a_post_is_delivered_signed_and_marked_delivered(pool, settings, alice, receivers):
+    (peer,) = await receivers()
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, peer, 3)
+    uri = await create_post(pool, settings, "alice", "첫 글입니다")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 10, "the delivery to finish")
+    assert [(h.path, h.activity_type, h.verified) for h in peer.hits] == [("/inbox", "Create", True)]
+    assert peer.hits[0].body["object"]["id"] == uri
+    (row,) = await _rows(pool)
+    assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 1, 202)
+
+
+async def test_410_marks_the_delivery_gone_and_the_actor_deleted(pool, settings, alice, receivers):
+    (peer,) = await receivers(script=lambda path, n: (410, {}))
+    async with pool.acquire() as conn:
+        (bob,) = await add_remote_followers(conn, alice.id, peer, 1, shared_inbox=False)
+    await create_post(pool, settings, "alice", "hello")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 10, "the delivery to finish")
+    (row,) = await _rows(pool)
+    assert (row["state"], row["last_status"]) == ("gone", 410)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT deleted_at IS NOT NULL FROM actors WHERE id = $1", bob)
+    assert len(peer.hits) == 1
+
+
+async def test_404_is_final_and_never_retried(pool, settings, alice, receivers):
+    (peer,) = await receivers(script=lambda path, n: (404, {}))
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, peer, 1)
+    await create_post(pool, settings, "alice", "hello")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 10, "the delivery to finish")
+        await asyncio.sleep(1.2)  # a retry, if any, would come within the 1 s poll
+    (row,) = await _rows(pool)
+    assert (row["state"], row["attempts"], row["last_status"]) == ("failed", 1, 404)
+    assert len(peer.hits) == 1
+
+
+async def test_503_is_retried_until_the_receiver_recovers(pool, settings, alice, receivers):
+    (peer,) = await receivers(script=lambda path, n: (503, {}) if n < 2 else (202, {}))
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, peer, 2)
+    await create_post(pool, settings, "alice", "hello")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 15, "the delivery to finish")
+    (row,) = await _rows(pool)
+    assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 3, 202)
+    assert [h.verified for h in peer.hits] == [True, True, True]
+    async with pool.acquire() as conn:
+        health = await conn.fetchrow("SELECT * FROM delivery_domains WHERE domain = $1", peer.domain)
+    assert health["failing_since"] is None and health["last_success_at"] is not None
+
+
+async def test_429_waits_for_retry_after_and_does_not_count_against_the_domain(pool, settings, alice, receivers):
+    (peer,) = await receivers(script=lambda path, n: (429, {"Retry-After": "2"}) if n == 0 else (202, {}))
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, peer, 1)
+    await create_post(pool, settings, "alice", "hello")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 15, "the delivery to finish")
+    first, second = peer.hits
+    assert second.at - first.at >= 1.9  # Retry-After is honoured, not scaled down
+    (row,) = await _rows(pool)
+    assert (row["state"], row["attempts"]) == ("delivered", 2)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM delivery_domains WHERE failing_since IS NOT NULL") == 0
+
+
+async def test_one_post_makes_one_post_per_shared_inbox(pool, settings, alice, receivers):
+    shared = await receivers(6)
+    (personal,) = await receivers()
+    async with pool.acquire() as conn:
+        for peer in shared:
+            await add_remote_followers(conn, alice.id, peer, 5)
+        await add_remote_followers(conn, alice.id, personal, 3, shared_inbox=False)
+    await create_post(pool, settings, "alice", "hello everyone")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 15, "the deliveries to finish")
+    assert [[h.path for h in peer.hits] for peer in shared] == [["/inbox"]] * 6
+    assert sorted(h.path for h in personal.hits) == [f"/users/f{i}/inbox" for i in range(3)]
+    assert all(h.verified for peer in [*shared, personal] for h in peer.hits)
+    assert [row["state"] for row in await _rows(pool)] == ["delivered"] * 9
+
+
+async def test_a_domain_failing_for_days_is_paused_then_probed_by_one_delivery(pool, settings, alice, receivers):
+    (peer,) = await receivers(script=lambda path, n: (503, {}) if n == 0 else (202, {}))
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, peer, 3, shared_inbox=False)
+        await conn.execute(
+            "INSERT INTO delivery_domains (domain, failing_since) VALUES ($1, now() - interval '4 days')", peer.domain)
+    await create_post(pool, settings, "alice", "hello")
+    slow = tuned(settings, retry_delay_scale=1.0, probe_interval_hours=1.0)
+    async with worker(pool, slow):
+        await wait_for(lambda: len(peer.hits) >= 1, 10, "the probe")
+        await asyncio.sleep(1.5)  # paused: nothing else goes out, and the failed probe sets the next one an hour out
+        assert len(peer.hits) == 1
+        async with pool.acquire() as conn:
+            health = await conn.fetchrow("SELECT * FROM delivery_domains WHERE domain = $1", peer.domain)
+            assert health["paused_until"] is not None and health["failing_since"] is not None
+            # The hour passes: the next probe succeeds, the pause ends and the rest flows.
+            await conn.execute("UPDATE delivery_domains SET paused_until = now() WHERE domain = $1", peer.domain)
+            await conn.execute("UPDATE deliveries SET next_attempt_at = now()")
+        await wait_for(lambda: _all_final(pool), 10, "the remaining deliveries")
+    assert len(peer.hits) == 4 and all(h.verified for h in peer.hits)
+    async with pool.acquire() as conn:
+        health = await conn.fetchrow("SELECT * FROM delivery_domains WHERE domain = $1", peer.domain)
+    assert health["failing_since"] is None and health["paused_until"] is None
+
+
+async def test_a_wrong_key_is_refused_by_the_receiver_and_retried(pool, settings, alice, receivers):
+    (peer,) = await receivers()
+    peer.keys.clear()  # the receiver does not accept alice's key: it answers 401
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, peer, 1)
+    await create_post(pool, settings, "alice", "hello")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: len(peer.hits) >= 2, 10, "a retry after 401")
+    rows = await _rows(pool)
+    assert rows[0]["last_status"] == 401 and rows[0]["attempts"] >= 2

@@ -1,0 +1,354 @@
+"""The inbox's negative tests (security checklist §5: P0 1–7, 10–13; limits 25–28).
+
+Each refused request must leave no row behind. The sender is a real HTTP server on
+loopback (tests/support/remote.py) whose keys the test holds, so it can play an attacker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from fedserver.accounts import create_account, validate_new_account
+from fedserver.config import load_settings
+from fedserver.federation.http import HttpClient
+from fedserver.federation.keys import instance_signer
+from fedserver.federation.processing import claim_inbox_items, process_item
+from fedserver.web.app import create_app
+from tests.conftest import TEST_DOMAIN
+from tests.support.remote import AP, RemoteServer, signed_post
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+@pytest.fixture
+def fed_settings(db_url, tmp_path):
+    """An instance at https://shop.test that may fetch keys from loopback test servers."""
+    return load_settings(environ={
+        "FEDSERVER_INSTANCE__DOMAIN": TEST_DOMAIN,
+        "FEDSERVER_DATABASE__URL": db_url,
+        "FEDSERVER_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        "FEDSERVER_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
+    })
+
+
+@pytest.fixture
+async def fed_client(fed_settings, pool):
+    await create_account(pool, fed_settings, validate_new_account(username="alice"))
+    server = TestServer(create_app(fed_settings, pool), host="127.0.0.1")
+    async with TestClient(server) as client:
+        yield client
+
+
+@pytest.fixture
+async def remote():
+    server = await RemoteServer().start()
+    server.add_actor("mallory")
+    server.add_actor("bob")
+    yield server
+    await server.close()
+
+
+ALICE = f"https://{TEST_DOMAIN}/users/alice"
+
+
+def _note_create(remote: RemoteServer, actor: str = "bob", *, object_host: str | None = None, **extra) -> dict:
+    uri = remote.actors[actor].uri
+    base = object_host or remote.base
+    stamp = time.time_ns()
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{remote.base}/activities/{stamp}", "type": "Create", "actor": uri,
+        "object": {"id": f"{base}/notes/{stamp}", "type": "Note", "attributedTo": uri,
+                   "content": "<p>hello</p>", "to": [ALICE]},
+        "to": [ALICE], **extra,
+    }
+
+
+async def _post(client: TestClient, signer, activity: dict | bytes, *, path: str = "/users/alice/inbox",
+                tamper: bytes | None = None, headers: dict | None = None, **sign_kwargs):
+    body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
+    host = f"127.0.0.1:{client.port}"
+    signed = signed_post(signer, path, host, body, **sign_kwargs)
+    signed.update(headers or {})
+    return await client.post(path, data=tamper if tamper is not None else body, headers=signed)
+
+
+async def _rows(pool) -> int:
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM inbox_items")
+
+
+async def test_valid_signed_activity_is_stored_once_and_answered_202(fed_client, remote, pool):
+    activity = _note_create(remote)
+    response = await _post(fed_client, remote.actors["bob"], activity)
+    assert response.status == 202, await response.text()
+    assert await _rows(pool) == 1
+
+
+async def test_p0_01_key_of_another_actor_is_refused(fed_client, remote, pool):
+    activity = _note_create(remote, "bob")
+    response = await _post(fed_client, remote.actors["mallory"], activity)
+    assert response.status == 401
+    assert "signer and the actor do not match" in (await response.json())["error"]
+    assert await _rows(pool) == 0
+
+
+async def test_p0_02_object_from_another_host_is_refused(fed_client, remote, pool):
+    activity = _note_create(remote, object_host="http://elsewhere.example")
+    response = await _post(fed_client, remote.actors["bob"], activity)
+    assert response.status == 400
+    assert "not on the actor's server" in (await response.json())["error"]
+    activity = _note_create(remote)
+    activity["id"] = "http://elsewhere.example/activities/1"
+    response = await _post(fed_client, remote.actors["bob"], activity)
+    assert response.status == 400
+    assert await _rows(pool) == 0
+
+
+async def test_p0_03_body_changed_after_signing_is_refused(fed_client, remote, pool):
+    activity = _note_create(remote)
+    body = json.dumps(activity).encode()
+    response = await _post(fed_client, remote.actors["bob"], body, tamper=body.replace(b"hello", b"HELLO"))
+    assert response.status == 401
+    assert "digest" in (await response.json())["error"].lower()
+    assert await _rows(pool) == 0
+
+
+async def test_p0_04_signature_must_cover_digest_and_date(fed_client, remote, pool):
+    """Signed by httpsig (an independent implementation) over too few headers."""
+    import httpsig
+
+    from fedserver.signatures import digest_header, http_date
+
+    activity = _note_create(remote)
+    body = json.dumps(activity).encode()
+    keys = remote.actors["bob"]
+    for covered, expected in ((["(request-target)", "host", "date", "content-type"], "digest"),
+                              (["(request-target)", "host", "digest", "content-type"], "date")):
+        headers = {"Host": f"127.0.0.1:{fed_client.port}", "Date": http_date(), "Digest": digest_header(body),
+                   "Content-Type": AP}
+        signer = httpsig.HeaderSigner(keys.key_id, keys.private_pem, algorithm="rsa-sha256", headers=covered)
+        signed = signer.sign(headers, method="POST", path="/users/alice/inbox")
+        signed["Signature"] = signed.pop("authorization").removeprefix("Signature ")
+        response = await fed_client.post("/users/alice/inbox", data=body, headers=signed)
+        assert response.status == 401
+        assert expected in (await response.json())["error"]
+    assert await _rows(pool) == 0
+
+
+async def test_p0_05_date_outside_the_window_is_refused(fed_client, remote, pool):
+    for skew in (-2 * 3600, 2 * 3600):
+        response = await _post(fed_client, remote.actors["bob"], _note_create(remote), now=time.time() + skew)
+        assert response.status == 401
+        assert "date" in (await response.json())["error"]
+    assert await _rows(pool) == 0
+
+
+async def test_p0_06_replayed_request_has_no_second_effect(fed_client, remote, pool):
+    activity = _note_create(remote)
+    body = json.dumps(activity).encode()
+    host = f"127.0.0.1:{fed_client.port}"
+    headers = signed_post(remote.actors["bob"], "/users/alice/inbox", host, body)
+    for _ in range(2):
+        response = await fed_client.post("/users/alice/inbox", data=body, headers=headers)
+        assert response.status == 202
+    assert await _rows(pool) == 1
+
+
+async def test_p0_07_host_tricks_do_not_match(fed_client, remote, pool):
+    keys = remote.actors["bob"]
+    port = remote.server.port
+    for forged in (f"http://127.0.0.1:{port}.evil.example/notes/1", f"http://127.0.0.1:{port}@evil.example/n/1",
+                   f"http://evil.example/127.0.0.1:{port}/notes/1"):
+        activity = _note_create(remote)
+        activity["object"]["id"] = forged
+        response = await _post(fed_client, keys, activity)
+        assert response.status == 400, forged
+    assert await _rows(pool) == 0
+
+
+async def test_p0_08_key_served_with_a_wrong_content_type_is_refused(fed_client, remote, pool):
+    remote.content_type = "application/json"
+    response = await _post(fed_client, remote.actors["bob"], _note_create(remote))
+    assert response.status == 401
+    assert "not ActivityPub JSON" in (await response.json())["error"]
+    assert await _rows(pool) == 0
+
+
+async def test_p0_10_remote_activity_with_a_local_id_is_refused(fed_client, remote, pool):
+    activity = _note_create(remote)
+    activity["object"]["id"] = f"https://{TEST_DOMAIN}/users/alice/statuses/1"
+    response = await _post(fed_client, remote.actors["bob"], activity)
+    assert response.status == 400
+    activity = _note_create(remote)
+    activity["id"] = f"https://{TEST_DOMAIN}/activities/1"
+    response = await _post(fed_client, remote.actors["bob"], activity)
+    assert response.status == 400
+    assert await _rows(pool) == 0
+
+
+async def test_p0_12_ld_signature_grants_no_authority(fed_client, remote, pool):
+    """An LD signature and a remapping @context change nothing: the HTTP signer must be the actor."""
+    activity = _note_create(remote, "bob")
+    activity["@context"] = ["https://www.w3.org/ns/activitystreams", {"actor": "as:object"}]
+    activity["signature"] = {"type": "RsaSignature2017", "creator": activity["actor"] + "#main-key",
+                             "signatureValue": "AAAA"}
+    response = await _post(fed_client, remote.actors["mallory"], activity)
+    assert response.status == 401
+    assert await _rows(pool) == 0
+
+
+async def test_p0_13_key_document_with_another_id_is_refused(fed_client, pool):
+    remote = await RemoteServer(key_documents=True, wrong_key_document_id=True).start()
+    try:
+        remote.add_actor("bob")
+        response = await _post(fed_client, remote.actors["bob"], _note_create(remote))
+        assert response.status == 401
+        assert "is not its URL" in (await response.json())["error"]
+    finally:
+        await remote.close()
+    assert await _rows(pool) == 0
+
+
+async def test_separate_key_documents_are_accepted_when_linked(fed_client, pool):
+    remote = await RemoteServer(key_documents=True).start()
+    try:
+        remote.add_actor("bob")
+        response = await _post(fed_client, remote.actors["bob"], _note_create(remote))
+        assert response.status == 202, await response.text()
+    finally:
+        await remote.close()
+
+
+async def test_unknown_signer_server_answers_503_so_the_sender_retries(fed_client, pool):
+    remote = await RemoteServer().start()
+    keys = remote.add_actor("bob")
+    activity = _note_create(remote)
+    await remote.close()  # the signer's server is down: its key cannot be fetched now
+    response = await _post(fed_client, keys, activity)
+    assert response.status == 503
+    assert response.headers.get("Retry-After")
+    assert await _rows(pool) == 0
+
+
+async def test_limit_25_body_over_one_mebibyte_is_refused_before_parsing(fed_client, pool):
+    body = b"{" + b" " * (1024 * 1024) + b"}"
+    response = await fed_client.post("/users/alice/inbox", data=body, headers={"Content-Type": AP})
+    assert response.status == 413
+    assert await _rows(pool) == 0
+
+
+async def test_limit_26_deep_nesting_and_huge_recipient_lists_are_refused(fed_client, remote, pool):
+    deep = json.dumps(_note_create(remote)).encode()
+    body = deep[:-1] + b', "extra": ' + b'{"x": ' * 10_000 + b"1" + b"}" * 10_000 + b"}"
+    response = await _post(fed_client, remote.actors["bob"], body)
+    assert response.status == 400
+    wide = _note_create(remote)
+    wide["to"] = [f"https://x.example/u/{i}" for i in range(100_000)]
+    body = json.dumps(wide).encode()
+    assert len(body) < 4 * 1024 * 1024
+    response = await _post(fed_client, remote.actors["bob"], body[: 1024 * 1024] if len(body) > 1024 * 1024
+                           else body)
+    assert response.status in (400, 413)
+    few = _note_create(remote)
+    few["to"] = [f"https://x.example/u/{i}" for i in range(6_000)]
+    response = await _post(fed_client, remote.actors["bob"], few)
+    assert response.status == 400
+    assert "recipients" in (await response.json())["error"]
+    assert await _rows(pool) == 0
+
+
+async def test_wrong_content_type_and_bad_json_are_refused(fed_client, remote, pool):
+    response = await fed_client.post("/users/alice/inbox", data=b"{}", headers={"Content-Type": "text/plain"})
+    assert response.status == 415
+    response = await fed_client.post("/users/alice/inbox", data=b"{nope", headers={"Content-Type": AP})
+    assert response.status == 400
+    response = await fed_client.post("/users/alice/inbox", data=b"[]", headers={"Content-Type": AP})
+    assert response.status == 400
+    unsigned = json.dumps(_note_create(remote)).encode()
+    response = await fed_client.post("/users/alice/inbox", data=unsigned, headers={"Content-Type": AP})
+    assert response.status == 401
+    assert (await response.json())["error"] == "no signature"
+    assert await _rows(pool) == 0
+
+
+async def test_inbox_of_an_unknown_account_is_404(fed_client, remote, pool):
+    response = await _post(fed_client, remote.actors["bob"], _note_create(remote), path="/users/nobody/inbox")
+    assert response.status == 404
+    assert await _rows(pool) == 0
+
+
+async def _process_all(pool, settings) -> list[str]:
+    outcomes = []
+    async with HttpClient(settings) as http:
+        signer = await instance_signer(pool, settings)
+        while True:
+            async with pool.acquire() as conn:
+                items = await claim_inbox_items(conn, 10)
+            if not items:
+                return outcomes
+            for item in items:
+                outcomes.append(await process_item(pool, settings, http, signer, item))
+
+
+async def test_p0_11_pushed_actor_update_does_not_change_the_key(fed_client, remote, pool, fed_settings):
+    keys = remote.actors["bob"]
+    assert (await _post(fed_client, keys, _note_create(remote))).status == 202
+    other_private, other_public = __import__("fedserver.signatures", fromlist=["x"]).generate_rsa_keypair()
+    update = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/updates/1",
+              "type": "Update", "actor": keys.uri,
+              "object": remote.actor_document(keys, name="Bob Renamed",
+                                              publicKey={"id": keys.key_id, "owner": keys.uri,
+                                                         "publicKeyPem": other_public})}
+    assert (await _post(fed_client, keys, update)).status == 202
+    await _process_all(pool, fed_settings)
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT display_name, public_key_pem FROM actors WHERE uri = $1", keys.uri)
+    assert row["display_name"] == "Bob Renamed"
+    assert row["public_key_pem"] == keys.public_pem
+
+
+async def test_limit_27_over_long_fields_are_truncated_and_huge_content_refused(fed_client, remote, pool,
+                                                                                fed_settings):
+    keys = remote.actors["bob"]
+    long_name = "가" * 10_000
+    remote.actors["bob"] = keys
+    update = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/updates/2",
+              "type": "Update", "actor": keys.uri,
+              "object": remote.actor_document(keys, name=long_name, summary="<p>" + "x" * 20_000 + "</p>")}
+    assert (await _post(fed_client, keys, update)).status == 202
+    big = _note_create(remote)
+    big["object"]["content"] = "<p>" + "y" * 150_000 + "</p>"
+    assert (await _post(fed_client, keys, big)).status == 202
+    outcomes = await _process_all(pool, fed_settings)
+    assert sorted(outcomes) == ["done", "failed"]
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT display_name, summary FROM actors WHERE uri = $1", keys.uri)
+        stored = await conn.fetchval("SELECT count(*) FROM objects WHERE NOT is_local")
+        reason = await conn.fetchval("SELECT last_error FROM inbox_items WHERE state = 'failed'")
+    assert len(row["display_name"]) == 100
+    assert len(row["summary"]) <= 5_100
+    assert stored == 0
+    assert "100000" in reason.replace(",", "") or "too" in reason
+
+
+async def test_limit_28_fetches_stop_at_the_budget(fed_client, remote, pool, fed_settings):
+    """A Create naming its object only by id, on a server that answers with an endless reply chain."""
+    keys = remote.actors["bob"]
+    for i in range(200):
+        remote.extra_routes[f"/notes/chain{i}"] = {
+            "@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/notes/chain{i}",
+            "type": "Note", "attributedTo": keys.uri, "content": f"<p>{i}</p>", "to": [ALICE],
+            "inReplyTo": f"{remote.base}/notes/chain{i + 1}",
+        }
+    activity = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/activities/chain",
+                "type": "Create", "actor": keys.uri, "object": f"{remote.base}/notes/chain0", "to": [ALICE]}
+    assert (await _post(fed_client, keys, activity)).status == 202
+    before = len(remote.requests)
+    outcomes = await _process_all(pool, fed_settings)
+    assert outcomes == ["done"]
+    assert len(remote.requests) - before <= 20
