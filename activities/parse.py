@@ -52,15 +52,24 @@ def _as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
 
 
+_AUDIENCE = ("to", "cc", "bto", "bcc", "audience")
+
+
 def audience(doc: dict) -> list[str]:
     """All addressees (to, cc, bto, bcc, audience) as ids, bounded."""
     out: list[str] = []
-    for key in ("to", "cc", "bto", "bcc", "audience"):
+    for key in _AUDIENCE:
         items = _as_list(doc.get(key))
         if len(out) + len(items) > MAX_RECIPIENTS:
             raise ParseError(f"more than {MAX_RECIPIENTS} recipients")
         out.extend(r for r in (ref(i) for i in items) if r)
     return out
+
+
+def _check_audience_size(doc: dict) -> None:
+    count = sum(len(v) if isinstance(v, list) else 1 for k in _AUDIENCE if (v := doc.get(k)) is not None)
+    if count > MAX_RECIPIENTS:
+        raise ParseError(f"more than {MAX_RECIPIENTS} recipients")
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,7 @@ def parse_activity(doc: object) -> InboundActivity:
     if isinstance(obj, list):
         raise ParseError("activities with several objects are not supported")
     object_id = ref(obj)
-    audience(doc)
+    _check_audience_size(doc)
     return InboundActivity(
         id=activity_id, type=kind, actor=actor, object_id=object_id,
         object=obj if isinstance(obj, dict) else None, raw=doc,

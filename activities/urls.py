@@ -6,6 +6,7 @@ Mastodon once compared `domain.delete('/')`, which made `mastodon.so/cial` equal
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -19,6 +20,11 @@ def id_host(url: str) -> str:
     """`host[:port]` of an http(s) id: lower-case, IDNA, no trailing dot, default port dropped."""
     if not isinstance(url, str) or len(url) > 2048:
         raise BadId("an id must be a URL of at most 2048 characters")
+    return _id_host(url)
+
+
+@lru_cache(maxsize=8192)  # actor and key URLs repeat on every activity of a sender
+def _id_host(url: str) -> str:
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -25,7 +25,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from fedserver import __version__
-from fedserver.signatures import sign_request
+from fedserver.signatures import parse_accept_signature, sign_request, sign_request_rfc9421
 
 from .ssrf import FetchError, ForbiddenAddressError, GuardedResolver, check_url
 
@@ -285,15 +285,28 @@ class HttpClient:
         return target
 
     async def _post(self, url: URL, body: bytes, signer: Signer) -> DeliveryResult:
-        """Send the signed POST and keep status, Retry-After and the start of the body."""
+        """Send the signed POST and keep status, Retry-After and the start of the body.
+
+        Signed draft-cavage first, as Mastodon does. A 401 that names the RFC 9421 signature it
+        wants (`Accept-Signature`, as Fedify's inboxChallengePolicy sends) is answered once
+        with that signature.
+        """
         response = await self._send("POST", url, body=body, content_type=ACTIVITY_JSON, signer=signer)
         async with response:
             prefix = await _read_up_to(response, MAX_DELIVERY_BODY)
+            wanted = response.headers.get("Accept-Signature") if response.status == 401 else None
+        if wanted:
+            requested = _requested_components(wanted)
+            if requested is not None:
+                response = await self._send("POST", url, body=body, content_type=ACTIVITY_JSON, signer=signer,
+                                            rfc9421=requested)
+                async with response:
+                    prefix = await _read_up_to(response, MAX_DELIVERY_BODY)
         return DeliveryResult(status=response.status, body=prefix, retry_after=response.headers.get("Retry-After"))
 
     async def _send(
         self, method: str, url: URL, *, accept: str | None = None, body: bytes | None = None,
-        content_type: str | None = None, signer: Signer | None = None,
+        content_type: str | None = None, signer: Signer | None = None, rfc9421: tuple | None = None,
     ) -> aiohttp.ClientResponse:
         """One request, no redirects; the Host header is set here so the signature covers what is sent."""
         if self._session is None:
@@ -303,7 +316,12 @@ class HttpClient:
             headers["Accept"] = accept
         if content_type:
             headers["Content-Type"] = content_type
-        if signer is not None:
+        if signer is not None and rfc9421 is not None:
+            headers.update(sign_request_rfc9421(
+                method, url.raw_path_qs, headers, body or b"", key_id=signer.key_id,
+                private_key=signer.private_key_pem, scheme=url.scheme, authority=headers["Host"],
+                components=rfc9421 or None))
+        elif signer is not None:
             # draft-cavage rsa-sha256 first, as Mastodon signs: GET covers (request-target) host
             # date accept; POST covers (request-target) host date digest content-type.
             headers.update(sign_request(method, url.raw_path_qs, headers, body or b"",
@@ -329,6 +347,23 @@ class HttpClient:
             log.info("collection %s: page %s is on another origin, stopping", home, link)
             return None
         return await self.fetch_activitypub(target, signer=signer, budget=budget)
+
+
+def _requested_components(header: str) -> tuple | None:
+    """What an Accept-Signature asks for (first label) plus what any verifier needs, or None if unusable."""
+    try:
+        wanted = parse_accept_signature(header)
+    except ValueError:
+        return None
+    first = next(iter(wanted.values()), None)
+    if first is None:
+        return None
+    names = list(first.component_names)
+    # Mastodon and Fedify need these on a POST, whatever else a peer asks for.
+    for required in ("@method", "@target-uri", "@authority", "content-digest"):
+        if required not in names:
+            names.append(required)
+    return tuple(names)
 
 
 @contextlib.contextmanager

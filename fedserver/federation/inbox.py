@@ -47,13 +47,18 @@ def _check_content_type(request: web.Request) -> None:
         raise HTTPError(415, "send activities as application/activity+json")
 
 
-def _parse(body: bytes) -> InboundActivity:
+def _parse(body: bytes) -> tuple[InboundActivity, str]:
+    """The activity and its JSON text (stored as received)."""
+    if b"\\u0000" in body:
+        # PostgreSQL's jsonb cannot hold NUL; refuse it here rather than fail a whole batch.
+        raise HTTPError(400, "NUL characters (\\u0000) are not accepted")
     try:
-        document = json.loads(body)
+        text = body.decode("utf-8")
+        document = json.loads(text)
     except (ValueError, RecursionError):
-        raise HTTPError(400, "the body is not valid JSON") from None
+        raise HTTPError(400, "the body is not valid UTF-8 JSON") from None
     try:
-        return parse_activity(document)
+        return parse_activity(document), text
     except ParseError as exc:
         raise HTTPError(400, str(exc)) from None
 
@@ -121,16 +126,17 @@ async def _recipient(request: web.Request) -> int | None:
 
 
 async def inbox_post(request: web.Request) -> web.Response:
-    settings = request.config_dict[SETTINGS]
+    config = request.config_dict  # a new ChainMap proxy on every access: read it once
+    settings = config[SETTINGS]
     if not settings.federation.enabled:
         raise HTTPError(403, "federation is switched off on this server")
     body = await _read_body(request)
     _check_content_type(request)
-    activity = _parse(body)
+    activity, text = _parse(body)
     recipient = await _recipient(request)
     try:
         parsed = parse_request_signature(
-            request.method, request.raw_path, request.headers.items(), body,
+            request.method, request.raw_path, request.headers, body,
             scheme=settings.instance.scheme, authority=request.host,
         )
     except SignatureError as exc:
@@ -138,15 +144,15 @@ async def inbox_post(request: web.Request) -> web.Response:
     if await _is_self_delete_of_unknown_actor(request, activity):
         return web.Response(status=202)
     try:
-        signer = await _signer_key(request, parsed, request.config_dict[KEYS])
+        signer = await _signer_key(request, parsed, config[KEYS])
     except SignatureError as exc:
         raise HTTPError(401, str(exc)) from None
     if signer.actor_uri != activity.actor:
         raise HTTPError(401, "the signer and the actor do not match")
     _check_origin(activity, settings.instance.domain)
-    row = InboxRow(activity.id, activity.type, activity.actor, recipient, activity.raw, parsed.key_id)
+    row = InboxRow(activity.id, activity.type, activity.actor, recipient, text, parsed.key_id)
     try:
-        await request.config_dict[INGEST].submit(row)
+        await config[INGEST].submit(row)
     except Exception:
         raise HTTPError(503, "the activity could not be stored right now", headers={"Retry-After": "30"}) from None
     return web.Response(status=202)

@@ -29,7 +29,7 @@ class InboxRow:
     activity_type: str
     actor_uri: str
     recipient_id: int | None
-    body: dict
+    body: str  # the JSON text as received: PostgreSQL parses it, nothing is encoded twice
     signer_key_id: str | None
 
 
@@ -52,13 +52,13 @@ class IngestBatcher:
         await self._task
         self._task = None
 
-    async def submit(self, row: InboxRow) -> bool:
-        """Store the row (or find it already stored); True when it is new."""
+    async def submit(self, row: InboxRow) -> None:
+        """Return once the row is stored (or was already stored: ids are unique)."""
         if self._task is None:
             raise RuntimeError("the ingest batcher is not running")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         await self._queue.put((row, future))
-        return await future
+        await future
 
     async def _run(self) -> None:
         slots = asyncio.Semaphore(MAX_CONCURRENT_FLUSHES)
@@ -82,29 +82,34 @@ class IngestBatcher:
             await asyncio.gather(*flushing)
 
     async def _flush(self, items: list[tuple[InboxRow, asyncio.Future]]) -> None:
-        rows = [row for row, _ in items]
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                inserted = await conn.fetch(
-                    """INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, recipient_id, body,
-                                                signer_key_id)
-                       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[],
-                                            $6::text[])
-                       ON CONFLICT (activity_uri) DO NOTHING
-                       RETURNING activity_uri""",
-                    [r.activity_uri for r in rows], [r.activity_type for r in rows], [r.actor_uri for r in rows],
-                    [r.recipient_id for r in rows], [r.body for r in rows], [r.signer_key_id for r in rows],
-                )
-                if inserted:
-                    await conn.execute(f"NOTIFY {INBOX_CHANNEL}")
-        except Exception as exc:  # every waiting request gets the failure (answered 503)
-            log.warning("inbox batch failed: %s", exc)
-            for _, future in items:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        new = {r["activity_uri"] for r in inserted}
-        for row, future in items:
+            await self._insert([row for row, _ in items])
+        except Exception as exc:
+            if len(items) > 1:
+                # One bad row must not fail its neighbours: store them one by one.
+                log.warning("inbox batch failed, retrying row by row: %s", exc)
+                for item in items:
+                    await self._flush([item])
+                return
+            _, future = items[0]
             if not future.done():
-                future.set_result(row.activity_uri in new)
-                new.discard(row.activity_uri)  # a duplicate within the same batch is not new twice
+                future.set_exception(exc)
+            return
+        for _, future in items:
+            if not future.done():
+                future.set_result(None)
+
+    async def _insert(self, rows: list[InboxRow]) -> None:
+        """Insert in one transaction, skipping ids already stored; wake the workers when any is new."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                """INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, recipient_id, body,
+                                            signer_key_id)
+                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]::jsonb[],
+                                        $6::text[])
+                   ON CONFLICT (activity_uri) DO NOTHING""",
+                [r.activity_uri for r in rows], [r.activity_type for r in rows], [r.actor_uri for r in rows],
+                [r.recipient_id for r in rows], [r.body for r in rows], [r.signer_key_id for r in rows],
+            )
+            if not status.endswith(" 0"):
+                await conn.execute(f"NOTIFY {INBOX_CHANNEL}")

@@ -71,6 +71,8 @@ class Headers:
         lines = self._values.get(name.lower())
         if lines is None:
             return None
+        if len(lines) == 1:
+            return _unfold(lines[0]).strip()
         return ", ".join(_unfold(line).strip() for line in lines)
 
 

@@ -352,3 +352,20 @@ async def test_limit_28_fetches_stop_at_the_budget(fed_client, remote, pool, fed
     outcomes = await _process_all(pool, fed_settings)
     assert outcomes == ["done"]
     assert len(remote.requests) - before <= 20
+
+
+async def test_p0_14_nothing_under_our_origin_serves_planted_json_as_activitypub(fed_client, pool):
+    """CVE-2024-25623 class: attacker-chosen text must never come back as an ActivityPub document.
+
+    fedserver accepts no media uploads yet (they arrive with the client API), so the only
+    attacker-influenced bodies are error messages echoing a path: they are plain JSON, which
+    a fetcher following Mastodon's rules (and our own client) refuses as an AP object.
+    """
+    planted = '{"id":"https://shop.test/users/x","type":"Person","inbox":"https://evil.example/i"}'
+    for path in (f"/users/{planted}", f"/media/{planted}.json", "/users/alice/statuses/1.json"):
+        response = await fed_client.get(path, headers={"Accept": "application/activity+json"})
+        assert response.status in (404, 400)
+        assert response.content_type == "application/json"
+    response = await fed_client.post("/api/v2/media", data=planted.encode(),
+                                     headers={"Content-Type": "application/json"})
+    assert response.status in (401, 404, 405)
