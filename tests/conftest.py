@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from fedserver.accounts import create_account, validate_new_account
 from fedserver.config import load_settings
 from fedserver.db import init_connection
 from fedserver.web.app import create_app
@@ -51,5 +52,21 @@ async def pool(db_url):
 async def client(settings, pool):
     """An HTTP client talking to the app served on a real loopback socket."""
     server = TestServer(create_app(settings, pool), host="127.0.0.1")
+    async with TestClient(server) as client:
+        yield client
+
+
+@pytest.fixture
+def fed_settings(settings):
+    """The test instance, allowed to fetch from the loopback servers a test starts."""
+    federation = settings.federation.model_copy(update={"allow_private_addresses": True})
+    return settings.model_copy(update={"federation": federation})
+
+
+@pytest.fixture
+async def fed_client(fed_settings, pool):
+    """A client for an instance with the account alice that federates with loopback test servers."""
+    await create_account(pool, fed_settings, validate_new_account(username="alice"))
+    server = TestServer(create_app(fed_settings, pool), host="127.0.0.1")
     async with TestClient(server) as client:
         yield client

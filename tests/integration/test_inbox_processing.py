@@ -6,12 +6,10 @@ import json
 import time
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from fedserver.accounts import create_account, validate_new_account
-from fedserver.web.app import create_app
 from tests.conftest import TEST_DOMAIN
-from tests.integration.test_inbox_security import _process_all, fed_settings  # noqa: F401 - fixture
+from tests.support.processing import process_all
 from tests.support.remote import RemoteServer, signed_post
 
 AS = "https://www.w3.org/ns/activitystreams"
@@ -21,12 +19,10 @@ CAROL = f"https://{TEST_DOMAIN}/users/carol"
 
 
 @pytest.fixture
-async def app_client(fed_settings, pool):  # noqa: F811
-    await create_account(pool, fed_settings, validate_new_account(username="alice"))
+async def app_client(fed_client, fed_settings, pool):
+    """The instance of fed_client (alice) plus carol, who approves followers by hand."""
     await create_account(pool, fed_settings, validate_new_account(username="carol", locked=True))
-    server = TestServer(create_app(fed_settings, pool), host="127.0.0.1")
-    async with TestClient(server) as client:
-        yield client
+    return fed_client
 
 
 @pytest.fixture
@@ -38,7 +34,7 @@ async def remote():
 
 
 class Sender:
-    def __init__(self, client: TestClient, remote: RemoteServer, pool, settings):
+    def __init__(self, client, remote: RemoteServer, pool, settings):
         self.client, self.remote, self.pool, self.settings = client, remote, pool, settings
         self.keys = remote.actors["bob"]
 
@@ -54,7 +50,7 @@ class Sender:
         assert response.status == 202, await response.text()
 
     async def process(self) -> list[str]:
-        return await _process_all(self.pool, self.settings)
+        return await process_all(self.pool, self.settings)
 
     async def val(self, sql: str, *args):
         async with self.pool.acquire() as conn:
@@ -62,7 +58,7 @@ class Sender:
 
 
 @pytest.fixture
-def bob(app_client, remote, pool, fed_settings):  # noqa: F811
+def bob(app_client, remote, pool, fed_settings):
     return Sender(app_client, remote, pool, fed_settings)
 
 

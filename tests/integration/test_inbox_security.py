@@ -10,37 +10,12 @@ import json
 import time
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from fedserver.accounts import create_account, validate_new_account
-from fedserver.config import load_settings
-from fedserver.federation.http import HttpClient
-from fedserver.federation.keys import instance_signer
-from fedserver.federation.processing import claim_inbox_items, process_item
-from fedserver.web.app import create_app
 from tests.conftest import TEST_DOMAIN
+from tests.support.processing import process_all as _process_all
 from tests.support.remote import AP, RemoteServer, signed_post
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
-
-
-@pytest.fixture
-def fed_settings(db_url, tmp_path):
-    """An instance at https://shop.test that may fetch keys from loopback test servers."""
-    return load_settings(environ={
-        "FEDSERVER_INSTANCE__DOMAIN": TEST_DOMAIN,
-        "FEDSERVER_DATABASE__URL": db_url,
-        "FEDSERVER_STORAGE__DATA_DIR": str(tmp_path / "data"),
-        "FEDSERVER_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
-    })
-
-
-@pytest.fixture
-async def fed_client(fed_settings, pool):
-    await create_account(pool, fed_settings, validate_new_account(username="alice"))
-    server = TestServer(create_app(fed_settings, pool), host="127.0.0.1")
-    async with TestClient(server) as client:
-        yield client
 
 
 @pytest.fixture
@@ -68,7 +43,7 @@ def _note_create(remote: RemoteServer, actor: str = "bob", *, object_host: str |
     }
 
 
-async def _post(client: TestClient, signer, activity: dict | bytes, *, path: str = "/users/alice/inbox",
+async def _post(client, signer, activity: dict | bytes, *, path: str = "/users/alice/inbox",
                 tamper: bytes | None = None, headers: dict | None = None, **sign_kwargs):
     body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
     host = f"127.0.0.1:{client.port}"
@@ -280,19 +255,6 @@ async def test_inbox_of_an_unknown_account_is_404(fed_client, remote, pool):
     response = await _post(fed_client, remote.actors["bob"], _note_create(remote), path="/users/nobody/inbox")
     assert response.status == 404
     assert await _rows(pool) == 0
-
-
-async def _process_all(pool, settings) -> list[str]:
-    outcomes = []
-    async with HttpClient(settings) as http:
-        signer = await instance_signer(pool, settings)
-        while True:
-            async with pool.acquire() as conn:
-                items = await claim_inbox_items(conn, 10)
-            if not items:
-                return outcomes
-            for item in items:
-                outcomes.append(await process_item(pool, settings, http, signer, item))
 
 
 async def test_p0_11_pushed_actor_update_does_not_change_the_key(fed_client, remote, pool, fed_settings):
