@@ -22,7 +22,7 @@ from ..config import Settings
 from ..repo import actors as actors_repo
 from ..repo import interactions as repo
 from .fanout import deliver
-from .http import FetchBudget, FetchError, HttpClient, Signer
+from .http import FetchBudget, HttpClient, Signer
 from .remote import ensure_remote_actor, upsert_remote_actor
 
 
@@ -268,6 +268,3 @@ async def handle(ctx: HandlerContext, body: dict) -> str:
     if handler is None:
         return f"ignored: {act.type} is not supported"
     return await handler(ctx, act)
-
-
-__all__ = ["HANDLERS", "HandlerContext", "handle", "FetchError"]

@@ -57,7 +57,7 @@ async def finish_item(conn: asyncpg.Connection, item_id: int, state: str, note: 
 
 async def retry_item(conn: asyncpg.Connection, item_id: int, delay: float, error: str) -> None:
     await conn.execute(
-        f"""UPDATE inbox_items SET next_attempt_at = now() + $2 * interval '1 second', last_error = $3,
+        """UPDATE inbox_items SET next_attempt_at = now() + $2 * interval '1 second', last_error = $3,
                                    locked_until = NULL
             WHERE id = $1""",
         item_id, delay, error,
