@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Awaitable, Callable
 
+from rewards import cli as rewards_cli
+
 from . import __version__, cli_outbox
 from .accounts import AccountError, create_account, delete_account, ensure_instance_actor, validate_new_account
 from .config import ConfigError, Settings, load_settings
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     cli_outbox.add_account_parsers(account_cmds)
     cli_outbox.add_parsers(commands)
+    rewards_cli.add_parser(commands)
     return parser
 
 
@@ -134,6 +137,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account list": _cmd_account_list,
     "account delete": _cmd_account_delete,
     **cli_outbox.COMMANDS,
+    "rewards": rewards_cli.run,
 }
 
 

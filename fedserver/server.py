@@ -19,6 +19,8 @@ from .federation.keys import instance_signer
 from .federation.processing import run_inbox_worker
 from .runtime import Runtime, Worker
 from .web.app import AccessLogger, create_app
+from rewards.keys import ensure_reward_keys
+from rewards.workers import REWARDS_WORKERS
 
 log = logging.getLogger("fedserver.server")
 
@@ -26,6 +28,7 @@ log = logging.getLogger("fedserver.server")
 WORKERS: list[tuple[str, Worker]] = [
     ("inbox", run_inbox_worker),
     ("delivery", run_delivery_worker),
+    *REWARDS_WORKERS,
 ]
 
 
@@ -83,6 +86,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         if applied:
             log.info("database migrated", extra={"applied": [f"{m.version:04d}_{m.name}" for m in applied]})
         await ensure_instance_actor(pool, settings)
+        await ensure_reward_keys(pool, settings.instance.domain)
         await http.start()
         runtime = Runtime(settings, pool, http, await instance_signer(pool, settings))
         if role in ("all", "worker"):

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from activities.actor import Actor, build_actor, build_tombstone
 from activities.collections import build_ordered_collection, build_ordered_collection_page
+from rewards import web as rewards_web
 
 from ..repo import actors as actors_repo
 from ..repo import follows as follows_repo
@@ -72,7 +73,8 @@ async def instance_actor_get(request: web.Request) -> web.Response:
         account = await actors_repo.get_instance_account(conn)
     if account is None:
         raise HTTPError(503, "the instance actor is not created yet")
-    return activity_response(request, build_actor(account.actor), cache_seconds=3600)
+    document = build_actor(account.actor) | await rewards_web.actor_fields(request)  # reward keys (rewards issue)
+    return activity_response(request, document, cache_seconds=3600)
 
 
 def _page_number(request: web.Request) -> int | None:

@@ -1,0 +1,122 @@
+"""`fedserver rewards policy | peer add URL | verify URL`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import aiohttp
+
+from fedserver.config import Settings
+from fedserver.db import open_database
+from rewards.client import FetchError, LogClient, fetch_wellknown
+from rewards.context import RewardsContext, http_session, load_context, own_member_keys
+from rewards.federation import MemberKeys, add_member, write_policy_file
+from rewards.note import Ed25519Verifier, NoteError
+from rewards.policy import PolicyError, build_policy
+from rewards.store import advance_peer_head, get_peer_head, list_members, upsert_member
+from rewards.verify import VerifyFailure, verify_log
+
+EXIT_VERIFY_FAILED = 2
+
+
+class RewardsCommandError(Exception):
+    """A rewards command could not do its work; the message says why."""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `fedserver rewards ...` on the main parser."""
+    rewards = commands.add_parser("rewards", help="reward receipts, the log, peers and verification")
+    actions = rewards.add_subparsers(dest="rewards_command", required=True, metavar="ACTION")
+    actions.add_parser("policy", help="show the points policy, our keys and the federation policy")
+    peer = actions.add_parser("peer", help="manage member instances")
+    peer_actions = peer.add_subparsers(dest="peer_command", required=True, metavar="ACTION")
+    add = peer_actions.add_parser("add", help="fetch URL/.well-known/rewards and pin it as a member log and witness")
+    add.add_argument("url", help="the member's base URL, e.g. https://shop.example")
+    add.add_argument("--quorum", metavar="RULE",
+                     help="cosignatures needed to publish: all, any, majority, N or none (default: keep)")
+    verify = actions.add_parser("verify", help="audit a member's log (or ours) and print point totals")
+    verify.add_argument("url", help="the instance's base URL")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Dispatch a rewards subcommand; errors print one line and exit non-zero."""
+    try:
+        async with open_database(settings) as pool:
+            ctx = await load_context(pool, settings)
+            if args.rewards_command == "policy":
+                return await _policy(ctx, pool)
+            if args.rewards_command == "peer":
+                return await _peer_add(ctx, pool, args.url, args.quorum)
+            return await _verify(ctx, pool, args.url, args.json)
+    except (RewardsCommandError, PolicyError, NoteError, FetchError) as exc:
+        print(f"fedserver: error: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _policy(ctx: RewardsContext, pool) -> int:
+    print(f"points policy (version {ctx.points.version}):")
+    print(json.dumps(ctx.points.as_dict(), indent=2, ensure_ascii=False))
+    print(f"\nour keys (origin {ctx.keys.origin}):")
+    for role, vkey in ctx.keys.vkeys().items():
+        print(f"  {role:<9} {vkey}")
+    members = await list_members(pool)
+    print(f"\nmembers with pinned receipt keys: {', '.join(m.domain for m in members) or 'none'}")
+    print(f"\nfederation policy ({ctx.policy_file.path}):")
+    print(build_policy(ctx.policy()), end="")
+    return 0
+
+
+async def _peer_add(ctx: RewardsContext, pool, url: str, quorum: str | None) -> int:
+    async with http_session(ctx.settings) as session:
+        doc = await fetch_wellknown(session, url)
+    domain = str(doc["domain"]).lower()
+    if domain == ctx.keys.domain:
+        raise RewardsCommandError(f"{url} is this instance")
+    vkeys = {role: doc[role]["vkey"] for role in ("receipts", "log", "witness")}
+    receipts = Ed25519Verifier.from_vkey(vkeys["receipts"])
+    if receipts.name != f"{domain}/rewards/receipts" or not doc["log"]["vkey"].startswith(f"{domain}/rewards/v1+"):
+        raise RewardsCommandError(f"{url}: key names do not match its domain {domain}")
+    member = MemberKeys(domain, vkeys["log"], doc["log"]["url"], vkeys["witness"], doc["witness"]["url"])
+    policy = add_member(ctx.policy_file.read_file_policy(), member, quorum, own_member_keys(ctx))
+    write_policy_file(ctx.policy_file.path, policy)
+    async with pool.acquire() as conn:
+        await upsert_member(conn, domain, url.rstrip("/"), vkeys)
+    print(f"pinned {domain}: log {doc['log']['origin']}, witness {doc['witness']['name']}")
+    print(f"policy written to {ctx.policy_file.path} (quorum {policy.quorum})")
+    return 0
+
+
+async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool) -> int:
+    async with http_session(ctx.settings) as session:
+        doc = await fetch_wellknown(session, url)
+        origin = doc["log"]["origin"]
+        keys = {m.domain: m.receipts for m in await list_members(pool)}
+        keys[ctx.keys.domain] = ctx.keys.receipts_verifier()
+        previous = await get_peer_head(pool, origin)
+        try:
+            report = await verify_log(LogClient(session, doc["log"]["url"]), ctx.policy(), keys, previous)
+        except VerifyFailure as exc:
+            print(f"fedserver: verification of {origin} FAILED: {exc}", file=sys.stderr)
+            return EXIT_VERIFY_FAILED
+        except aiohttp.ClientError as exc:
+            raise RewardsCommandError(f"{url}: {exc}") from None
+    await advance_peer_head(pool, origin, report.head())
+    _print_report(report, previous, as_json)
+    return 0
+
+
+def _print_report(report, previous, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"origin": report.origin, "size": report.size, "root": report.root.hex(),
+                          "cosigned_by": report.cosigned_by, "receipts": report.receipts,
+                          "totals": report.totals}, indent=2, ensure_ascii=False))
+        return
+    since = f", consistent with size {previous.size} seen before" if previous else ""
+    print(f"ok: {report.origin} size {report.size}, root verified{since}")
+    print(f"cosigned by: {', '.join(report.cosigned_by) or 'nobody (quorum none)'}")
+    print(f"{report.receipts} receipts, both signatures verified on each")
+    for account, points in sorted(report.totals.items()):
+        print(f"  {points:>8}  {account}")

@@ -1,0 +1,184 @@
+"""Issuing receipts: a local user interacted with a remote member's post.
+
+``issue_receipt`` runs in the caller's transaction (the inbound/outbound handler of
+the Like, Announce or reply): it signs the receipt and queues a durable delivery
+row. The delivery worker posts it to the beneficiary's instance; once that instance
+countersigns, the identical doubly-signed bytes are appended to our own log and the
+delivery is closed, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+import time
+
+import aiohttp
+import asyncpg
+
+from fedserver.config import Settings
+from rewards.context import RewardsContext, RewardsHttp, points_policy
+from rewards.federation import Member
+from rewards.keys import ensure_reward_keys
+from rewards.logstore import append_entry
+from rewards.note import Note, NoteError, parse_note, parse_signature_lines, sign_note, verify_note
+from rewards.points import points_for, url_domain
+from rewards.receipt import REVERSALS, Receipt, build_receipt, parse_receipt
+from rewards.store import (
+    ReceiptDelivery,
+    claim_daily_points,
+    enqueue_receipt_delivery,
+    finish_receipt_delivery,
+    get_receipt_leaf,
+    insert_receipt_index,
+    points_used,
+    retry_receipt_delivery,
+)
+
+log = logging.getLogger("rewards.issue")
+
+MAX_ATTEMPTS = 16
+FINAL_STATUSES = frozenset({400, 403, 404, 409, 410, 413, 422})
+
+
+class DeliveryError(Exception):
+    """A delivery attempt failed; `final` means never retry."""
+
+    def __init__(self, message: str, status: int | None = None, final: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.final = final
+
+
+def new_receipt_id(domain: str, now: float) -> str:
+    """A unique, roughly time-ordered receipt id in our namespace: <domain>/r/<hex ms><random>."""
+    return f"{domain}/r/{int(now * 1000):012x}{secrets.token_hex(8)}"
+
+
+async def _member(conn: asyncpg.Connection, domain: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT base_url FROM rewards_members WHERE domain = $1", domain)
+
+
+async def _reversed_points(conn: asyncpg.Connection, kind: str, actor: str, obj: str) -> int | None:
+    base = kind.removeprefix("undo-")
+    return await conn.fetchval(
+        """SELECT points FROM rewards_receipts WHERE kind = $1 AND actor_uri = $2 AND object_uri = $3
+           ORDER BY idx DESC LIMIT 1""",
+        base, actor, obj,
+    )
+
+
+async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str, actor_uri: str, object_uri: str,
+                        beneficiary_uri: str, *, now: float | None = None) -> str | None:
+    """Sign a receipt for a local actor's interaction and queue its delivery; returns its id.
+
+    Returns None (nothing to do) when the beneficiary is local or on a non-member
+    instance, or for an undo with no receipt to reverse. Runs in the caller's
+    transaction, so the interaction and its receipt commit together.
+    """
+    domain = settings.instance.domain
+    if url_domain(actor_uri) != domain:
+        raise ValueError(f"receipts are issued by the actor's instance; {actor_uri} is not on {domain}")
+    target = url_domain(beneficiary_uri)
+    member = await _member(conn, target) if target != domain else None
+    if member is None:
+        return None
+    now = time.time() if now is None else now
+    points = await _points(conn, settings, kind, actor_uri, object_uri, beneficiary_uri, int(now))
+    if points is None:
+        return None
+    receipt = Receipt(new_receipt_id(domain, now), kind, actor_uri, object_uri, beneficiary_uri, points, int(now))
+    keys = await ensure_reward_keys(conn, domain)
+    body = sign_note(build_receipt(receipt), [keys.receipts])
+    await enqueue_receipt_delivery(conn, receipt.id, target, f"{member['base_url']}/rewards/receipts", body)
+    return receipt.id
+
+
+async def _points(conn: asyncpg.Connection, settings: Settings, kind: str, actor: str, obj: str, beneficiary: str,
+                  now: int) -> int | None:
+    policy = points_policy(settings)
+    if kind in REVERSALS:
+        original = await _reversed_points(conn, kind, actor, obj)
+        return None if original is None else -original
+    day = now // 86400
+    points = points_for(policy, kind, actor, beneficiary, await points_used(conn, actor, day))
+    if not await claim_daily_points(conn, actor, day, points, policy.daily_cap):
+        points = 0  # a concurrent interaction used the rest of today's budget
+    return points
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt (Mastodon-like: attempts**4 + 15 + jitter, ~3 days for 16 tries)."""
+    return attempts**4 + 15 + random.uniform(0, 0.5 * attempts**4)
+
+
+async def post_receipt(session: RewardsHttp, delivery: ReceiptDelivery) -> dict:
+    """POST a signed receipt to the beneficiary's instance; returns its JSON answer."""
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Accept": "application/json"}
+    try:
+        async with session.post(delivery.target_url, data=delivery.body, headers=headers) as response:
+            body = await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+    if status != 200:
+        final = status in FINAL_STATUSES
+        raise DeliveryError(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}", status, final)
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise DeliveryError("the answer is not JSON", status) from None
+
+
+def countersigned_leaf(ctx: RewardsContext, member: Member, delivery: ReceiptDelivery, answer: dict) -> bytes:
+    """Our signed receipt plus the beneficiary's verified countersignature line."""
+    try:
+        lines = parse_signature_lines(str(answer.get("countersignature", "")))
+        ours = parse_note(delivery.body)
+        leaf = Note(ours.text, (ours.signatures[0], lines[0])).encode()
+        verify_note(leaf, [member.receipts, ctx.keys.receipts_verifier()])
+    except (NoteError, IndexError) as exc:
+        raise DeliveryError(f"bad countersignature from {delivery.target_domain}: {exc}") from None
+    if len(lines) != 1 or lines[0].name != member.receipts.name:
+        raise DeliveryError(f"the countersignature is not by {member.receipts.name}")
+    return leaf
+
+
+async def record_countersigned(conn: asyncpg.Connection, delivery: ReceiptDelivery, leaf: bytes) -> int:
+    """In the caller's transaction: append the leaf (once) and close the delivery; returns its index."""
+    existing = await get_receipt_leaf(conn, delivery.receipt_id)
+    if existing is not None:
+        index = existing[0]
+    else:
+        receipt = parse_receipt(parse_note(leaf).text)
+        index = await append_entry(conn, leaf)
+        await insert_receipt_index(conn, receipt, index, "issuer")
+    await finish_receipt_delivery(conn, delivery.id, "delivered", 200, None, index)
+    return index
+
+
+async def deliver_one(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp,
+                      delivery: ReceiptDelivery) -> None:
+    """One attempt: post, verify the countersignature, append; or schedule a retry."""
+    member = await ctx.member(pool, delivery.target_domain)
+    try:
+        if member is None:
+            raise DeliveryError(f"{delivery.target_domain} is no longer a member", final=True)
+        leaf = countersigned_leaf(ctx, member, delivery, await post_receipt(session, delivery))
+    except DeliveryError as exc:
+        await _failed(pool, delivery, exc)
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        index = await record_countersigned(conn, delivery, leaf)
+    log.info("receipt countersigned", extra={"receipt": delivery.receipt_id, "index": index})
+
+
+async def _failed(pool: asyncpg.Pool, delivery: ReceiptDelivery, exc: DeliveryError) -> None:
+    async with pool.acquire() as conn:
+        if exc.final or delivery.attempts >= MAX_ATTEMPTS:
+            await finish_receipt_delivery(conn, delivery.id, "failed", exc.status, str(exc))
+            log.warning("receipt refused", extra={"receipt": delivery.receipt_id, "error": str(exc)})
+        else:
+            await retry_receipt_delivery(conn, delivery.id, retry_delay(delivery.attempts), exc.status, str(exc))

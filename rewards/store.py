@@ -1,0 +1,251 @@
+"""SQL for members, receipts, receipt deliveries, witness state, evidence, peer heads and alerts.
+
+Functions take a connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import asyncpg
+
+from rewards.federation import Member
+from rewards.note import Ed25519Verifier
+from rewards.receipt import Receipt
+
+DELIVERY_CHANNEL = "rewards_receipt_deliveries"
+
+
+# Members
+
+
+async def upsert_member(conn: asyncpg.Connection, domain: str, base_url: str, vkeys: dict[str, str]) -> None:
+    """Pin (or re-pin) a member's keys."""
+    await conn.execute(
+        """INSERT INTO rewards_members (domain, base_url, receipts_vkey, log_vkey, witness_vkey)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (domain) DO UPDATE SET base_url = EXCLUDED.base_url, receipts_vkey = EXCLUDED.receipts_vkey,
+               log_vkey = EXCLUDED.log_vkey, witness_vkey = EXCLUDED.witness_vkey, added_at = now()""",
+        domain, base_url, vkeys["receipts"], vkeys["log"], vkeys["witness"],
+    )
+
+
+async def list_members(conn: asyncpg.Connection | asyncpg.Pool) -> list[Member]:
+    """Every pinned member."""
+    rows = await conn.fetch("SELECT * FROM rewards_members ORDER BY domain")
+    return [Member(r["domain"], r["base_url"], Ed25519Verifier.from_vkey(r["receipts_vkey"]), r["log_vkey"],
+                   r["witness_vkey"]) for r in rows]
+
+
+# Receipts index and daily caps
+
+
+async def insert_receipt_index(conn: asyncpg.Connection, receipt: Receipt, idx: int, role: str) -> None:
+    """Index a receipt appended at `idx` (its id is unique: UniqueViolationError otherwise)."""
+    await conn.execute(
+        """INSERT INTO rewards_receipts (receipt_id, idx, kind, actor_uri, object_uri, beneficiary_uri, points,
+                                         issued_at, role)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        receipt.id, idx, receipt.kind, receipt.actor, receipt.object, receipt.beneficiary, receipt.points,
+        datetime.fromtimestamp(receipt.time, timezone.utc), role,
+    )
+
+
+async def get_receipt_leaf(conn: asyncpg.Connection, receipt_id: str) -> tuple[int, bytes] | None:
+    """The log index and leaf of a receipt id we already appended."""
+    row = await conn.fetchrow(
+        """SELECT r.idx, e.leaf FROM rewards_receipts r JOIN rewards_log_entries e ON e.idx = r.idx
+           WHERE r.receipt_id = $1""",
+        receipt_id,
+    )
+    return (row["idx"], bytes(row["leaf"])) if row else None
+
+
+async def claim_daily_points(conn: asyncpg.Connection, actor: str, day: int, points: int, cap: int) -> bool:
+    """Add points to an actor's day if that stays within the cap; False (nothing changed) otherwise."""
+    if points <= 0:
+        return True
+    row = await conn.fetchrow(
+        """INSERT INTO rewards_actor_days AS d (actor_uri, day, points)
+           SELECT $1, DATE '1970-01-01' + $2::int, $3::bigint WHERE $3::bigint <= $4::bigint
+           ON CONFLICT (actor_uri, day) DO UPDATE SET points = d.points + EXCLUDED.points
+           WHERE d.points + EXCLUDED.points <= $4
+           RETURNING points""",
+        actor, day, points, cap,
+    )
+    return row is not None
+
+
+async def points_used(conn: asyncpg.Connection, actor: str, day: int) -> int:
+    """Points an actor already handed out on a UTC day."""
+    value = await conn.fetchval(
+        "SELECT points FROM rewards_actor_days WHERE actor_uri = $1 AND day = DATE '1970-01-01' + $2::int",
+        actor, day,
+    )
+    return value or 0
+
+
+async def balance(conn: asyncpg.Connection, beneficiary: str, published_size: int) -> tuple[int, int, int]:
+    """(points in the published log, points in later entries, receipt count) for a beneficiary."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(points) FILTER (WHERE idx < $2), 0)::bigint AS published,
+                  coalesce(sum(points) FILTER (WHERE idx >= $2), 0)::bigint AS pending,
+                  count(*) FILTER (WHERE idx < $2) AS receipts
+           FROM rewards_receipts WHERE beneficiary_uri = $1""",
+        beneficiary, published_size,
+    )
+    return row["published"], row["pending"], row["receipts"]
+
+
+async def claim_daily_points_many(conn: asyncpg.Connection, claims: dict[tuple[str, int], int], cap: int
+                                  ) -> set[tuple[str, int]]:
+    """Add each (actor, day) total if it stays within the cap, in one statement; returns those added."""
+    wanted = [(actor, day, points) for (actor, day), points in claims.items() if points > 0]
+    if not wanted:
+        return set(claims)
+    rows = await conn.fetch(
+        """INSERT INTO rewards_actor_days AS d (actor_uri, day, points)
+           SELECT w.actor, DATE '1970-01-01' + w.day, w.points
+           FROM unnest($1::text[], $2::int[], $3::bigint[]) AS w(actor, day, points) WHERE w.points <= $4
+           ON CONFLICT (actor_uri, day) DO UPDATE SET points = d.points + EXCLUDED.points
+           WHERE d.points + EXCLUDED.points <= $4
+           RETURNING actor_uri, (day - DATE '1970-01-01') AS day""",
+        [w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted], cap,
+    )
+    return {(r["actor_uri"], r["day"]) for r in rows} | {key for key, points in claims.items() if points <= 0}
+
+
+# Receipt deliveries
+
+
+@dataclass(frozen=True)
+class ReceiptDelivery:
+    """A receipt we issued, to be countersigned by the beneficiary's instance."""
+
+    id: int
+    receipt_id: str
+    target_domain: str
+    target_url: str
+    body: bytes
+    attempts: int
+
+
+async def enqueue_receipt_delivery(conn: asyncpg.Connection, receipt_id: str, domain: str, url: str,
+                                   body: bytes) -> int:
+    """Queue a signed receipt for delivery (in the caller's transaction)."""
+    row_id = await conn.fetchval(
+        """INSERT INTO rewards_receipt_deliveries (receipt_id, target_domain, target_url, body)
+           VALUES ($1, $2, $3, $4) RETURNING id""",
+        receipt_id, domain, url, body,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", DELIVERY_CHANNEL)
+    return row_id
+
+
+async def claim_receipt_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: float) -> list[ReceiptDelivery]:
+    """Lease due deliveries (FOR UPDATE SKIP LOCKED), so a crashed worker's rows come back later."""
+    rows = await conn.fetch(
+        """UPDATE rewards_receipt_deliveries SET locked_until = now() + make_interval(secs => $2),
+                  attempts = attempts + 1
+           WHERE id IN (SELECT id FROM rewards_receipt_deliveries
+                        WHERE state = 'queued' AND next_attempt_at <= now()
+                          AND (locked_until IS NULL OR locked_until < now())
+                        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, receipt_id, target_domain, target_url, body, attempts""",
+        limit, lease_seconds,
+    )
+    return [ReceiptDelivery(r["id"], r["receipt_id"], r["target_domain"], r["target_url"], bytes(r["body"]),
+                            r["attempts"]) for r in rows]
+
+
+async def finish_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, state: str, status: int | None,
+                                  error: str | None, log_index: int | None = None) -> None:
+    """Mark a delivery delivered or failed for good."""
+    await conn.execute(
+        """UPDATE rewards_receipt_deliveries SET state = $2, last_status = $3, last_error = $4, log_index = $5,
+                  locked_until = NULL, finished_at = now() WHERE id = $1""",
+        delivery_id, state, status, error, log_index,
+    )
+
+
+async def retry_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, delay: float, status: int | None,
+                                 error: str) -> None:
+    """Schedule another attempt after `delay` seconds."""
+    await conn.execute(
+        """UPDATE rewards_receipt_deliveries SET next_attempt_at = now() + make_interval(secs => $2),
+                  last_status = $3, last_error = $4, locked_until = NULL WHERE id = $1""",
+        delivery_id, delay, status, error,
+    )
+
+
+# Witness state and evidence
+
+
+@dataclass(frozen=True)
+class WitnessState:
+    """The latest checkpoint we cosigned for a log."""
+
+    size: int
+    root: bytes
+    checkpoint: bytes
+
+
+async def get_witness_state(conn: asyncpg.Connection, origin: str) -> WitnessState | None:
+    """Our record for a log origin, if we ever cosigned one of its checkpoints."""
+    row = await conn.fetchrow("SELECT size, root, checkpoint FROM rewards_witness_state WHERE origin = $1", origin)
+    return WitnessState(row["size"], bytes(row["root"]), bytes(row["checkpoint"])) if row else None
+
+
+async def swap_witness_state(conn: asyncpg.Connection, origin: str, old: WitnessState | None,
+                             new: WitnessState) -> bool:
+    """Compare-and-swap: replace the record only if it is still `old` (None: no record yet)."""
+    if old is None:
+        status = await conn.execute(
+            """INSERT INTO rewards_witness_state (origin, size, root, checkpoint) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (origin) DO NOTHING""",
+            origin, new.size, new.root, new.checkpoint,
+        )
+        return status == "INSERT 0 1"
+    status = await conn.execute(
+        """UPDATE rewards_witness_state SET size = $2, root = $3, checkpoint = $4, updated_at = now()
+           WHERE origin = $1 AND size = $5 AND root = $6""",
+        origin, new.size, new.root, new.checkpoint, old.size, old.root,
+    )
+    return status == "UPDATE 1"
+
+
+async def insert_evidence(conn: asyncpg.Connection | asyncpg.Pool, origin: str, kind: str, reason: str,
+                          body: bytes, known: bytes | None) -> None:
+    """Keep a signed artefact that shows a log misbehaving (or a refused request)."""
+    await conn.execute(
+        """INSERT INTO rewards_evidence (origin, kind, reason, body, known_checkpoint) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT DO NOTHING""",
+        origin, kind, reason, body, known,
+    )
+
+
+async def insert_alert(conn: asyncpg.Connection | asyncpg.Pool, origin: str, kind: str, message: str) -> None:
+    """Raise an alert for administrators."""
+    await conn.execute("INSERT INTO rewards_alerts (origin, kind, message) VALUES ($1, $2, $3)",
+                       origin, kind, message)
+
+
+# Peer heads (what verify and the monitor last accepted)
+
+
+async def get_peer_head(conn: asyncpg.Connection | asyncpg.Pool, origin: str) -> WitnessState | None:
+    """The latest checkpoint we verified for a log."""
+    row = await conn.fetchrow("SELECT size, root, checkpoint FROM rewards_peer_heads WHERE origin = $1", origin)
+    return WitnessState(row["size"], bytes(row["root"]), bytes(row["checkpoint"])) if row else None
+
+
+async def advance_peer_head(conn: asyncpg.Connection | asyncpg.Pool, origin: str, head: WitnessState) -> None:
+    """Remember a verified checkpoint; never moves backwards."""
+    await conn.execute(
+        """INSERT INTO rewards_peer_heads AS h (origin, size, root, checkpoint) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (origin) DO UPDATE SET size = EXCLUDED.size, root = EXCLUDED.root,
+               checkpoint = EXCLUDED.checkpoint, checked_at = now()
+           WHERE h.size <= EXCLUDED.size""",
+        origin, head.size, head.root, head.checkpoint,
+    )

@@ -1,0 +1,163 @@
+"""Verifying a member's log: full audit (``verify_log``) and incremental monitoring (``check_head``).
+
+A full audit fetches the cosigned checkpoint, every entry bundle and every tile,
+recomputes the tree, compares it with the served tiles and the checkpoint root,
+checks it extends the last checkpoint we accepted, and re-verifies both signatures
+on every receipt. Any failure raises VerifyFailure with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rewards.checkpoint import CheckpointError
+from rewards.client import FetchError, LogClient
+from rewards.merkle import CompactRange, consistency_plan, leaf_hash, root_from_leaf_hashes, verify_consistency
+from rewards.note import Ed25519Verifier, NoteError, parse_note, verify_note
+from rewards.points import url_domain
+from rewards.policy import Policy, WitnessedCheckpoint, verify_checkpoint
+from rewards.receipt import Receipt, ReceiptError, parse_receipt
+from rewards.store import WitnessState
+from rewards.tiles import integrate
+
+
+class VerifyFailure(Exception):
+    """The log failed verification; the message says why. `kind` classifies it for alerts."""
+
+    def __init__(self, message: str, kind: str = "invalid"):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class VerifyReport:
+    """What a successful audit established."""
+
+    origin: str
+    size: int
+    root: bytes
+    checkpoint: bytes
+    cosigned_by: list[str]
+    totals: dict[str, int] = field(default_factory=dict)
+    receipts: int = 0
+
+    def head(self) -> WitnessState:
+        """The checkpoint to remember as our last-seen head."""
+        return WitnessState(self.size, self.root, self.checkpoint)
+
+
+async def witnessed(client: LogClient, policy: Policy) -> tuple[bytes, WitnessedCheckpoint]:
+    """Fetch the checkpoint and check the log signature and the witness quorum."""
+    try:
+        data = await client.checkpoint()
+    except FetchError as exc:
+        raise VerifyFailure(f"cannot fetch the checkpoint: {exc}", "unavailable") from None
+    try:
+        return data, verify_checkpoint(data, policy)
+    except (NoteError, CheckpointError) as exc:
+        raise VerifyFailure(f"checkpoint rejected: {exc}", "bad-checkpoint") from None
+
+
+def compare_heads(previous: WitnessState | None, size: int, root: bytes) -> None:
+    """Refuse a checkpoint smaller than, or forked from, the last one we accepted (same size)."""
+    if previous is None:
+        return
+    if size < previous.size:
+        raise VerifyFailure(f"log truncated: checkpoint size {size} is smaller than the {previous.size} seen before",
+                            "truncated")
+    if size == previous.size and root != previous.root:
+        raise VerifyFailure(f"log forked: two checkpoints of size {size} with different roots", "fork")
+
+
+async def _check_tiles(client: LogClient, leaf_hashes: list[bytes], root: bytes) -> None:
+    built = integrate(CompactRange(), {}, leaf_hashes)
+    if built.root != root:
+        raise VerifyFailure(f"entries hash to root {built.root.hex()}, the checkpoint says {root.hex()}: "
+                            "the log was rewritten", "rewrite")
+    try:
+        served = await client.tiles([tile for tile, _ in built.tiles])
+    except FetchError as exc:
+        raise VerifyFailure(f"cannot fetch tiles: {exc}", "unavailable") from None
+    for tile, data in built.tiles:
+        if served[tile][: len(data)] != data:
+            raise VerifyFailure(f"served tile {tile.path()} does not match the entries", "rewrite")
+
+
+def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Receipt:
+    """Check a receipt leaf: canonical, both the issuer's and the counterparty's signatures valid."""
+    try:
+        note = parse_note(leaf)
+        receipt = parse_receipt(note.text)
+    except (NoteError, ReceiptError) as exc:
+        raise VerifyFailure(f"not a receipt: {exc}") from None
+    if note.encode() != leaf:
+        raise VerifyFailure("receipt is not in canonical form")
+    parties = [url_domain(receipt.actor), url_domain(receipt.beneficiary)]
+    keys = []
+    for domain in parties:
+        if domain not in receipt_keys:
+            raise VerifyFailure(f"no pinned receipts key for {domain}")
+        keys.append(receipt_keys[domain])
+    try:
+        verified = verify_note(note, keys).verified_names()
+    except NoteError as exc:
+        raise VerifyFailure(f"bad signature: {exc}") from None
+    missing = {k.name for k in keys} - verified
+    if missing:
+        raise VerifyFailure(f"missing signature by {', '.join(sorted(missing))}")
+    return receipt
+
+
+def fold_receipts(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier]) -> tuple[dict[str, int], int]:
+    """Verify every receipt and sum points per beneficiary; duplicate ids fail."""
+    totals: dict[str, int] = defaultdict(int)
+    seen: set[str] = set()
+    for index, leaf in enumerate(entries):
+        try:
+            receipt = check_receipt_entry(leaf, receipt_keys)
+        except VerifyFailure as exc:
+            raise VerifyFailure(f"entry {index}: {exc}", "bad-receipt") from None
+        if receipt.id in seen:
+            raise VerifyFailure(f"entry {index}: duplicate receipt id {receipt.id}", "bad-receipt")
+        seen.add(receipt.id)
+        totals[receipt.beneficiary] += receipt.points
+    return dict(totals), len(entries)
+
+
+async def verify_log(client: LogClient, policy: Policy, receipt_keys: dict[str, Ed25519Verifier],
+                     previous: WitnessState | None) -> VerifyReport:
+    """Full audit of one log; raises VerifyFailure with the reason."""
+    data, head = await witnessed(client, policy)
+    cp = head.checkpoint
+    compare_heads(previous, cp.size, cp.root)
+    try:
+        entries = await client.entries(cp.size)
+    except FetchError as exc:
+        raise VerifyFailure(f"cannot fetch entries: {exc}", "unavailable") from None
+    hashes = [leaf_hash(entry) for entry in entries]
+    if cp.size:
+        await _check_tiles(client, hashes, cp.root)
+    if previous is not None and previous.size and root_from_leaf_hashes(hashes[: previous.size]) != previous.root:
+        raise VerifyFailure(f"log rewritten: its first {previous.size} entries no longer match the checkpoint "
+                            "seen before", "rewrite")
+    totals, count = fold_receipts(entries, receipt_keys)
+    return VerifyReport(cp.origin, cp.size, cp.root, data, sorted(head.cosigned_at), totals, count)
+
+
+async def check_head(client: LogClient, policy: Policy, previous: WitnessState | None) -> WitnessState:
+    """Incremental monitoring: the new checkpoint must extend the last accepted one (proof from tiles)."""
+    data, head = await witnessed(client, policy)
+    cp = head.checkpoint
+    compare_heads(previous, cp.size, cp.root)
+    new = WitnessState(cp.size, cp.root, data)
+    if previous is None or previous.size in (0, cp.size):
+        return new
+    try:
+        proof = await client.plan(consistency_plan(previous.size, cp.size), cp.size)
+    except FetchError as exc:
+        raise VerifyFailure(f"cannot fetch tiles for a consistency proof: {exc}", "unavailable") from None
+    if not verify_consistency(previous.size, cp.size, previous.root, cp.root, proof):
+        raise VerifyFailure(f"log rewritten: size {cp.size} is not consistent with size {previous.size} seen before",
+                            "rewrite")
+    return new

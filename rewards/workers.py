@@ -1,0 +1,196 @@
+"""Background workers: the log (integrate, sign, witness, publish), receipt delivery, member monitoring.
+
+Registered in ``fedserver.server.WORKERS`` via ``REWARDS_WORKERS``. The log worker
+runs on one process at a time (a session advisory lock elects it; a crashed
+leader's lock dies with its connection); the others run on every worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+
+import asyncpg
+
+from fedserver.config import Settings
+from fedserver.runtime import Runtime
+from rewards.client import LogClient
+from rewards.context import RewardsContext, RewardsHttp, http_session, load_context
+from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
+from rewards.issue import deliver_one
+from rewards.logstore import LOG_CHANNEL
+from rewards.publisher import Publisher
+from rewards.store import (
+    DELIVERY_CHANNEL,
+    advance_peer_head,
+    claim_receipt_deliveries,
+    get_peer_head,
+    insert_alert,
+    insert_evidence,
+)
+from rewards.verify import VerifyFailure, check_head
+
+log = logging.getLogger("rewards.workers")
+
+LOG_LEADER_LOCK = 0x7265_7761_7264_6C67  # "rewardlg"
+LEADER_RETRY_SECONDS = 5.0
+DELIVERY_BATCH = 20
+DELIVERY_LEASE_SECONDS = 120.0
+IDLE_SECONDS = 5.0
+ALERT_KINDS = frozenset({"fork", "rewrite", "truncated"})
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0))
+
+
+async def _context(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event) -> RewardsContext | None:
+    """Load the context, retrying while the database or policy file is not usable."""
+    while not stop.is_set():
+        try:
+            return await load_context(pool, settings)
+        except Exception:
+            log.exception("rewards: cannot load keys and policy; retrying")
+            await _sleep(stop, LEADER_RETRY_SECONDS)
+    return None
+
+
+async def log_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Integrate, sign, collect cosignatures and publish, while holding the leader lock."""
+    pool = runtime.pool
+    ctx = await _context(pool, runtime.settings, stop)
+    while ctx is not None and not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LEADER_LOCK):
+                    try:
+                        await _lead(ctx, pool, conn, stop)
+                    finally:
+                        with suppress(Exception):
+                            await conn.execute("SELECT pg_advisory_unlock($1)", LOG_LEADER_LOCK)
+        except Exception:  # keep the worker alive: log, back off, try again
+            log.exception("rewards log worker failed; retrying")
+        await _sleep(stop, LEADER_RETRY_SECONDS)
+
+
+async def _lead(ctx: RewardsContext, pool: asyncpg.Pool, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+    wake = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    await conn.add_listener(LOG_CHANNEL, on_notify)
+    cache, publisher = EdgeCache(), Publisher(ctx)
+    interval = ctx.settings.rewards.checkpoint_interval
+    next_round = 0.0
+    async with http_session(ctx.settings) as session:
+        try:
+            while not stop.is_set():
+                wake.clear()
+                await integrate_all(conn, cache)
+                if time.monotonic() >= next_round:
+                    next_round = time.monotonic() + interval
+                    await _checkpoint_round(ctx, pool, conn, session, publisher)
+                await _wait_either(wake, stop, max(next_round - time.monotonic(), 0.05))
+        finally:
+            with suppress(Exception):
+                await conn.remove_listener(LOG_CHANNEL, on_notify)
+
+
+async def _checkpoint_round(ctx: RewardsContext, pool: asyncpg.Pool, conn: asyncpg.Connection, session: RewardsHttp,
+                            publisher: Publisher) -> None:
+    state = await sign_checkpoint(conn, ctx.keys)
+    try:
+        await publisher.publish(pool, session, state)
+    except Exception:
+        log.exception("rewards: publishing the checkpoint failed")
+
+
+async def delivery_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Deliver issued receipts to the beneficiaries' instances, with retries."""
+    pool, settings = runtime.pool, runtime.settings
+    ctx = await _context(pool, settings, stop)
+    if ctx is None:
+        return
+    wake = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    async with pool.acquire() as listener, http_session(settings) as session:
+        await listener.add_listener(DELIVERY_CHANNEL, on_notify)
+        try:
+            while not stop.is_set():
+                wake.clear()
+                if await _deliver_batch(ctx, pool, session) < DELIVERY_BATCH:
+                    await _wait_either(wake, stop, IDLE_SECONDS)
+        finally:
+            with suppress(Exception):
+                await listener.remove_listener(DELIVERY_CHANNEL, on_notify)
+
+
+async def _deliver_batch(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp) -> int:
+    try:
+        async with pool.acquire() as conn:
+            batch = await claim_receipt_deliveries(conn, DELIVERY_BATCH, DELIVERY_LEASE_SECONDS)
+        results = await asyncio.gather(*(deliver_one(ctx, pool, session, d) for d in batch), return_exceptions=True)
+    except Exception:  # database down: the leases expire and the rows come back
+        log.exception("receipt delivery failed; retrying")
+        return 0
+    for delivery, result in zip(batch, results):
+        if isinstance(result, Exception):
+            log.error("receipt %s: delivery attempt failed: %r", delivery.receipt_id, result)
+    return len(batch)
+
+
+async def _wait_either(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+
+
+async def monitor_member(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp, origin: str,
+                         url: str) -> None:
+    """Check one member log against the last head we accepted; alert and keep evidence on failure."""
+    previous = await get_peer_head(pool, origin)
+    try:
+        head = await check_head(LogClient(session, url), ctx.policy(), previous)
+    except VerifyFailure as exc:
+        if exc.kind not in ALERT_KINDS:  # unreachable, or not (yet) cosigned to quorum: not evidence
+            log.warning("member log %s not accepted: %s", origin, exc)
+            return
+        log.error("member log %s failed monitoring: %s", origin, exc)
+        await insert_alert(pool, origin, exc.kind, str(exc))
+        with suppress(Exception):
+            body = await LogClient(session, url).checkpoint()
+            await insert_evidence(pool, origin, exc.kind, str(exc), body, previous.checkpoint if previous else None)
+        return
+    await advance_peer_head(pool, origin, head)
+
+
+async def monitor_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Every monitor_interval, check every member log (fork or rewrite raises an alert)."""
+    pool, settings = runtime.pool, runtime.settings
+    ctx = await _context(pool, settings, stop)
+    if ctx is None:
+        return
+    async with http_session(settings) as session:
+        while not stop.is_set():
+            members = [(e.verifier.name, e.url) for e in ctx.policy().logs if e.url and e.verifier.name != ctx.keys.origin]
+            for origin, url in members:
+                try:
+                    await monitor_member(ctx, pool, session, origin, url)
+                except Exception:
+                    log.exception("monitoring %s failed", origin)
+            await _sleep(stop, settings.rewards.monitor_interval)
+
+
+REWARDS_WORKERS = [
+    ("rewards-log", log_worker),
+    ("rewards-receipt-delivery", delivery_worker),
+    ("rewards-monitor", monitor_worker),
+]

@@ -1,0 +1,227 @@
+"""Rewards between live instances on loopback (in this process): issuing, witnessing, verifying, tampering."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from rewards.client import LogClient
+from rewards.context import http_session
+from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
+from rewards.issue import deliver_one, issue_receipt
+from rewards.logstore import append_entries, set_published
+from rewards.note import parse_note
+from rewards.policy import verify_checkpoint
+from rewards.publisher import Publisher
+from rewards.store import WitnessState, claim_receipt_deliveries
+from rewards.verify import VerifyFailure, verify_log
+from rewards.workers import monitor_member
+from tests.support.rewards import (
+    LiveInstance,
+    account_with_post,
+    befriend,
+    start_live_instance,
+    stop_live_instance,
+)
+
+
+@pytest.fixture
+async def trio(pg_cluster, tmp_path):
+    instances = [await start_live_instance(pg_cluster, tmp_path, name) for name in ("a", "b", "c")]
+    for x in instances:
+        others = [y for y in instances if y is not x]
+        await befriend(x, others[0])
+        await befriend(x, others[1], quorum="2")
+    yield instances
+    for x in instances:
+        await stop_live_instance(pg_cluster, x)
+
+
+async def _publish(x: LiveInstance) -> bool:
+    async with x.pool.acquire() as conn:
+        await integrate_all(conn, EdgeCache())
+        state = await sign_checkpoint(conn, x.ctx.keys)
+    async with http_session(x.settings) as session:
+        return await Publisher(x.ctx).publish(x.pool, session, state)
+
+
+async def _deliver_all(x: LiveInstance) -> int:
+    async with x.pool.acquire() as conn:
+        batch = await claim_receipt_deliveries(conn, 100, 60)
+    async with http_session(x.settings) as session:
+        for delivery in batch:
+            await deliver_one(x.ctx, x.pool, session, delivery)
+    return len(batch)
+
+
+async def _like(issuer: LiveInstance, actor: str, obj: str, owner: str, kind: str = "like") -> str | None:
+    async with issuer.pool.acquire() as conn, conn.transaction():
+        return await issue_receipt(conn, issuer.settings, kind, actor, obj, owner)
+
+
+async def _leaves(x: LiveInstance) -> list[bytes]:
+    return [bytes(r["leaf"]) for r in await x.pool.fetch("SELECT leaf FROM rewards_log_entries ORDER BY idx")]
+
+
+async def _verify(verifier: LiveInstance, target: LiveInstance, previous: WitnessState | None = None,
+                  lax: bool = False):
+    keys = {m.domain: m.receipts for m in (await verifier.ctx.members(verifier.pool, fresh=True)).values()}
+    keys[verifier.ctx.keys.domain] = verifier.ctx.keys.receipts_verifier()
+    policy = verifier.ctx.policy()
+    if lax:  # a verifier that does not ask for cosignatures: only its own memory protects it
+        policy = dataclasses.replace(policy, groups=(), quorum="none")
+    async with http_session(verifier.settings) as session:
+        return await verify_log(LogClient(session, f"{target.url}/rewards/log"), policy, keys, previous)
+
+
+async def _interactions(trio) -> None:
+    a, b, c = trio
+    alice, alices_post = await account_with_post(a.pool, a.settings, "alice")
+    bob, bobs_post = await account_with_post(b.pool, b.settings, "bob")
+    carol, _ = await account_with_post(c.pool, c.settings, "carol")
+    assert await _like(b, bob, alices_post, alice)
+    assert await _like(b, bob, alices_post, alice, "reply")
+    assert await _like(c, carol, alices_post, alice, "announce")
+    assert await _like(a, alice, bobs_post, bob)
+    assert await _like(a, alice, alices_post, alice) is None  # local: no receipt
+    assert await _like(a, alice, "http://stranger.test/p/1", "http://stranger.test/users/x") is None
+    for x in trio:
+        await _deliver_all(x)
+
+
+async def test_receipts_between_instances_are_byte_identical_in_both_logs(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    leaves = {x.domain: await _leaves(x) for x in trio}
+    assert len(leaves[a.domain]) == 4 and len(leaves[b.domain]) == 3 and len(leaves[c.domain]) == 1
+    assert set(leaves[b.domain]) <= set(leaves[a.domain]) and set(leaves[c.domain]) <= set(leaves[a.domain])
+    assert set(leaves[a.domain]) == set(leaves[b.domain]) | set(leaves[c.domain])
+    for leaf in leaves[a.domain]:
+        assert len(parse_note(leaf).signatures) == 2
+    state = await b.pool.fetch("SELECT state, log_index FROM rewards_receipt_deliveries")
+    assert {r["state"] for r in state} == {"delivered"}
+
+
+async def test_checkpoints_are_published_only_with_a_quorum_of_cosignatures(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    assert await _publish(a)
+    published = bytes(await a.pool.fetchval("SELECT published_checkpoint FROM rewards_log_state"))
+    witnessed = verify_checkpoint(published, a.ctx.policy())
+    assert set(witnessed.cosigned_at) == {b.domain, c.domain}
+    assert witnessed.checkpoint.size == 4
+    await c.server.close()  # one witness down: quorum 2 cannot be met
+    alice = await a.pool.fetchval("SELECT uri FROM actors WHERE username = 'alice'")
+    bobs_post = await b.pool.fetchval("SELECT uri FROM objects LIMIT 1")
+    bob = await b.pool.fetchval("SELECT uri FROM actors WHERE username = 'bob'")
+    assert await _like(a, alice, bobs_post, bob, "announce")
+    await _deliver_all(a)
+    assert not await _publish(a)
+    state = await a.pool.fetchrow("SELECT tree_size, signed_size, published_size FROM rewards_log_state")
+    assert (state["tree_size"], state["signed_size"], state["published_size"]) == (5, 5, 4)
+
+
+async def test_verify_succeeds_against_each_instance_and_folds_points(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    for x in trio:
+        assert await _publish(x)
+    report = await _verify(b, a)
+    alice = await a.pool.fetchval("SELECT uri FROM actors WHERE username = 'alice'")
+    bob = await b.pool.fetchval("SELECT uri FROM actors WHERE username = 'bob'")
+    assert report.size == 4 and report.receipts == 4
+    assert report.totals == {alice: 1 + 3 + 2, bob: 1}
+    assert set(report.cosigned_by) == {b.domain, c.domain}
+    for verifier in trio:
+        for target in trio:
+            await _verify(verifier, target)
+
+
+async def _rebuild(x: LiveInstance, keep: int, extra: list[bytes]) -> None:
+    """What a dishonest operator with database access might do: cut the log and re-grow it."""
+    async with x.pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM rewards_receipts WHERE idx >= $1", keep)
+        await conn.execute("DELETE FROM rewards_log_entries WHERE idx >= $1", keep)
+        await conn.execute("DELETE FROM rewards_log_tiles")
+        await conn.execute("UPDATE rewards_log_seq SET next_index = $1", keep)
+        await conn.execute("""UPDATE rewards_log_state SET tree_size = 0, tree_root = sha256(''::bytea),
+                              signed_size = NULL, signed_checkpoint = NULL, published_size = NULL,
+                              published_checkpoint = NULL""")
+        if extra:
+            await append_entries(conn, extra)
+    async with x.pool.acquire() as conn:
+        await integrate_all(conn, EdgeCache())
+        state = await sign_checkpoint(conn, x.ctx.keys)
+    async with x.pool.acquire() as conn:
+        await set_published(conn, state.signed_size, state.signed_checkpoint)  # no witness would cosign this
+
+
+async def test_rewriting_an_entry_in_the_database_fails_verification(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    assert await _publish(a)
+    leaf = bytes(await a.pool.fetchval("SELECT leaf FROM rewards_log_entries WHERE idx = 1"))
+    tampered = re.sub(rb"\npoints -?[0-9]+\n", b"\npoints 99\n", leaf)
+    assert tampered != leaf
+    await a.pool.execute("UPDATE rewards_log_entries SET leaf = $1 WHERE idx = 1", tampered)
+    with pytest.raises(VerifyFailure, match="the log was rewritten"):
+        await _verify(b, a)
+
+
+async def test_truncating_or_regrowing_the_log_fails_verification(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    assert await _publish(a)
+    seen = (await _verify(b, a)).head()
+    leaves = await _leaves(a)
+    await _rebuild(a, 2, [])
+    with pytest.raises(VerifyFailure, match="quorum"):  # no witness cosigns a rolled-back log
+        await _verify(b, a, seen)
+    with pytest.raises(VerifyFailure, match="truncated: checkpoint size 2 is smaller than the 4 seen before"):
+        await _verify(b, a, seen, lax=True)
+    await _rebuild(a, 2, [leaves[3], leaves[2]])  # same size, another history
+    with pytest.raises(VerifyFailure, match="forked: two checkpoints of size 4"):
+        await _verify(b, a, seen, lax=True)
+    await _rebuild(a, 2, [leaves[3], leaves[2], leaves[0]])  # grown, but not from what b saw
+    with pytest.raises(VerifyFailure, match="rewritten: its first 4 entries"):
+        await _verify(b, a, seen, lax=True)
+
+
+async def test_monitor_raises_an_alert_when_a_member_log_is_rewritten(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    assert await _publish(a)
+    async with http_session(b.settings) as session:
+        await monitor_member(b.ctx, b.pool, session, a.ctx.keys.origin, f"{a.url}/rewards/log")
+        assert await b.pool.fetchval("SELECT size FROM rewards_peer_heads") == 4
+        leaves = await _leaves(a)
+        await _rebuild(a, 0, [leaves[1], leaves[0], leaves[2], leaves[3]])  # same size, another history
+        # With the quorum policy, the uncosigned fork is refused quietly (it may just be new).
+        await monitor_member(b.ctx, b.pool, session, a.ctx.keys.origin, f"{a.url}/rewards/log")
+        assert await b.pool.fetchval("SELECT count(*) FROM rewards_alerts") == 0
+        # A monitor that needs no cosignatures still catches it from the head it remembers.
+        await befriend(b, a, quorum="none")
+        await monitor_member(b.ctx, b.pool, session, a.ctx.keys.origin, f"{a.url}/rewards/log")
+        await _rebuild(a, 0, [leaves[1], leaves[0], leaves[2], leaves[3], leaves[2]])
+        await monitor_member(b.ctx, b.pool, session, a.ctx.keys.origin, f"{a.url}/rewards/log")
+    alerts = await b.pool.fetch("SELECT origin, kind, message FROM rewards_alerts ORDER BY id")
+    assert [(r["origin"], r["kind"]) for r in alerts] == [(a.ctx.keys.origin, "fork"), (a.ctx.keys.origin, "rewrite")]
+    assert await b.pool.fetchval("SELECT count(*) FROM rewards_evidence") == 2
+    assert await b.pool.fetchval("SELECT size FROM rewards_peer_heads") == 4  # never moved to a forked head
+
+
+async def test_a_restarted_log_catches_witnesses_up_from_their_409_size(trio):
+    a, b, c = trio
+    await _interactions(trio)
+    assert await _publish(a)  # witnesses now hold size 4
+    bob = await b.pool.fetchval("SELECT uri FROM actors WHERE username = 'bob'")
+    bobs_post = await b.pool.fetchval("SELECT uri FROM objects LIMIT 1")
+    alice = await a.pool.fetchval("SELECT uri FROM actors WHERE username = 'alice'")
+    assert await _like(a, alice, bobs_post, bob, "reply")
+    await _deliver_all(a)
+    assert await _publish(a)  # a fresh Publisher sends old 0, gets 409 "4", resends with a proof from 4
+    for witness in (b, c):
+        assert await witness.pool.fetchval("SELECT size FROM rewards_witness_state") == 5
+    assert await a.pool.fetchval("SELECT count(*) FROM rewards_alerts") == 0
