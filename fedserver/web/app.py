@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from ..api.app import setup_api
 from ..config import Settings
 from ..federation import inbox
 from ..federation.http import HttpClient
@@ -59,5 +60,6 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     objects.setup_routes(app)
     inbox.setup_routes(app)
     media.setup(app)
+    setup_api(app)
     rewards_web.setup_routes(app)
     return app

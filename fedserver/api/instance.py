@@ -1,0 +1,64 @@
+"""Instance information (v1 and v2, with and without the trailing slash) and the startup stubs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..repo import actors as actors_repo
+from ..repo import api_accounts
+from ..web.app_keys import POOL, SETTINGS
+from . import entities
+from .auth import require_scopes
+
+
+async def instance_v1_get(request: web.Request) -> web.Response:
+    """GET /api/v1/instance: toot needs `uri`; Mastodon.py reads `version` from the trailing-slash URL."""
+    async with request.config_dict[POOL].acquire() as conn:
+        users = await actors_repo.count_local_users(conn)
+        statuses = await actors_repo.count_local_posts(conn)
+        domains = await api_accounts.count_remote_domains(conn)
+    body = entities.instance_v1(request.config_dict[SETTINGS], users=users, statuses=statuses, domains=domains)
+    return web.json_response(body)
+
+
+async def instance_v2_get(request: web.Request) -> web.Response:
+    """GET /api/v2/instance: Elk, Phanpy, Tusky and Ivory start here."""
+    async with request.config_dict[POOL].acquire() as conn:
+        active = await api_accounts.count_active_users(conn, 30)
+    return web.json_response(entities.instance_v2(request.config_dict[SETTINGS], active_month=active))
+
+
+async def empty_list_get(request: web.Request) -> web.Response:
+    """A startup stub that answers `[]` (custom emojis: public)."""
+    return web.json_response([])
+
+
+@require_scopes("read:lists")
+async def lists_get(request: web.Request) -> web.Response:
+    """GET /api/v1/lists: no lists yet (Ivory and toot call it)."""
+    return web.json_response([])
+
+
+@require_scopes("read:filters")
+async def filters_get(request: web.Request) -> web.Response:
+    """GET /api/v1/filters and /api/v2/filters: no filters yet (Tusky)."""
+    return web.json_response([])
+
+
+@require_scopes("read")
+async def announcements_get(request: web.Request) -> web.Response:
+    """GET /api/v1/announcements: none (Tusky)."""
+    return web.json_response([])
+
+
+def setup_routes(api: web.Application) -> None:
+    """Routes relative to the /api sub-application."""
+    for path in ("/v1/instance", "/v1/instance/"):
+        api.router.add_get(path, instance_v1_get)
+    for path in ("/v2/instance", "/v2/instance/"):
+        api.router.add_get(path, instance_v2_get)
+    api.router.add_get("/v1/custom_emojis", empty_list_get)
+    api.router.add_get("/v1/lists", lists_get)
+    api.router.add_get("/v1/filters", filters_get)
+    api.router.add_get("/v2/filters", filters_get)
+    api.router.add_get("/v1/announcements", announcements_get)

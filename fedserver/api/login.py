@@ -1,0 +1,46 @@
+"""Checking a person's name (or email) and password, for the login page and the password grant."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from ..config import Settings
+from ..passwords import verify_password
+from ..repo import api_accounts
+from ..repo.api_accounts import LoginAccount
+from .ratelimit import charge_login_attempt, forgive_login_attempt, login_keys
+
+# A real scrypt hash of a random password: unknown names cost the same ~0.3 s as known ones,
+# so response times don't tell which names exist.
+_DUMMY_HASH = "scrypt$32768$8$3$/vKbZSBMA9OADfpzuTBkVQ$g/FClP7vILl2D/iVVAHkU6edcnUoyZVnNhgKNkgUTos"
+MAX_NAME = 320
+
+
+class LoginFailed(Exception):
+    """Wrong name or password (deliberately not saying which)."""
+
+
+def normalize_login_name(name: str, domain: str) -> str:
+    """`@alice`, `alice@our.domain` and `alice` all name the local account alice; emails stay as given."""
+    name = name.strip().removeprefix("@")
+    suffix = f"@{domain}"
+    return name[: -len(suffix)] if name.lower().endswith(suffix.lower()) else name
+
+
+async def authenticate(pool: asyncpg.Pool, settings: Settings, address: str, name: str,
+                       password: str) -> LoginAccount:
+    """The account for a correct name/email and password; LoginFailed, or HTTPError 429 when throttled."""
+    name = normalize_login_name(name[:MAX_NAME], settings.instance.domain)
+    async with pool.acquire() as conn:
+        account = await api_accounts.get_login_account(conn, name) if name else None
+        keys = login_keys(address, f"id:{account.id}" if account else f"name:{name.lower()}")
+        charged = await charge_login_attempt(conn, settings, keys)
+    stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
+    matches = await asyncio.to_thread(verify_password, password, stored)
+    if not (matches and account and account.password_hash):
+        raise LoginFailed()
+    async with pool.acquire() as conn:
+        await forgive_login_attempt(conn, keys, charged)
+    return account

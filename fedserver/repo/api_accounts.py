@@ -1,0 +1,145 @@
+"""SQL the client API needs about accounts: login look-up, visible accounts, counts, relationships."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from activities.actor import Actor
+
+from .actors import _ACTOR_COLUMNS, _actor  # the one row-to-Actor mapping
+
+# People, not the instance actor, and not deleted accounts.
+_VISIBLE = "a.deleted_at IS NULL AND coalesce(l.role, 'user') <> 'instance'"
+
+
+@dataclass(frozen=True)
+class LoginAccount:
+    id: int
+    username: str
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class AccountStats:
+    statuses_count: int
+    followers_count: int
+    following_count: int
+    last_status_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RelationshipRow:
+    following: str | None  # follow state of viewer → target: 'accepted', 'pending' or None
+    followed_by: str | None
+    blocking: bool
+    blocked_by: bool
+
+
+async def get_login_account(conn: asyncpg.Connection, name_or_email: str) -> LoginAccount | None:
+    """A live local user by account name or email, case-insensitive."""
+    row = await conn.fetchrow(
+        """SELECT a.id, a.username, l.password_hash
+           FROM actors a JOIN local_accounts l ON l.actor_id = a.id
+           WHERE a.is_local AND a.deleted_at IS NULL AND l.role <> 'instance'
+             AND (lower(a.username) = lower($1) OR lower(l.email) = lower($1))
+           ORDER BY lower(a.username) = lower($1) DESC LIMIT 1""",
+        name_or_email,
+    )
+    return LoginAccount(row["id"], row["username"], row["password_hash"]) if row else None
+
+
+async def get_visible_account(conn: asyncpg.Connection, actor_id: int) -> Actor | None:
+    """A local or remote account the API may show, by id."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ACTOR_COLUMNS} FROM actors a LEFT JOIN local_accounts l ON l.actor_id = a.id
+            WHERE a.id = $1 AND {_VISIBLE}""",
+        actor_id,
+    )
+    return _actor(row)
+
+
+async def get_visible_account_by_handle(conn: asyncpg.Connection, username: str, domain: str) -> Actor | None:
+    """A visible account by case-insensitive name and exact domain."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ACTOR_COLUMNS} FROM actors a LEFT JOIN local_accounts l ON l.actor_id = a.id
+            WHERE lower(a.username) = lower($1) AND a.domain = $2 AND {_VISIBLE}""",
+        username, domain.lower(),
+    )
+    return _actor(row)
+
+
+async def get_email(conn: asyncpg.Connection, actor_id: int) -> str | None:
+    """A local account's email, if one is set."""
+    return await conn.fetchval("SELECT email FROM local_accounts WHERE actor_id = $1", actor_id)
+
+
+async def get_account_stats(conn: asyncpg.Connection, actor_ids: list[int]) -> dict[int, AccountStats]:
+    """Post and follow counts and the last post time of each account."""
+    rows = await conn.fetch(
+        """SELECT x.id,
+                  (SELECT count(*) FROM objects o WHERE o.actor_id = x.id AND o.deleted_at IS NULL) AS statuses,
+                  (SELECT max(o.published_at) FROM objects o
+                   WHERE o.actor_id = x.id AND o.deleted_at IS NULL) AS last_status_at,
+                  (SELECT count(*) FROM follows f WHERE f.followee_id = x.id AND f.state = 'accepted') AS followers,
+                  (SELECT count(*) FROM follows f WHERE f.follower_id = x.id AND f.state = 'accepted') AS following
+           FROM unnest($1::bigint[]) AS x(id)""",
+        actor_ids,
+    )
+    return {row["id"]: AccountStats(row["statuses"], row["followers"], row["following"], row["last_status_at"])
+            for row in rows}
+
+
+async def count_follow_requests(conn: asyncpg.Connection, actor_id: int) -> int:
+    """Follow requests waiting for this account's approval."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM follows WHERE followee_id = $1 AND state = 'pending'", actor_id
+    )
+
+
+async def get_relationships(conn: asyncpg.Connection, viewer_id: int,
+                            target_ids: list[int]) -> dict[int, RelationshipRow]:
+    """How the viewer and each existing target relate (follows both ways, blocks both ways)."""
+    rows = await conn.fetch(
+        """SELECT a.id,
+                  (SELECT state FROM follows WHERE follower_id = $1 AND followee_id = a.id) AS following,
+                  (SELECT state FROM follows WHERE follower_id = a.id AND followee_id = $1) AS followed_by,
+                  EXISTS (SELECT 1 FROM blocks WHERE actor_id = $1 AND target_id = a.id) AS blocking,
+                  EXISTS (SELECT 1 FROM blocks WHERE actor_id = a.id AND target_id = $1) AS blocked_by
+           FROM actors a WHERE a.id = ANY($2::bigint[])""",
+        viewer_id, target_ids,
+    )
+    return {row["id"]: RelationshipRow(row["following"], row["followed_by"], row["blocking"], row["blocked_by"])
+            for row in rows}
+
+
+async def count_remote_domains(conn: asyncpg.Connection) -> int:
+    """Other servers this instance knows actors of."""
+    return await conn.fetchval("SELECT count(DISTINCT domain) FROM actors WHERE NOT is_local")
+
+
+async def count_active_users(conn: asyncpg.Connection, days: int) -> int:
+    """Local users who posted (or signed up) within `days`."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM actors a JOIN local_accounts l ON l.actor_id = a.id
+           WHERE l.role <> 'instance' AND a.deleted_at IS NULL
+             AND (a.created_at > now() - make_interval(days => $1)
+                  OR EXISTS (SELECT 1 FROM objects o WHERE o.actor_id = a.id
+                             AND o.published_at > now() - make_interval(days => $1)))""",
+        days,
+    )
+
+
+async def update_account_flags(conn: asyncpg.Connection, actor_id: int, *, locked: bool | None,
+                               discoverable: bool | None, indexable: bool | None) -> bool:
+    """Change the locked, discoverable and indexable flags (None keeps one); False if the account is gone."""
+    status = await conn.execute(
+        """UPDATE actors SET manually_approves_followers = coalesce($2, manually_approves_followers),
+                  discoverable = coalesce($3, discoverable), indexable = coalesce($4, indexable),
+                  updated_at = now()
+           WHERE id = $1 AND is_local AND deleted_at IS NULL""",
+        actor_id, locked, discoverable, indexable,
+    )
+    return status.endswith(" 1")
