@@ -8,7 +8,10 @@ The ratio ingest / ceiling is printed last. The load generator is wrk (Debian pa
 `wrk`) when installed, else a Python aiohttp client (slower; the ratio is then less
 meaningful). Every request carries a distinct activity id, pre-signed before timing.
 
-Usage: python bench/inbox_ingest.py [--seconds 8] [--connections 64] [--requests 30000]
+With --processes N (default 1) both servers run N processes sharing the port
+(SO_REUSEPORT), as `[server] reuse_port` lets an operator run several web processes.
+
+Usage: python bench/inbox_ingest.py [--seconds 8] [--connections 64] [--requests 30000] [--processes 1]
 Database: FEDSERVER_BENCH_DATABASE_URL, else an embedded PostgreSQL in a temp directory.
 """
 
@@ -166,7 +169,7 @@ TRIVIAL_SERVER = textwrap.dedent("""
         return web.Response(status=202)
     app = web.Application()
     app.router.add_post("/inbox", inbox)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, reuse_port=True)
 """)
 
 
@@ -217,6 +220,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--requests", type=int, default=30_000)
+    parser.add_argument("--processes", type=int, default=1, help="server processes for each of the two servers")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fedbench-"))
@@ -240,9 +244,12 @@ def main() -> None:
     env.update({"FEDSERVER_INSTANCE__DOMAIN": host, "FEDSERVER_INSTANCE__SCHEME": "http",
                 "FEDSERVER_SERVER__PORT": str(fed_port), "FEDSERVER_DATABASE__URL": db_url,
                 "FEDSERVER_STORAGE__DATA_DIR": str(tmp / "data"), "FEDSERVER_LOGGING__ACCESS_LOG": "false",
-                "FEDSERVER_LOGGING__LEVEL": "warning"})
-    trivial = subprocess.Popen([sys.executable, "-c", TRIVIAL_SERVER, str(trivial_port)])
-    fed = subprocess.Popen([sys.executable, "-m", "fedserver", "run", "--role", "web"], env=env, cwd=tmp)
+                "FEDSERVER_LOGGING__LEVEL": "warning", "FEDSERVER_SERVER__REUSE_PORT": "true"})
+    servers = []
+    for _ in range(args.processes):
+        servers.append(subprocess.Popen([sys.executable, "-c", TRIVIAL_SERVER, str(trivial_port)]))
+        servers.append(subprocess.Popen([sys.executable, "-m", "fedserver", "run", "--role", "web"], env=env,
+                                        cwd=tmp, stdout=subprocess.DEVNULL))
     use_wrk = shutil.which("wrk") is not None
     try:
         wait_http(f"http://127.0.0.1:{trivial_port}/inbox")
@@ -257,7 +264,7 @@ def main() -> None:
         ingest, bad = run(f"http://127.0.0.1:{fed_port}/inbox")
         stored = asyncio.run(count_rows(db_url))
     finally:
-        for proc in (trivial, fed):
+        for proc in servers:
             proc.terminate()
             proc.wait(30)
         if embedded:
@@ -265,7 +272,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"load generator:          {'wrk' if use_wrk else 'python aiohttp'}, "
-          f"{args.connections} connections, {args.seconds} s per run")
+          f"{args.connections} connections, {args.seconds} s per run, {args.processes} server process(es) each")
     print(f"HTTP ceiling (trivial):  {ceiling:,.0f} requests/s")
     print(f"inbox ingest:            {ingest:,.0f} signed activities/s accepted (non-202 answers: {bad})")
     print(f"rows stored durably:     {stored:,} (distinct activity ids sent: {min(len(signed), stored)})")

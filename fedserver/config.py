@@ -53,6 +53,7 @@ class ServerSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535)
     shutdown_timeout: float = Field(default=10.0, ge=0, le=600)
     client_max_size: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
+    reuse_port: bool = False
 
 
 class DatabaseSettings(_Section):

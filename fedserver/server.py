@@ -42,7 +42,8 @@ async def _start_web(settings: Settings, pool: asyncpg.Pool, http: HttpClient) -
         handle_signals=False,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True)
+    site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True,
+                       reuse_port=settings.server.reuse_port or None)
     await site.start()
     return runner
 
