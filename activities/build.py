@@ -65,10 +65,30 @@ def _mention_tags(mentions: Sequence[Mention]) -> list[dict]:
     return [{"type": "Mention", "href": m.href, "name": m.name} for m in mentions]
 
 
+@dataclass(frozen=True)
+class NoteExtras:
+    """What the client API adds to a post: content warning, language, hashtags and attachments."""
+
+    summary: str | None = None
+    sensitive: bool = False
+    language: str | None = None
+    hashtags: tuple[tuple[str, str], ...] = ()  # (name without '#', href)
+    attachments: tuple[dict, ...] = ()
+
+
+def _extra_fields(extras: NoteExtras, content_html: str) -> dict:
+    fields: dict = {"summary": extras.summary or None, "sensitive": extras.sensitive or bool(extras.summary),
+                    "attachment": list(extras.attachments)}
+    if extras.language:
+        fields["contentMap"] = {extras.language: content_html}
+    return fields
+
+
 def build_note(actor: Actor, *, id: str, content_html: str, published: datetime, to: list[str], cc: list[str],
-               in_reply_to: str | None = None, mentions: Sequence[Mention] = ()) -> dict:
+               in_reply_to: str | None = None, mentions: Sequence[Mention] = (),
+               extras: NoteExtras | None = None) -> dict:
     """A short post (Note): Mastodon shows its `content` in full."""
-    return {
+    doc = {
         "@context": NOTE_CONTEXT,
         "id": id,
         "type": "Note",
@@ -83,14 +103,18 @@ def build_note(actor: Actor, *, id: str, content_html: str, published: datetime,
         "summary": None,
         "tag": _mention_tags(mentions),
     }
+    if extras is not None:
+        doc.update(_extra_fields(extras, content_html))
+        doc["tag"] += [{"type": "Hashtag", "href": href, "name": f"#{name}"} for name, href in extras.hashtags]
+    return doc
 
 
 def build_article(actor: Actor, *, id: str, title: str, summary: str | None, content_html: str, url: str,
                   published: datetime, to: list[str], cc: list[str], in_reply_to: str | None = None,
-                  mentions: Sequence[Mention] = ()) -> dict:
+                  mentions: Sequence[Mention] = (), extras: NoteExtras | None = None) -> dict:
     """A blog post (Article). Mastodon shows only `name`, `summary` and a link to `url`, so all three are set."""
     doc = build_note(actor, id=id, content_html=content_html, published=published, to=to, cc=cc,
-                     in_reply_to=in_reply_to, mentions=mentions)
+                     in_reply_to=in_reply_to, mentions=mentions, extras=extras)
     doc.update({"type": "Article", "name": title, "summary": summary or None, "url": url})
     return doc
 

@@ -17,7 +17,7 @@ from .db import open_database
 from .federation import outbox
 from .federation.http import HttpClient
 from .federation.outbox import OutboxError
-from .federation.targets import TargetError
+from .federation.targets import TargetError, resolve_object
 from .repo import deliveries as deliveries_repo
 
 ERRORS = (OutboxError, TargetError)
@@ -78,9 +78,16 @@ async def _with_pool(settings: Settings, run: Callable[[asyncpg.Pool], Awaitable
 
 async def _cmd_post(settings: Settings, args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
-    return await _with_pool(settings, lambda pool: outbox.create_post(
-        pool, settings, args.name, text, article=args.article, title=args.title, summary=args.summary,
-        in_reply_to=args.reply_to, visibility=args.visibility))
+
+    async def post(pool: asyncpg.Pool, http: HttpClient) -> str:
+        if args.reply_to:
+            # An unknown remote parent is fetched first, so its author is addressed (and rewarded).
+            await resolve_object(pool, settings, http, args.reply_to)
+        return await outbox.create_post(
+            pool, settings, args.name, text, article=args.article, title=args.title, summary=args.summary,
+            in_reply_to=args.reply_to, visibility=args.visibility)
+
+    return await _with_http(settings, post)
 
 
 async def _cmd_follow(settings: Settings, args: argparse.Namespace) -> int:

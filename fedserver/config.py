@@ -75,6 +75,11 @@ class StorageSettings(_Section):
     data_dir: Path = Path("data")
 
 
+class MediaSettings(_Section):
+    max_image_bytes: int = Field(default=16 * 1_048_576, ge=1024, le=100 * 1_048_576)
+    max_image_pixels: int = Field(default=33_177_600, ge=1024, le=178_956_970)
+
+
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -120,6 +125,7 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     rewards: RewardsSettings = Field(default_factory=RewardsSettings)

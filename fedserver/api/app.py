@@ -10,7 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..web.errors import error_middleware
-from . import accounts, authorize, images, instance, oauth, preferences
+from . import accounts, authorize, images, instance, media, oauth, preferences, search
+from . import notifications, status_actions, statuses, timelines
 from .auth import auth_middleware
 from .ratelimit import rate_limit_middleware
 
@@ -51,6 +52,12 @@ def build_api_app() -> web.Application:
     instance.setup_routes(api)
     accounts.setup_routes(api)
     preferences.setup_routes(api)
+    media.setup_routes(api)
+    search.setup_routes(api)
+    statuses.setup_routes(api)
+    status_actions.setup_routes(api)
+    timelines.setup_routes(api)
+    notifications.setup_routes(api)
     return api
 
 

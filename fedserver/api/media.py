@@ -38,10 +38,13 @@ async def _read_part(part: aiohttp.BodyPartReader, cap: int, what: str) -> bytes
     return b"".join(chunks)
 
 
-async def _read_form(request: web.Request, max_bytes: int) -> tuple[dict[str, str], dict[str, tuple[bytes, str | None]]]:
+Files = dict[str, tuple[bytes, str | None]]
+
+
+async def _read_form(request: web.Request, max_bytes: int) -> tuple[dict[str, str], Files]:
     """Text fields and files of a multipart body, each capped."""
     texts: dict[str, str] = {}
-    files: dict[str, tuple[bytes, str | None]] = {}
+    files: Files = {}
     reader = await request.multipart()
     for _ in range(MAX_PARTS + 1):
         part = await reader.next()

@@ -15,6 +15,7 @@ from ..repo import api_accounts, status_views
 from ..repo.media import media_for_objects
 from ..repo.notifications import NotificationRow
 from ..repo.status_views import Entry, StatusRow
+from ..web.errors import HTTPError
 from . import entities
 from . import status_entities as se
 
@@ -68,16 +69,18 @@ async def present_entries(conn: asyncpg.Connection, settings: Settings, entries:
 
 
 async def present_entry(conn: asyncpg.Connection, settings: Settings, entry: Entry, viewer_id: int | None) -> dict:
-    """One status (the caller checked that the viewer may see it)."""
-    [body] = await present_entries(conn, settings, [entry], viewer_id)
-    return body
+    """One status (the caller checked that the viewer may see it; 404 if it vanished meanwhile)."""
+    found = await present_entries(conn, settings, [entry], viewer_id)
+    if not found:
+        raise HTTPError(404, "Record not found")
+    return found[0]
 
 
 async def present_with_source(conn: asyncpg.Connection, settings: Settings, object_id: int,
                               viewer_id: int) -> dict:
     """A post's Status with `text` (before it is deleted, for delete-and-redraft)."""
     posts, rows = await _posts(conn, settings, [object_id], viewer_id, {})
-    return se.with_source(posts[object_id], rows[object_id].source_text)
+    return se.with_source(posts[object_id], rows[object_id])
 
 
 async def present_accounts_by_id(conn: asyncpg.Connection, settings: Settings, actor_ids: list[int]) -> list[dict]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..federation.keys import HTTP, INSTANCE_SIGNER
+from ..repo.status_views import Entry
 from ..search.service import TYPES, Federation, SearchQuery, search
 from ..web.app_keys import POOL, SETTINGS
 from ..web.errors import HTTPError
+from . import status_entities
 from .accounts import present_accounts
 from .auth import NEEDS_USER, OUTSIDE_SCOPES, Auth, current_auth
 from .params import Params, query_params
+from .presenter import present_entries
 from .scopes import grants
-from .search_statuses import present_statuses
 from .wire import parse_id
 
 SEARCH_SCOPES = ("read:search",)
@@ -67,11 +69,6 @@ def parse_search(params: Params, caller: Auth | None) -> SearchQuery:
     )
 
 
-def tag_entity(base_url: str, name: str) -> dict:
-    """A Tag (docs.joinmastodon.org/entities/Tag); no usage history is kept."""
-    return {"name": name, "url": f"{base_url}/tags/{name}", "history": []}
-
-
 async def search_get(request: web.Request) -> web.Response:
     """GET /api/v2/search."""
     caller = current_auth(request)
@@ -82,9 +79,10 @@ async def search_get(request: web.Request) -> web.Response:
     found = await search(pool, settings, federation, query)
     async with pool.acquire() as conn:
         accounts = await present_accounts(conn, settings, found.accounts)
-        statuses = await present_statuses(conn, settings, query.viewer_id, found.status_ids)
-    return web.json_response({"accounts": accounts, "statuses": statuses,
-                              "hashtags": [tag_entity(settings.base_url, name) for name in found.tags]})
+        statuses = await present_entries(conn, settings, [Entry(i, i, i) for i in found.status_ids],
+                                         query.viewer_id)
+    hashtags = [status_entities.tag(name, settings.base_url, history=True) for name in found.tags]
+    return web.json_response({"accounts": accounts, "statuses": statuses, "hashtags": hashtags})
 
 
 def setup_routes(api: web.Application) -> None:

@@ -8,6 +8,7 @@ The viewer's own flags (`favourited`, `reblogged`, …) are present only for a s
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 from activities.sanitize import html_to_text
 
@@ -24,7 +25,7 @@ def mention(row: MentionRow) -> dict:
 
 def tag(name: str, base_url: str, *, history: bool = False) -> dict:
     """A Tag (with an empty `history` for the Tag entity itself; Status.tags carry only name and url)."""
-    body = {"name": name, "url": f"{base_url}/tags/{name}"}
+    body = {"name": name, "url": f"{base_url}/tags/{quote(name)}"}
     if history:
         body.update(history=[], following=False)
     return body
@@ -115,9 +116,14 @@ def reblog(boost: BoostRow, *, account: dict, original: dict, signed_in: bool) -
     return body
 
 
-def with_source(status_body: dict, text: str | None) -> dict:
+def source_text(row: StatusRow) -> str:
+    """What the author typed, or the post's plain text when it was not kept (command-line and remote posts)."""
+    return row.source_text if row.source_text is not None else html_to_text(row.content)
+
+
+def with_source(status_body: dict, row: StatusRow) -> dict:
     """A Status with `text`, the source it was written from (DELETE answers it for delete-and-redraft)."""
-    return {**status_body, "text": text if text is not None else html_to_text(status_body["content"])}
+    return {**status_body, "text": source_text(row)}
 
 
 def source(object_id: int, text: str, spoiler: str) -> dict:

@@ -16,11 +16,16 @@ from activities.build import build_accept, build_reject, new_object_id
 from activities.parse import (
     InboundActivity, ParseError, parse_actor, parse_activity, parse_post, ref,
 )
+from activities.text import tag_hashtags
 from activities.urls import same_origin
 
 from ..config import Settings
 from ..repo import actors as actors_repo
+from ..repo import home_feed
 from ..repo import interactions as repo
+from ..repo import status_views
+from . import feeds
+from .boosted import fetch_boosted_post
 from .fanout import deliver
 from .http import FetchBudget, HttpClient, Signer
 from .remote import ensure_remote_actor, upsert_remote_actor
@@ -66,6 +71,7 @@ async def on_follow(ctx: HandlerContext, act: InboundActivity) -> str:
             return "done"
         automatic = not target.manually_approves_followers
         await repo.upsert_follow(conn, follower.id, target.id, act.id, accepted=automatic)
+        await feeds.follow_stored(conn, follower.id, target.id)
         if automatic:
             accept = build_accept(act.raw, target.uri, f"{target.uri}#accepts/follows/{new_object_id()}")
             await deliver(conn, sender=target, activity=accept, inboxes=[_inbox_of(follower)])
@@ -90,6 +96,9 @@ async def on_accept(ctx: HandlerContext, act: InboundActivity) -> str:
             return "ignored: unknown actor"
         done = await repo.accept_follow(conn, activity_uri=follow_id,
                                         follower_id=follower.id if follower else None, followee_id=followee.id)
+        for follower_id in await home_feed.accepted_followers(conn, followee.id, follow_id,
+                                                              follower.id if follower else None):
+            await feeds.follow_accepted(conn, follower_id, followee.id)
     return "done" if done else "ignored: no matching follow request"
 
 
@@ -179,8 +188,16 @@ async def on_create(ctx: HandlerContext, act: InboundActivity) -> str:
             return "ignored: the post was deleted before it arrived"
         if not await _relevant(conn, ctx, author, post):
             return "ignored: nobody here follows or is addressed"
-        await repo.insert_remote_post(conn, post, author.id)
+        if await repo.insert_remote_post(conn, post, author.id):
+            await _post_stored(conn, post)
     return "done"
+
+
+async def _post_stored(conn: asyncpg.Connection, post, *, fetched: bool = False) -> None:
+    """Mentions, hashtags, home timelines and notifications of a newly stored remote post."""
+    object_id = await status_views.get_object_id(conn, post.id)
+    hook = feeds.post_fetched if fetched else feeds.post_stored
+    await hook(conn, object_id, mention_uris=post.mentions, hashtags=tag_hashtags(post.raw.get("tag")))
 
 
 async def on_update(ctx: HandlerContext, act: InboundActivity) -> str:
@@ -197,8 +214,11 @@ async def on_update(ctx: HandlerContext, act: InboundActivity) -> str:
     post = parse_post(document, followers_uri=author.followers_uri)
     if post.attributed_to != act.actor:
         return "ignored: an actor can only edit its own posts"
-    async with ctx.pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn, conn.transaction():
         changed = await repo.update_remote_post(conn, post, author.id)
+        if changed:
+            await feeds.post_edited(conn, await status_views.get_object_id(conn, post.id), mention_uris=post.mentions,
+                                    hashtags=tag_hashtags(post.raw.get("tag")))
     return "done" if changed else "ignored: unknown post"
 
 
@@ -222,7 +242,8 @@ async def on_like(ctx: HandlerContext, act: InboundActivity) -> str:
         owner = await repo.get_object_owner(conn, act.object_id) if act.object_id else None
         if owner is None or not owner[1]:
             return "ignored: likes count only on local posts"
-        await repo.insert_like(conn, actor.id, act.object_id, act.id)
+        if await repo.insert_like(conn, actor.id, act.object_id, act.id):
+            await feeds.like_stored(conn, act.id)
     return "done"
 
 
@@ -230,8 +251,12 @@ async def on_announce(ctx: HandlerContext, act: InboundActivity) -> str:
     actor = await _actor(ctx, act.actor)
     if not act.object_id:
         return "ignored: Announce without an object"
+    boosted = await fetch_boosted_post(ctx, act.object_id, actor)
     async with ctx.pool.acquire() as conn, conn.transaction():
-        await repo.insert_announce(conn, actor.id, act.object_id, act.id)
+        if boosted and await repo.insert_remote_post(conn, boosted[0], boosted[1].id):
+            await _post_stored(conn, boosted[0], fetched=True)
+        if await repo.insert_announce(conn, actor.id, act.object_id, act.id):
+            await feeds.announce_stored(conn, act.id)
     return "done"
 
 

@@ -19,7 +19,8 @@ from activities.build import (
     status_uri,
 )
 from activities.context import PUBLIC
-from activities.text import compose_html, find_handles
+from activities.text import compose_html, find_hashtags, find_mentions
+from rewards.issue import issue_receipt
 
 from ..config import Settings
 from ..repo import actors as actors_repo
@@ -29,6 +30,8 @@ from ..repo import profiles as profiles_repo
 from ..repo import published as published_repo
 from ..repo import remote_actors as handles_repo
 from ..repo import statuses as statuses_repo
+from ..repo.search import index_post_text
+from . import feeds, posting
 from .fanout import actor_inboxes, deliver, follower_inboxes
 from .http import HttpClient
 from .remote import upsert_remote_actor
@@ -66,10 +69,11 @@ async def _publish(conn: asyncpg.Connection, actor: Actor, activity: dict, *, ob
     return activity["id"]
 
 
-def _check_post_input(text: str, visibility: str, article: bool, title: str | None, summary: str | None) -> None:
+def _check_post_input(text: str, visibility: str, article: bool, title: str | None, summary: str | None,
+                      has_media: bool = False) -> None:
     if visibility not in VISIBILITIES:
         raise OutboxError(f"visibility must be one of {', '.join(VISIBILITIES)}")
-    if not text.strip():
+    if not text.strip() and not has_media:
         raise OutboxError("the post is empty")
     if len(text) > MAX_TEXT:
         raise OutboxError(f"the post is longer than {MAX_TEXT} characters")
@@ -79,10 +83,24 @@ def _check_post_input(text: str, visibility: str, article: bool, title: str | No
         raise OutboxError(f"the title is limited to {MAX_TITLE} and the summary to {MAX_SUMMARY} characters")
 
 
-async def _mentions(conn: asyncpg.Connection, text: str) -> dict[str, tuple[Mention, Actor]]:
-    """Known actors mentioned as @name@domain (unknown handles stay plain text)."""
-    known = await handles_repo.get_actors_by_handles(conn, find_handles(text))
-    return {f"@{handle}": (Mention(actor.uri, f"@{handle}"), actor) for handle, actor in known.items()}
+async def _reward(conn: asyncpg.Connection, settings: Settings, kind: str, actor: Actor, object_uri: str,
+                  beneficiary_uri: str | None) -> None:
+    """Issue the reward receipt for an interaction with a remote member's post, in this transaction.
+
+    `issue_receipt` decides whether there is anything to issue (a member's post, points under
+    the policy) and queues the signed receipt for the beneficiary's instance to countersign.
+    """
+    if beneficiary_uri:
+        await issue_receipt(conn, settings, kind, actor.uri, object_uri, beneficiary_uri)
+
+
+async def _mentions(conn: asyncpg.Connection, text: str, local_domain: str) -> dict[str, tuple[Mention, Actor]]:
+    """Known actors mentioned as @name@domain, or @name for a local account (unknown handles stay plain text)."""
+    typed = find_mentions(text, local_domain)
+    known = await handles_repo.get_actors_by_handles(conn, [(name, domain) for _, name, domain in typed])
+    found = {token: (name, domain, known.get(f"{name}@{domain}".lower())) for token, name, domain in typed}
+    return {token: (Mention(actor.uri, f"@{name}@{domain}"), actor)
+            for token, (name, domain, actor) in found.items() if actor is not None}
 
 
 async def _recipients(conn: asyncpg.Connection, actor: Actor, mentions: dict[str, tuple[Mention, Actor]],
@@ -97,25 +115,37 @@ async def _recipients(conn: asyncpg.Connection, actor: Actor, mentions: dict[str
 
 async def create_post(pool: asyncpg.Pool, settings: Settings, username: str, text_or_html: str, *,
                       article: bool = False, title: str | None = None, summary: str | None = None,
-                      in_reply_to: str | None = None, visibility: str = "public") -> str:
+                      in_reply_to: str | None = None, visibility: str = "public",
+                      options: posting.PostOptions | None = None) -> str:
     """Publish a Note (or an Article) to the followers, the mentioned actors and the replied-to author."""
-    _check_post_input(text_or_html, visibility, article, title, summary)
+    options = options or posting.PostOptions()
+    _check_post_input(text_or_html, visibility, article, title, summary, has_media=bool(options.media_ids))
     async with pool.acquire() as conn, conn.transaction():
         actor = await _author(conn, username)
-        mentions = await _mentions(conn, text_or_html)
+        await posting.claim_key(conn, actor.id, options)
+        mentions = await _mentions(conn, text_or_html, settings.instance.domain)
         recipients = await _recipients(conn, actor, mentions, in_reply_to)
         to, cc = address(visibility, actor.followers_uri or "", recipients)
-        html = compose_html(text_or_html, {key: (m, a.url or a.uri) for key, (m, a) in mentions.items()})
+        hashtags = find_hashtags(text_or_html)
+        html = compose_html(text_or_html, {key: (m, a.url or a.uri) for key, (m, a) in mentions.items()},
+                            tags_base=posting.tags_base(settings))
         snowflake, published = new_object_id(), _now()
         uri = status_uri(actor.uri, snowflake)
         common = dict(id=uri, content_html=html, published=published, to=to, cc=cc, in_reply_to=in_reply_to,
-                      mentions=[m for m, _ in mentions.values()])
+                      mentions=[m for m, _ in mentions.values()],
+                      extras=posting.note_extras(settings, options, hashtags))
         obj = (build_article(actor, title=title or "", summary=summary, url=uri, **common) if article
                else build_note(actor, **common))
-        await statuses_repo.insert_object(
+        object_id = await statuses_repo.insert_object(
             conn, uri=uri, object_type=obj["type"], actor_id=actor.id, is_local=True, content=html,
             name=obj.get("name"), summary=obj.get("summary"), url=uri, in_reply_to_uri=in_reply_to,
             visibility=visibility, data=obj, published_at=published)
+        obj = await posting.after_insert(conn, actor.id, object_id, obj, options, text=text_or_html,
+                                         mention_uris=[a.uri for _, a in mentions.values()], hashtags=hashtags)
+        await index_post_text(conn, object_id, html)
+        if in_reply_to:
+            parent = await statuses_repo.get_object_by_uri(conn, in_reply_to)
+            await _reward(conn, settings, "reply", actor, in_reply_to, parent.author_uri if parent else None)
         inboxes = [] if visibility == "direct" else await follower_inboxes(conn, actor.id)
         inboxes += await actor_inboxes(conn, recipients)
         create = build_create(actor.uri, activity_uri(actor.uri, "create", snowflake), obj)
@@ -135,6 +165,7 @@ async def follow(pool: asyncpg.Pool, settings: Settings, http: HttpClient, usern
         state = "pending" if not followee.is_local or followee.manually_approves_followers else "accepted"
         if await outgoing_repo.request_follow(conn, actor.id, followee.id, follow_id, state) is None:
             raise OutboxError(f"@{actor.username} already follows {followee.uri}")
+        await feeds.follow_stored(conn, actor.id, followee.id)
         activity = build_follow(actor.uri, follow_id, followee.uri)
         # A Follow goes to the personal inbox, as Mastodon sends it.
         inboxes = [] if followee.is_local else [followee.inbox_uri]
@@ -149,6 +180,7 @@ async def unfollow(pool: asyncpg.Pool, settings: Settings, username: str, target
         removed = await outgoing_repo.delete_follow(conn, actor.id, followee.id)
         if removed is None:
             raise OutboxError(f"@{actor.username} does not follow {followee.uri}")
+        await feeds.follow_removed(conn, actor.id, followee.id)
         stored = await published_repo.get_activity_by_uri(conn, removed.activity_uri) if removed.activity_uri else None
         undone = stored.data if stored else build_follow(
             actor.uri, removed.activity_uri or f"{actor.uri}#follows/{removed.id}", followee.uri)
@@ -172,6 +204,8 @@ async def like(pool: asyncpg.Pool, settings: Settings, http: HttpClient | None, 
         like_id = activity_uri(actor.uri, "like", new_object_id())
         if not await interactions_repo.insert_like(conn, actor.id, post.uri, like_id):
             raise OutboxError(f"@{actor.username} already likes {post.uri}")
+        await feeds.like_stored(conn, like_id)
+        await _reward(conn, settings, "like", actor, post.uri, post.author_uri)
         activity = build_like(actor.uri, like_id, post.uri, post.author_uri)
         inboxes = await actor_inboxes(conn, [post.author_uri] if post.author_uri else [])
         return await _publish(conn, actor, activity, object_uri=post.uri, visibility="direct", inboxes=inboxes)
@@ -188,6 +222,8 @@ async def announce(pool: asyncpg.Pool, settings: Settings, http: HttpClient | No
         announce_id = activity_uri(actor.uri, "announce", new_object_id())
         if not await interactions_repo.insert_announce(conn, actor.id, post.uri, announce_id):
             raise OutboxError(f"@{actor.username} already shared {post.uri}")
+        await feeds.announce_stored(conn, announce_id)
+        await _reward(conn, settings, "announce", actor, post.uri, post.author_uri)
         activity = build_announce(actor.uri, announce_id, post.uri, followers_uri=actor.followers_uri or "",
                                   published=_now(), object_author=post.author_uri)
         inboxes = await follower_inboxes(conn, actor.id)
@@ -197,15 +233,15 @@ async def announce(pool: asyncpg.Pool, settings: Settings, http: HttpClient | No
 
 async def unlike(pool: asyncpg.Pool, settings: Settings, username: str, url: str) -> str:
     """Undo a like; returns the Undo id."""
-    return await _undo_reaction(pool, username, url, "likes")
+    return await _undo_reaction(pool, settings, username, url, "likes")
 
 
 async def unannounce(pool: asyncpg.Pool, settings: Settings, username: str, url: str) -> str:
     """Undo a boost; returns the Undo id."""
-    return await _undo_reaction(pool, username, url, "announces")
+    return await _undo_reaction(pool, settings, username, url, "announces")
 
 
-async def _undo_reaction(pool: asyncpg.Pool, username: str, url: str, table: str) -> str:
+async def _undo_reaction(pool: asyncpg.Pool, settings: Settings, username: str, url: str, table: str) -> str:
     """Remove a like or announce, send Undo{it} to whoever received it, and forget the activity."""
     async with pool.acquire() as conn, conn.transaction():
         actor = await _author(conn, username)
@@ -227,6 +263,7 @@ async def _undo_reaction(pool: asyncpg.Pool, username: str, url: str, table: str
         if table == "announces":
             inboxes += await follower_inboxes(conn, actor.id)
         await published_repo.delete_activity(conn, removed)
+        await _reward(conn, settings, "undo-like" if table == "likes" else "undo-announce", actor, url, author)
         undo = build_undo(actor.uri, activity_uri(actor.uri, "undo", new_object_id()), undone)
         return await _publish(conn, actor, undo, object_uri=removed, visibility="direct", inboxes=inboxes)
 
@@ -289,6 +326,8 @@ async def answer_follow_request(pool: asyncpg.Pool, settings: Settings, username
                 await outgoing_repo.delete_follow(conn, requester.id, actor.id)
         if request is None:
             raise OutboxError(f"{requester.uri} has no pending follow request to @{actor.username}")
+        if accept:
+            await feeds.follow_accepted(conn, requester.id, actor.id)
         received = await outgoing_repo.get_received_activity(conn, request.activity_uri or "")
         # Mastodon matches the Follow by the URI it stored, so embed it as received.
         follow_doc = received or build_follow(requester.uri, request.activity_uri or "", actor.uri)

@@ -77,15 +77,12 @@ async def get_email(conn: asyncpg.Connection, actor_id: int) -> str | None:
 
 
 async def get_account_stats(conn: asyncpg.Connection, actor_ids: list[int]) -> dict[int, AccountStats]:
-    """Post and follow counts and the last post time of each account."""
+    """Post and follow counts and the last post time of each account (post counts kept by triggers, 0005)."""
     rows = await conn.fetch(
-        """SELECT x.id,
-                  (SELECT count(*) FROM objects o WHERE o.actor_id = x.id AND o.deleted_at IS NULL) AS statuses,
-                  (SELECT max(o.published_at) FROM objects o
-                   WHERE o.actor_id = x.id AND o.deleted_at IS NULL) AS last_status_at,
+        """SELECT x.id, coalesce(c.statuses_count, 0) AS statuses, c.last_status_at,
                   (SELECT count(*) FROM follows f WHERE f.followee_id = x.id AND f.state = 'accepted') AS followers,
                   (SELECT count(*) FROM follows f WHERE f.follower_id = x.id AND f.state = 'accepted') AS following
-           FROM unnest($1::bigint[]) AS x(id)""",
+           FROM unnest($1::bigint[]) AS x(id) LEFT JOIN account_counters c ON c.actor_id = x.id""",
         actor_ids,
     )
     return {row["id"]: AccountStats(row["statuses"], row["followers"], row["following"], row["last_status_at"])

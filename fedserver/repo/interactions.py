@@ -8,6 +8,8 @@ import asyncpg
 
 from activities.parse import RemotePost
 
+from .search import index_post_text
+
 
 async def upsert_follow(conn: asyncpg.Connection, follower_id: int, followee_id: int, activity_uri: str,
                         *, accepted: bool) -> None:
@@ -114,26 +116,30 @@ async def insert_tombstone(conn: asyncpg.Connection, uri: str, actor_uri: str) -
 
 async def insert_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_id: int) -> bool:
     """Store a remote post once; False when it was already stored."""
-    status = await conn.execute(
+    object_id = await conn.fetchval(
         """INSERT INTO objects (uri, object_type, actor_id, is_local, in_reply_to_uri, content, name, summary, url,
                                 visibility, data, published_at, updated_at)
            VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-           ON CONFLICT (uri) DO NOTHING""",
+           ON CONFLICT (uri) DO NOTHING RETURNING id""",
         post.id, post.type, actor_id, post.in_reply_to, post.content, post.name, post.summary, post.url,
         post.visibility, post.raw, post.published, post.updated,
     )
-    return status.endswith(" 1")
+    if object_id is not None:
+        await index_post_text(conn, object_id, post.content)
+    return object_id is not None
 
 
 async def update_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_id: int) -> bool:
     """Apply an edit by the post's own author; False if unknown or not theirs."""
-    status = await conn.execute(
+    object_id = await conn.fetchval(
         """UPDATE objects SET content = $3, name = $4, summary = $5, url = $6, data = $7,
                               updated_at = coalesce($8, now())
-           WHERE uri = $1 AND actor_id = $2 AND deleted_at IS NULL""",
+           WHERE uri = $1 AND actor_id = $2 AND deleted_at IS NULL RETURNING id""",
         post.id, actor_id, post.content, post.name, post.summary, post.url, post.raw, post.updated,
     )
-    return not status.endswith(" 0")
+    if object_id is not None:
+        await index_post_text(conn, object_id, post.content)
+    return object_id is not None
 
 
 async def delete_object(conn: asyncpg.Connection, uri: str, actor_id: int) -> bool:

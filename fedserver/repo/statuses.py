@@ -60,3 +60,19 @@ async def mark_object_deleted(conn: asyncpg.Connection, object_id: int) -> bool:
         "UPDATE objects SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL", object_id
     )
     return status.endswith(" 1")
+
+
+async def update_object_data(conn: asyncpg.Connection, object_id: int, data: dict) -> None:
+    """Replace a post's ActivityPub document (attachments added in the posting transaction)."""
+    await conn.execute("UPDATE objects SET data = $2::jsonb WHERE id = $1", object_id, data)
+
+
+async def update_local_object(conn: asyncpg.Connection, object_id: int, *, content: str, summary: str | None,
+                              data: dict, updated_at: datetime) -> bool:
+    """Apply an edit to a local post; False if it is deleted."""
+    status = await conn.execute(
+        """UPDATE objects SET content = $2, summary = $3, data = $4::jsonb, updated_at = $5
+           WHERE id = $1 AND is_local AND deleted_at IS NULL""",
+        object_id, content, summary, data, updated_at,
+    )
+    return status.endswith(" 1")

@@ -10,6 +10,7 @@ from rewards import web as rewards_web
 
 from ..repo import actors as actors_repo
 from ..repo import follows as follows_repo
+from ..repo import status_meta
 from .app_keys import POOL, SETTINGS
 from .errors import HTTPError
 from .negotiation import activity_response, wants_activitypub
@@ -126,11 +127,14 @@ async def outbox_get(request: web.Request) -> web.Response:
 
 
 async def featured_get(request: web.Request) -> web.Response:
-    """Pinned posts (none yet: pinning comes with the client API)."""
+    """Pinned public and unlisted posts (pinned through the client API), latest pin first."""
     actor = await _load_actor(request)
     if actor.deleted_at is not None:
         return _gone(request, actor)
-    return activity_response(request, build_ordered_collection(f"{actor.uri}/collections/featured", 0, items=[]))
+    async with request.config_dict[POOL].acquire() as conn:
+        items = await status_meta.list_pinned_documents(conn, actor.id)
+    return activity_response(request, build_ordered_collection(f"{actor.uri}/collections/featured", len(items),
+                                                               items=items))
 
 
 async def featured_tags_get(request: web.Request) -> web.Response:

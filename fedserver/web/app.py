@@ -13,7 +13,7 @@ from ..config import Settings
 from ..federation import inbox
 from ..federation.http import HttpClient
 from ..federation.keys import federation_context
-from . import actors, objects, wellknown
+from . import actors, media, objects, wellknown
 from .app_keys import POOL, SETTINGS
 from .errors import error_middleware, json_error
 from rewards import web as rewards_web
@@ -59,6 +59,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     actors.setup_routes(app)
     objects.setup_routes(app)
     inbox.setup_routes(app)
+    media.setup(app)
     setup_api(app)
     rewards_web.setup_routes(app)
     return app

@@ -70,20 +70,57 @@ OAUTH_METADATA = {
 }
 
 _DIMENSIONS = {"width": int, "height": int, "size": str, "aspect": float}
-MEDIA_ATTACHMENT = {
-    "id": "id", "type": str, "url": "url", "preview_url": "url?", "remote_url": "str?", "description": "str?",
-    "blurhash": "str?",
-    "meta": {"original": _DIMENSIONS, "small": _DIMENSIONS, "focus": {"x": float, "y": float}},
+# A local upload's MediaAttachment: with both sizes and the focus in `meta`.
+UPLOADED_MEDIA = {
+    "id": "id", "type": str, "url": "url", "preview_url": "url", "remote_url": "str?", "description": "str?",
+    "blurhash": str, "meta": {"original": _DIMENSIONS, "small": _DIMENSIONS, "focus": {"x": float, "y": float}},
 }
-TAG = {"name": str, "url": "url", "history": list}
 SEARCH_RESULTS = {"accounts": list, "statuses": list, "hashtags": list}
+# Statuses, notifications and their parts (docs.joinmastodon.org/entities; Tusky's `entity/Status.kt`).
+MENTION = {"id": "id", "username": str, "url": "url", "acct": str}
+TAG = {"name": str, "url": "url"}
+TAG_ENTITY = {**TAG, "history": list}
+MEDIA_ATTACHMENT = {"id": "id", "type": str, "url": "url", "preview_url": "str?", "remote_url": "str?",
+                    "meta": "dict?", "description": "str?", "blurhash": "str?"}
 STATUS = {
     "id": "id", "uri": str, "url": "str?", "created_at": "datetime", "account": ACCOUNT, "content": str,
-    "visibility": str, "sensitive": bool, "spoiler_text": str, "media_attachments": list, "mentions": list,
-    "tags": list, "emojis": list, "reblogs_count": int, "favourites_count": int, "replies_count": int,
-    "in_reply_to_id": "str?", "in_reply_to_account_id": "str?", "reblog": "dict?", "poll": "dict?",
-    "card": "dict?", "language": "str?", "text": "str?", "edited_at": "datetime?",
+    "visibility": str, "sensitive": bool, "spoiler_text": str, "media_attachments": list, "application": "dict?",
+    "mentions": list, "tags": list, "emojis": list, "reblogs_count": int, "favourites_count": int,
+    "replies_count": int, "reblog": "dict?", "in_reply_to_id": "id?", "in_reply_to_account_id": "id?",
+    "language": "str?", "text": "str?", "edited_at": "datetime?", "card": "dict?", "poll": "dict?",
+    "filtered": list,
 }
+VIEWER_STATUS = {**STATUS, "favourited": bool, "reblogged": bool, "muted": bool, "bookmarked": bool, "pinned": bool}
+NOTIFICATION = {"id": "id", "type": str, "created_at": "datetime", "account": ACCOUNT}
+CONTEXT = {"ancestors": list, "descendants": list}
+STATUS_SOURCE = {"id": "id", "text": str, "spoiler_text": str}
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+NOTIFICATION_TYPES = ("mention", "status", "reblog", "follow", "follow_request", "favourite", "poll", "update")
+
+
+def check_status(body, *, signed_in: bool = True) -> None:
+    """A Status with every required field, its parts included (and the boosted Status of a boost)."""
+    check(body, VIEWER_STATUS if signed_in else STATUS)
+    assert body["visibility"] in VISIBILITIES
+    for item in body["mentions"]:
+        check(item, MENTION)
+    for item in body["tags"]:
+        check(item, TAG)
+    for item in body["media_attachments"]:
+        check(item, MEDIA_ATTACHMENT)
+    if body["reblog"] is not None:
+        check_status(body["reblog"], signed_in=signed_in)
+    if not signed_in:
+        assert "favourited" not in body
+
+
+def check_notification(body) -> None:
+    """A Notification, with its Status for the types about a post."""
+    check(body, NOTIFICATION)
+    assert body["type"] in NOTIFICATION_TYPES
+    if body["type"] in ("mention", "status", "reblog", "favourite", "poll", "update"):
+        check_status(body["status"])
+
 
 def _type_ok(value, kind) -> bool:
     if isinstance(kind, str) and kind.endswith("?"):

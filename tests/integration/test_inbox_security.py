@@ -6,6 +6,7 @@ loopback (tests/support/remote.py) whose keys the test holds, so it can play an 
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -316,18 +317,60 @@ async def test_limit_28_fetches_stop_at_the_budget(fed_client, remote, pool, fed
     assert len(remote.requests) - before <= 20
 
 
-async def test_p0_14_nothing_under_our_origin_serves_planted_json_as_activitypub(fed_client, pool):
-    """CVE-2024-25623 class: attacker-chosen text must never come back as an ActivityPub document.
+async def test_p0_14_nothing_under_our_origin_serves_planted_json_as_activitypub(fed_client, pool, fed_settings):
+    """CVE-2024-25623 class: attacker-chosen bytes must never come back as an ActivityPub document.
 
-    fedserver accepts no media uploads yet (they arrive with the client API), so the only
-    attacker-influenced bodies are error messages echoing a path: they are plain JSON, which
-    a fetcher following Mastodon's rules (and our own client) refuses as an AP object.
+    Uploads go through the real endpoint: JSON, JSON-LD and HTML bodies, a JSON file under an
+    image name, and a JPEG+HTML polyglot are refused (422) with no file and no row; an image
+    that is accepted comes back re-encoded, labelled image/*, `nosniff`. Error answers that
+    echo a path are plain JSON, which a fetcher following Mastodon's rules refuses as an AP object.
     """
-    planted = '{"id":"https://shop.test/users/x","type":"Person","inbox":"https://evil.example/i"}'
-    for path in (f"/users/{planted}", f"/media/{planted}.json", "/users/alice/statuses/1.json"):
+    from aiohttp import FormData
+    from PIL import Image
+
+    from fedserver.api.oauth_service import issue_token, register_app
+    from fedserver.federation.http import is_activitypub_content_type
+
+    app, _ = await register_app(pool, name="p0-14", website=None, redirect_uris=["urn:ietf:wg:oauth:2.0:oob"],
+                                scopes=("write",))
+    async with pool.acquire() as conn:
+        alice_id = await conn.fetchval("SELECT id FROM actors WHERE username = 'alice' AND is_local")
+        grant = await issue_token(conn, app, alice_id, ("write",))
+    auth = {"Authorization": f"Bearer {grant.access_token}"}
+    planted = '{"@context":"https://www.w3.org/ns/activitystreams","id":"https://shop.test/users/x",' \
+              '"type":"Person","inbox":"https://evil.example/i"}'
+
+    for ctype in ("application/json", "application/activity+json", "application/ld+json"):
+        response = await fed_client.post("/api/v2/media", data=planted.encode(), headers={**auth, "Content-Type": ctype})
+        assert response.status == 422 and response.content_type == "application/json"
+    jpeg = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(jpeg, "JPEG")
+    polyglot = jpeg.getvalue() + b"<html><script>alert(1)</script></html>" + planted.encode()
+    for data, name, ctype in ((planted.encode(), "actor.json", "application/activity+json"),
+                              (planted.encode(), "actor.png", "image/png"),
+                              (polyglot, "photo.html", "text/html"), (polyglot, "photo.jpg", "image/jpeg")):
+        form = FormData()
+        form.add_field("file", data, filename=name, content_type=ctype)
+        response = await fed_client.post("/api/v2/media", data=form, headers=auth)
+        assert response.status == 422, (name, await response.text())
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM media_attachments") == 0
+    media_dir = fed_settings.storage.data_dir / "media"
+    assert not media_dir.exists() or not any(media_dir.iterdir())
+
+    form = FormData()
+    form.add_field("file", jpeg.getvalue(), filename="actor.json.jpg", content_type="application/activity+json")
+    accepted = await (await fed_client.post("/api/v2/media", data=form, headers=auth)).json()
+    served_paths = ["/media/" + accepted[key].rsplit("/media/", 1)[1] for key in ("url", "preview_url")]
+    for path in served_paths:
+        response = await fed_client.get(path, headers={"Accept": "application/activity+json"})
+        assert response.status == 200 and response.content_type == "image/jpeg"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert not is_activitypub_content_type(response.headers["Content-Type"])
+        assert (await response.read()).startswith(b"\xff\xd8")
+
+    for path in (f"/users/{planted}", f"/media/{planted}.json", "/users/alice/statuses/1.json",
+                 served_paths[0] + ".json", served_paths[0].replace(".jpg", ".json")):
         response = await fed_client.get(path, headers={"Accept": "application/activity+json"})
         assert response.status in (404, 400)
         assert response.content_type == "application/json"
-    response = await fed_client.post("/api/v2/media", data=planted.encode(),
-                                     headers={"Content-Type": "application/json"})
-    assert response.status in (401, 404, 405)

@@ -10,8 +10,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from fedserver.config import load_settings
-from rewards.issue import issue_receipt
 from rewards.merkle import leaf_hash, root_from_leaf_hashes
 from rewards.policy import parse_policy, verify_checkpoint
 from rewards.store import upsert_member
@@ -54,27 +52,15 @@ async def _sql(x: Instance, query: str, *args):
         await conn.close()
 
 
+async def _run(x: Instance, *args: str) -> str:
+    result = await asyncio.to_thread(x.command, *args)
+    assert result.returncode == 0, f"fedserver {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip().splitlines()[-1]
+
+
 async def _account_with_post(x: Instance, name: str) -> tuple[str, str]:
-    result = await asyncio.to_thread(x.command, "account", "create", name)
-    assert result.returncode == 0, result.stderr
-    actor = f"{x.base_url}/users/{name}"
-    obj = f"{actor}/statuses/1"
-    await _sql(x, """INSERT INTO objects (uri, object_type, actor_id, is_local, content)
-                     SELECT $1, 'Note', id, true, 'hello' FROM actors WHERE uri = $2""", obj, actor)
-    return actor, obj
-
-
-async def _issue(issuer: Instance, kind: str, actor: str, obj: str, owner: str) -> str:
-    """What the inbound/outbound Like handler will do: issue in the issuer's database."""
-    settings = load_settings(environ=issuer.env)
-    conn = await asyncpg.connect(issuer.env["FEDSERVER_DATABASE__URL"])
-    try:
-        async with conn.transaction():
-            rid = await issue_receipt(conn, settings, kind, actor, obj, owner)
-    finally:
-        await conn.close()
-    assert rid is not None
-    return rid
+    await _run(x, "account", "create", name)
+    return f"{x.base_url}/users/{name}", await _run(x, "post", name, f"{name}의 첫 작품")
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
@@ -114,11 +100,16 @@ async def test_three_members_witness_each_other_and_verify(cluster):
     alice, alices_post = await _account_with_post(a, "alice")
     bob, bobs_post = await _account_with_post(b, "bob")
     carol, carols_post = await _account_with_post(c, "carol")
-    issued = [
-        await _issue(b, "like", bob, alices_post, alice), await _issue(b, "reply", bob, alices_post, alice),
-        await _issue(c, "announce", carol, alices_post, alice), await _issue(a, "like", alice, bobs_post, bob),
-        await _issue(a, "reply", alice, carols_post, carol), await _issue(c, "like", carol, bobs_post, bob),
-    ]
+    # Real interactions through the command line: each one issues its receipt in its own transaction.
+    await _run(b, "like", "bob", alices_post)
+    await _run(b, "post", "bob", "멋진 작품이네요", "--reply-to", alices_post)
+    await _run(c, "announce", "carol", alices_post)
+    await _run(a, "like", "alice", bobs_post)
+    await _run(a, "post", "alice", "감사합니다", "--reply-to", carols_post)
+    await _run(c, "like", "carol", bobs_post)
+    issued = [row["receipt_id"] for x in cluster
+              for row in await _sql(x, "SELECT receipt_id FROM rewards_receipt_deliveries")]
+    assert len(issued) == 6
     expected = {a.port: 5, b.port: 4, c.port: 3}
     seen_checkpoints: set[bytes] = set()
     async with aiohttp.ClientSession() as session:
