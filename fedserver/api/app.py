@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..web.errors import error_middleware
 from . import accounts, authorize, images, instance, media, oauth, preferences, search
-from . import notifications, status_actions, statuses, timelines
+from . import follows, notifications, status_actions, statuses, timelines
 from .auth import auth_middleware
 from .ratelimit import rate_limit_middleware
 
@@ -51,6 +51,7 @@ def build_api_app() -> web.Application:
     api.router.add_get("/v1/apps/verify_credentials", oauth.apps_verify_credentials_get)
     instance.setup_routes(api)
     accounts.setup_routes(api)
+    follows.setup_routes(api)
     preferences.setup_routes(api)
     media.setup_routes(api)
     search.setup_routes(api)

@@ -140,3 +140,23 @@ async def update_account_flags(conn: asyncpg.Connection, actor_id: int, *, locke
         actor_id, locked, discoverable, indexable,
     )
     return status.endswith(" 1")
+
+
+async def read_follow_list(conn: asyncpg.Connection, account_id: int, direction: str,
+                           window) -> list[tuple[int, int]]:
+    """(follows row id, account id) of accepted followers (`direction="followers"`) or followees of an account.
+
+    Paged by the follows row id within `window` (a `status_views.Window`); visible accounts only.
+    """
+    assert direction in ("followers", "following")
+    mine, other = ("followee_id", "follower_id") if direction == "followers" else ("follower_id", "followee_id")
+    order = "ASC" if window.ascending else "DESC"
+    rows = await conn.fetch(
+        f"""SELECT f.id, f.{other} AS account_id
+            FROM follows f JOIN actors a ON a.id = f.{other} LEFT JOIN local_accounts l ON l.actor_id = a.id
+            WHERE f.{mine} = $1 AND f.state = 'accepted' AND {_VISIBLE}
+              AND f.id > $2 AND f.id < $3
+            ORDER BY f.id {order} LIMIT $4""",
+        account_id, *window.params(),
+    )
+    return [(r["id"], r["account_id"]) for r in rows]
