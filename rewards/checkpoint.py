@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rewards.merkle import HASH_SIZE
 from rewards.note import (
@@ -20,7 +21,7 @@ from rewards.note import (
     MalformedNoteError,
     NoteSignature,
     NoteVerifier,
-    SignerKey,
+    SeedSigner,
     VerifiedNote,
     VerifierKey,
     b64decode_strict,
@@ -30,7 +31,6 @@ from rewards.note import (
     ed25519_verify,
     key_id,
     parse_note,
-    parse_skey,
     parse_vkey,
     verify_note,
 )
@@ -189,43 +189,12 @@ class CosignatureVerifier:
 
 
 @dataclass(frozen=True)
-class CosignatureSigner:
+class CosignatureSigner(SeedSigner):
     """Witness key producing cosignature/v1 signatures, from a 32-byte Ed25519 seed."""
 
-    name: str
-    seed: bytes = field(repr=False)
-    public_key: bytes = field(init=False)
-    key_id: bytes = field(init=False)
-    _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-        if len(self.seed) != ED25519_KEY_SIZE:
-            raise CheckpointError("cosigner seed must be 32 bytes")
-        key = Ed25519PrivateKey.from_private_bytes(self.seed)
-        object.__setattr__(self, "_key", key)
-        object.__setattr__(self, "public_key", key.public_key().public_bytes_raw())
-        object.__setattr__(self, "key_id", key_id(self.name, SIG_COSIGNATURE_V1, self.public_key))
-
-    @classmethod
-    def generate(cls, name: str) -> CosignatureSigner:
-        """Create a cosigner with a fresh random key."""
-        return cls(name, Ed25519PrivateKey.generate().private_bytes_raw())
-
-    @classmethod
-    def from_skey(cls, text: str) -> CosignatureSigner:
-        """Parse PRIVATE+KEY+name+hex(keyID)+base64(0x04 || seed)."""
-        key = parse_skey(text)
-        if key.sig_type != SIG_COSIGNATURE_V1:
-            raise CheckpointError("signer key is not a cosignature/v1 (0x04) key")
-        signer = cls(key.name, key.seed)
-        if signer.key_id != key.key_id:
-            raise CheckpointError("signer key ID does not match the key")
-        return signer
-
-    def skey(self) -> str:
-        """Return the private key text (keep secret)."""
-        return SignerKey(self.name, self.key_id, SIG_COSIGNATURE_V1, self.seed).encode()
+    SIG_TYPE: ClassVar[int] = SIG_COSIGNATURE_V1
+    KIND: ClassVar[str] = "cosignature/v1 (0x04)"
+    ERROR: ClassVar[type[Exception]] = CheckpointError
 
     def verifier(self) -> CosignatureVerifier:
         """Return the matching verifier."""

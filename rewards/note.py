@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -218,8 +218,12 @@ class Ed25519Verifier:
 
 
 @dataclass(frozen=True)
-class Ed25519Signer:
-    """Signer for Ed25519 note signatures, from a 32-byte RFC 8032 seed."""
+class SeedSigner:
+    """An Ed25519 private key from a 32-byte RFC 8032 seed, named and typed as one signer role."""
+
+    SIG_TYPE: ClassVar[int] = SIG_ED25519
+    KIND: ClassVar[str] = "Ed25519 (0x01)"
+    ERROR: ClassVar[type[Exception]] = MalformedNoteError
 
     name: str
     seed: bytes = field(repr=False)
@@ -230,31 +234,36 @@ class Ed25519Signer:
     def __post_init__(self) -> None:
         check_key_name(self.name)
         if len(self.seed) != ED25519_KEY_SIZE:
-            raise MalformedNoteError("Ed25519 seed must be 32 bytes")
+            raise self.ERROR(f"{self.KIND} seed must be 32 bytes")
         key = Ed25519PrivateKey.from_private_bytes(self.seed)
         object.__setattr__(self, "_key", key)
         object.__setattr__(self, "public_key", key.public_key().public_bytes_raw())
-        object.__setattr__(self, "key_id", key_id(self.name, SIG_ED25519, self.public_key))
+        object.__setattr__(self, "key_id", key_id(self.name, self.SIG_TYPE, self.public_key))
 
     @classmethod
-    def generate(cls, name: str) -> Ed25519Signer:
+    def generate(cls, name: str) -> Self:
         """Create a signer with a fresh random key."""
         return cls(name, Ed25519PrivateKey.generate().private_bytes_raw())
 
     @classmethod
-    def from_skey(cls, text: str) -> Ed25519Signer:
-        """Parse PRIVATE+KEY+name+hex(keyID)+base64(0x01 || seed) (Go sumdb/note form)."""
+    def from_skey(cls, text: str) -> Self:
+        """Parse PRIVATE+KEY+name+hex(keyID)+base64(type || seed) (Go sumdb/note form)."""
         key = parse_skey(text)
-        if key.sig_type != SIG_ED25519:
-            raise MalformedNoteError("signer key is not an Ed25519 (0x01) key")
+        if key.sig_type != cls.SIG_TYPE:
+            raise cls.ERROR(f"signer key is not an {cls.KIND} key")
         signer = cls(key.name, key.seed)
         if signer.key_id != key.key_id:
-            raise MalformedNoteError("signer key ID does not match the key")
+            raise cls.ERROR("signer key ID does not match the key")
         return signer
 
     def skey(self) -> str:
         """Return the private key text (keep secret)."""
-        return SignerKey(self.name, self.key_id, SIG_ED25519, self.seed).encode()
+        return SignerKey(self.name, self.key_id, self.SIG_TYPE, self.seed).encode()
+
+
+@dataclass(frozen=True)
+class Ed25519Signer(SeedSigner):
+    """Signer for Ed25519 note signatures."""
 
     def verifier(self) -> Ed25519Verifier:
         """Return the matching verifier."""
