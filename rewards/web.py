@@ -166,6 +166,13 @@ async def receipts_post(request: web.Request) -> web.Response:
     })
 
 
+async def published_points(conn, actor_uri: str) -> int:
+    """An account's points from its receipts in the published (witnessed) part of our log."""
+    state = await get_state(conn)
+    points, _pending, _receipts = await balance(conn, actor_uri, state.published_size or 0)
+    return points
+
+
 async def balance_get(request: web.Request) -> web.Response:
     """`/rewards/balance/<name or name@domain>`: points from receipts in the published log."""
     ctx = _ctx(request)

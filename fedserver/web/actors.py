@@ -39,6 +39,8 @@ async def _counts(request: web.Request, actor: Actor) -> dict[str, int]:
             "posts": await follows_repo.count_outbox(conn, actor.id),
             "followers": await follows_repo.count_followers(conn, actor.id),
             "following": await follows_repo.count_following(conn, actor.id),
+            # Computed from the witnessed log, like /rewards/balance (rewards issue).
+            "points": await rewards_web.published_points(conn, actor.uri),
         }
 
 

@@ -10,12 +10,12 @@ from activities.actor import Actor
 
 _TEXT = {
     "ko": {
-        "followers": "팔로워", "following": "팔로잉", "posts": "게시물", "gone": "삭제된 계정입니다.",
+        "followers": "팔로워", "following": "팔로잉", "posts": "게시물", "points": "포인트", "gone": "삭제된 계정입니다.",
         "not_found": "찾을 수 없습니다.", "follow_hint": "연합우주(Mastodon 등)에서 이 주소로 팔로우하세요:",
         "welcome": "공방, 사회적기업, 협동조합을 위한 연합 소셜 서버입니다.",
     },
     "en": {
-        "followers": "Followers", "following": "Following", "posts": "Posts", "gone": "This account was deleted.",
+        "followers": "Followers", "following": "Following", "posts": "Posts", "points": "Points", "gone": "This account was deleted.",
         "not_found": "Not found.", "follow_hint": "Follow from Mastodon or any fediverse app with this address:",
         "welcome": "A federated home for craft workshops, social enterprises and co-operatives.",
     },
@@ -54,7 +54,7 @@ def profile_page(request: web.Request, actor: Actor, domain: str, counts: dict[s
     handle = escape(f"@{actor.username}@{domain}")
     if actor.deleted_at is not None:
         return _page(lang, handle, f"<main><h1>{handle}</h1><p>{t['gone']}</p></main>", status=410)
-    stats = " · ".join(f"{t[key]} {counts.get(key, 0)}" for key in ("posts", "followers", "following"))
+    stats = " · ".join(f"{t[key]} {counts.get(key, 0)}" for key in ("posts", "followers", "following", "points"))
     body = (
         f'<main><h1>{name}</h1><p class="handle">{handle}</p>'
         f'<div class="bio">{actor.summary}</div>'

@@ -164,7 +164,11 @@ async def test_balance_counts_published_receipts_only(client, pool, settings, pe
         assert (await post(client, peer.sign(peer.receipt(obj=obj, beneficiary=actor, kind=kind, points=points))))[0] == 200
     balance = await (await client.get("/rewards/balance/alice")).json()
     assert (balance["points"], balance["pending_points"], balance["receipts"]) == (0, 5, 0)
+    profile = await (await client.get("/@alice", headers={"Accept-Language": "en"})).text()
+    assert "Points 0" in profile
     await publish_now(pool, ctx)
+    profile = await (await client.get("/@alice", headers={"Accept-Language": "en"})).text()
+    assert "Points 5" in profile  # the profile page shows the balance from the witnessed log
     balance = await (await client.get("/rewards/balance/alice@shop.test")).json()
     assert (balance["points"], balance["pending_points"], balance["receipts"]) == (5, 0, 4)
     assert balance["log"] == {"origin": "shop.test/rewards/v1", "size": 4}
