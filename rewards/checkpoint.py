@@ -9,29 +9,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rewards.merkle import HASH_SIZE
 from rewards.note import (
-    ED25519_KEY_SIZE,
     SIG_COSIGNATURE_V1,
     MalformedNoteError,
     NoteSignature,
     NoteVerifier,
+    PublicKeyVerifier,
     SeedSigner,
     VerifiedNote,
-    VerifierKey,
     b64decode_strict,
     b64encode,
-    check_key_name,
     check_text,
     ed25519_verify,
-    key_id,
     parse_note,
-    parse_vkey,
     verify_note,
 )
 
@@ -151,32 +145,12 @@ def cosignature_timestamp(sig: NoteSignature) -> int:
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class CosignatureVerifier(PublicKeyVerifier):
     """Verifier for cosignature/v1 (Ed25519, signature type 0x04)."""
 
-    name: str
-    public_key: bytes
-    key_id: bytes = field(init=False)
-    _key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-        if len(self.public_key) != ED25519_KEY_SIZE:
-            raise CheckpointError("cosigner public key must be 32 bytes")
-        object.__setattr__(self, "key_id", key_id(self.name, SIG_COSIGNATURE_V1, self.public_key))
-        object.__setattr__(self, "_key", Ed25519PublicKey.from_public_bytes(self.public_key))
-
-    @classmethod
-    def from_vkey(cls, text: str) -> CosignatureVerifier:
-        """Build a verifier from a vkey with signature type 0x04."""
-        key = parse_vkey(text)
-        if key.sig_type != SIG_COSIGNATURE_V1:
-            raise CheckpointError(f"vkey for {key.name!r} is not a cosignature/v1 (0x04) key")
-        return cls(key.name, key.public_key)
-
-    def vkey(self) -> str:
-        """Return this key as vkey text."""
-        return VerifierKey(self.name, self.key_id, SIG_COSIGNATURE_V1, self.public_key).encode()
+    SIG_TYPE: ClassVar[int] = SIG_COSIGNATURE_V1
+    KIND: ClassVar[str] = "cosignature/v1 (0x04)"
+    ERROR: ClassVar[type[Exception]] = CheckpointError
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Check a timestamped cosignature over checkpoint text."""

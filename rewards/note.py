@@ -185,8 +185,12 @@ def ed25519_verify(public_key: Ed25519PublicKey, message: bytes, signature: byte
 
 
 @dataclass(frozen=True)
-class Ed25519Verifier:
-    """Verifier for Ed25519 note signatures (signature type 0x01)."""
+class PublicKeyVerifier:
+    """An Ed25519 public key, named and typed as one verifier role."""
+
+    SIG_TYPE: ClassVar[int] = SIG_ED25519
+    KIND: ClassVar[str] = "Ed25519 (0x01)"
+    ERROR: ClassVar[type[Exception]] = MalformedNoteError
 
     name: str
     public_key: bytes
@@ -196,21 +200,26 @@ class Ed25519Verifier:
     def __post_init__(self) -> None:
         check_key_name(self.name)
         if len(self.public_key) != ED25519_KEY_SIZE:
-            raise MalformedNoteError("Ed25519 public key must be 32 bytes")
-        object.__setattr__(self, "key_id", key_id(self.name, SIG_ED25519, self.public_key))
+            raise self.ERROR(f"{self.KIND} public key must be 32 bytes")
+        object.__setattr__(self, "key_id", key_id(self.name, self.SIG_TYPE, self.public_key))
         object.__setattr__(self, "_key", Ed25519PublicKey.from_public_bytes(self.public_key))
 
     @classmethod
-    def from_vkey(cls, text: str) -> Ed25519Verifier:
-        """Build a verifier from a vkey with signature type 0x01."""
+    def from_vkey(cls, text: str) -> Self:
+        """Build a verifier from a vkey of this signature type."""
         key = parse_vkey(text)
-        if key.sig_type != SIG_ED25519:
-            raise MalformedNoteError(f"vkey for {key.name!r} is not an Ed25519 (0x01) key")
+        if key.sig_type != cls.SIG_TYPE:
+            raise cls.ERROR(f"vkey for {key.name!r} is not an {cls.KIND} key")
         return cls(key.name, key.public_key)
 
     def vkey(self) -> str:
         """Return this key as vkey text."""
-        return VerifierKey(self.name, self.key_id, SIG_ED25519, self.public_key).encode()
+        return VerifierKey(self.name, self.key_id, self.SIG_TYPE, self.public_key).encode()
+
+
+@dataclass(frozen=True)
+class Ed25519Verifier(PublicKeyVerifier):
+    """Verifier for Ed25519 note signatures (signature type 0x01)."""
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Check an Ed25519 signature over the note text."""
