@@ -6,10 +6,15 @@ Mastodon once compared `domain.delete('/')`, which made `mastodon.so/cial` equal
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+# The common shape, decided without urlsplit: scheme, a lower-case ASCII host name and an
+# optional port, then the path, query, fragment or the end. Anything else (upper case,
+# user information, IPv6, IDNA, odd characters) takes the full path below.
+_PLAIN = re.compile(r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
 
 
 class BadId(ValueError):
@@ -20,6 +25,13 @@ def id_host(url: str) -> str:
     """`host[:port]` of an http(s) id: lower-case, IDNA, no trailing dot, default port dropped."""
     if not isinstance(url, str) or len(url) > 2048:
         raise BadId("an id must be a URL of at most 2048 characters")
+    plain = _PLAIN.match(url)
+    if plain is not None:
+        scheme, host, port = plain.groups()
+        if port is None or int(port) == _DEFAULT_PORTS[scheme]:
+            return host
+        if int(port) <= 65535:
+            return f"{host}:{int(port)}"
     return _id_host(url)
 
 

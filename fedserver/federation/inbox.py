@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from activities.parse import InboundActivity, ParseError, parse_activity
+from activities.parse import InboundActivity, ParseError, cannot_nest_too_deep, parse_activity
 from activities.urls import BadId, id_host
 
 from ..repo import actors as actors_repo
@@ -58,7 +58,7 @@ def _parse(body: bytes) -> tuple[InboundActivity, str]:
     except (ValueError, RecursionError):
         raise HTTPError(400, "the body is not valid UTF-8 JSON") from None
     try:
-        return parse_activity(document), text
+        return parse_activity(document, shallow=cannot_nest_too_deep(body)), text
     except ParseError as exc:
         raise HTTPError(400, str(exc)) from None
 

@@ -29,6 +29,44 @@ def test_id_host_refuses_what_cannot_be_an_id(url):
         id_host(url)
 
 
+def _full_path(url):
+    from activities.urls import _id_host
+    try:
+        return _id_host.__wrapped__(url)
+    except BadId:
+        return BadId
+
+
+def _fast_or_full(url):
+    try:
+        return id_host(url)
+    except BadId:
+        return BadId
+
+
+@pytest.mark.parametrize("url", [
+    "https://a.example/x", "https://a.example", "https://a.example?q", "https://a.example#f",
+    "https://a.example:443/x", "http://a.example:80", "http://a.example:0080/", "https://a.example:8443/x",
+    "https://a.example:65535/", "https://a.example:65536/", "https://a.example:/x", "https://a.example./x",
+    "https://a..example/x", "https://-a.example/x", "https://a.example@b.example/x", "https://a.example\\@b/",
+    "https://a.example\n.evil/x", "https://a.example/\n", " https://a.example/", "https://a_b.example/",
+    "HTTPS://a.example/", "https://A.example/", "https://a.example:99/x:1", "https://1.2.3.4:5/",
+])
+def test_id_host_fast_path_agrees_with_urlsplit(url):
+    assert _fast_or_full(url) == _full_path(url)
+
+
+def test_id_host_fast_path_agrees_with_urlsplit_on_random_urls():
+    import random
+
+    rng = random.Random(42)
+    alphabet = "ab09.-:/?#@[]_\\ \tA%"
+    for _ in range(20_000):
+        url = rng.choice(["http://", "https://", "HTTP://", "https:/"]) + "".join(
+            rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert _fast_or_full(url) == _full_path(url), url
+
+
 def test_p0_07_host_tricks_never_match():
     """CVE-2023-42451: `mastodon.so/cial` must not equal `mastodon.social`."""
     assert not same_origin("https://mastodon.so/cial/users/a", "https://mastodon.social/users/a")
@@ -71,6 +109,33 @@ def test_check_shape_bounds_depth_without_recursion():
         cursor = cursor["a"]
     with pytest.raises(ParseError, match="nested deeper"):
         check_shape(deep)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 31, 32, 33, 40])
+@pytest.mark.parametrize("container", [dict, list])
+def test_bracket_count_skips_the_walk_only_when_depth_is_provably_fine(depth, container):
+    import json
+
+    from activities.parse import MAX_DEPTH, cannot_nest_too_deep
+
+    doc: dict = {"type": "Create"}
+    cursor: dict | list = doc
+    for _ in range(depth - 1):
+        child: dict | list = container()
+        if isinstance(cursor, dict):
+            cursor["o"] = child
+        else:
+            cursor.append(child)
+        cursor = child
+    text = json.dumps(doc)
+    assert cannot_nest_too_deep(text) == cannot_nest_too_deep(text.encode())
+    if depth > MAX_DEPTH:
+        assert not cannot_nest_too_deep(text)
+        with pytest.raises(ParseError):
+            check_shape(doc)
+    else:
+        check_shape(doc)
+        assert cannot_nest_too_deep(text) == (depth <= MAX_DEPTH)
 
 
 def test_visibility_follows_mastodon():
