@@ -75,7 +75,11 @@ def audience(doc: dict) -> list[str]:
 
 
 def _check_audience_size(doc: dict) -> None:
-    count = sum(len(v) if isinstance(v, list) else 1 for k in _AUDIENCE if (v := doc.get(k)) is not None)
+    count = 0
+    for key in _AUDIENCE:
+        value = doc.get(key)
+        if value is not None:
+            count += len(value) if isinstance(value, list) else 1
     if count > MAX_RECIPIENTS:
         raise ParseError(f"more than {MAX_RECIPIENTS} recipients")
 

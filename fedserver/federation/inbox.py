@@ -47,6 +47,11 @@ def _check_content_type(request: web.Request) -> None:
         raise HTTPError(415, "send activities as application/activity+json")
 
 
+def _not_json(name: str) -> None:
+    """NaN and Infinity are Python's extensions, not JSON (and PostgreSQL's jsonb refuses them)."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse(body: bytes) -> tuple[InboundActivity, str]:
     """The activity and its JSON text (stored as received)."""
     if b"\\u0000" in body:
@@ -54,7 +59,7 @@ def _parse(body: bytes) -> tuple[InboundActivity, str]:
         raise HTTPError(400, "NUL characters (\\u0000) are not accepted")
     try:
         text = body.decode("utf-8")
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise HTTPError(400, "the body is not valid UTF-8 JSON") from None
     try:

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # Mastodon (app/lib/signed_request.rb): 1 h clock skew, 5 min default expiry, 12 h cap.
@@ -50,7 +51,8 @@ class Headers:
     """Read-only, case-insensitive view of request headers that keeps repeated fields."""
 
     def __init__(self, headers: HeadersLike) -> None:
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        # hasattr, not isinstance(Mapping): the ABC check is slow for multidict's proxies.
+        pairs = headers.items() if hasattr(headers, "items") else headers
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
             self._values.setdefault(name.lower(), []).append(value)
@@ -95,6 +97,7 @@ _RFC850 = re.compile(
 _ASCTIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\w{3}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})")
 
 
+@lru_cache(maxsize=256)  # every request signed in the same second carries the same Date
 def parse_http_date(value: str) -> float:
     """Parse an HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime forms); raise ValueError."""
     value = value.strip()

@@ -245,6 +245,12 @@ async def test_wrong_content_type_and_bad_json_are_refused(fed_client, remote, p
     assert response.status == 400
     response = await fed_client.post("/users/alice/inbox", data=b"[]", headers={"Content-Type": AP})
     assert response.status == 400
+    # NaN is Python's extension, not JSON: refused up front, not left to fail the batch insert.
+    nan = json.dumps(_note_create(remote, extra_number=float("nan"))).encode()
+    assert b"NaN" in nan
+    response = await _post(fed_client, remote.actors["bob"], nan)
+    assert response.status == 400
+    assert "JSON" in (await response.json())["error"]
     unsigned = json.dumps(_note_create(remote)).encode()
     response = await fed_client.post("/users/alice/inbox", data=unsigned, headers={"Content-Type": AP})
     assert response.status == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 import re
 
 import httpsig
@@ -389,6 +390,24 @@ def test_signature_header_parser_handles_quotes_commas_and_unknown_params():
     assert params["keyid"] == "https://h/u/a#k,ey"
     assert params["algorithm"] == "hs2019" and params["created"] == "123"
     assert params["future"] == 'x, "y"'
+
+
+def _outcome(parse, value):
+    try:
+        return parse(value)
+    except SignatureError as exc:
+        return ("error", exc.reason)
+
+
+def test_signature_header_fast_path_agrees_with_the_general_parser():
+    from fedserver.signatures.cavage import _parse_general
+
+    rng = random.Random(7)
+    pieces = ['keyId="https://h/u#k"', 'algorithm="rsa-sha256"', 'headers="(request-target) host date"',
+              'signature="QUJD"', 'KEYID="x"', 'a="\\""', 'b=c', 'd=""', 'e="f,g"', " ", ",", '"', "=", "\\"]
+    for _ in range(20_000):
+        value = rng.choice(["", ","]).join(rng.choice(pieces) for _ in range(rng.randint(1, 5)))
+        assert _outcome(parse_signature_header, value) == _outcome(_parse_general, value), value
 
 
 def test_parse_needs_no_key_and_reports_key_id_and_owner(keypair):
