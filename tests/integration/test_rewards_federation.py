@@ -10,18 +10,20 @@ import pytest
 from rewards.client import LogClient
 from rewards.context import http_session
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
-from rewards.issue import deliver_one, issue_receipt
 from rewards.logstore import append_entries, set_published
 from rewards.note import parse_note
 from rewards.policy import verify_checkpoint
-from rewards.publisher import Publisher
-from rewards.store import WitnessState, claim_receipt_deliveries
+from rewards.store import WitnessState
 from rewards.verify import VerifyFailure, verify_log
 from rewards.workers import monitor_member
 from tests.support.rewards import (
     LiveInstance,
     account_with_post,
     befriend,
+    deliver_all,
+    interact,
+    log_leaves,
+    publish_live,
     start_live_instance,
     stop_live_instance,
 )
@@ -37,32 +39,6 @@ async def trio(pg_cluster, tmp_path):
     yield instances
     for x in instances:
         await stop_live_instance(pg_cluster, x)
-
-
-async def _publish(x: LiveInstance) -> bool:
-    async with x.pool.acquire() as conn:
-        await integrate_all(conn, EdgeCache())
-        state = await sign_checkpoint(conn, x.ctx.keys)
-    async with http_session(x.settings) as session:
-        return await Publisher(x.ctx).publish(x.pool, session, state)
-
-
-async def _deliver_all(x: LiveInstance) -> int:
-    async with x.pool.acquire() as conn:
-        batch = await claim_receipt_deliveries(conn, 100, 60)
-    async with http_session(x.settings) as session:
-        for delivery in batch:
-            await deliver_one(x.ctx, x.pool, session, delivery)
-    return len(batch)
-
-
-async def _like(issuer: LiveInstance, actor: str, obj: str, owner: str, kind: str = "like") -> str | None:
-    async with issuer.pool.acquire() as conn, conn.transaction():
-        return await issue_receipt(conn, issuer.settings, kind, actor, obj, owner)
-
-
-async def _leaves(x: LiveInstance) -> list[bytes]:
-    return [bytes(r["leaf"]) for r in await x.pool.fetch("SELECT leaf FROM rewards_log_entries ORDER BY idx")]
 
 
 async def _verify(verifier: LiveInstance, target: LiveInstance, previous: WitnessState | None = None,
@@ -81,20 +57,20 @@ async def _interactions(trio) -> None:
     alice, alices_post = await account_with_post(a.pool, a.settings, "alice")
     bob, bobs_post = await account_with_post(b.pool, b.settings, "bob")
     carol, _ = await account_with_post(c.pool, c.settings, "carol")
-    assert await _like(b, bob, alices_post, alice)
-    assert await _like(b, bob, alices_post, alice, "reply")
-    assert await _like(c, carol, alices_post, alice, "announce")
-    assert await _like(a, alice, bobs_post, bob)
-    assert await _like(a, alice, alices_post, alice) is None  # local: no receipt
-    assert await _like(a, alice, "http://stranger.test/p/1", "http://stranger.test/users/x") is None
+    assert await interact(b, bob, alices_post, alice)
+    assert await interact(b, bob, alices_post, alice, "reply")
+    assert await interact(c, carol, alices_post, alice, "announce")
+    assert await interact(a, alice, bobs_post, bob)
+    assert await interact(a, alice, alices_post, alice) is None  # local: no receipt
+    assert await interact(a, alice, "http://stranger.test/p/1", "http://stranger.test/users/x") is None
     for x in trio:
-        await _deliver_all(x)
+        await deliver_all(x)
 
 
 async def test_receipts_between_instances_are_byte_identical_in_both_logs(trio):
     a, b, c = trio
     await _interactions(trio)
-    leaves = {x.domain: await _leaves(x) for x in trio}
+    leaves = {x.domain: await log_leaves(x) for x in trio}
     assert len(leaves[a.domain]) == 4 and len(leaves[b.domain]) == 3 and len(leaves[c.domain]) == 1
     assert set(leaves[b.domain]) <= set(leaves[a.domain]) and set(leaves[c.domain]) <= set(leaves[a.domain])
     assert set(leaves[a.domain]) == set(leaves[b.domain]) | set(leaves[c.domain])
@@ -107,7 +83,7 @@ async def test_receipts_between_instances_are_byte_identical_in_both_logs(trio):
 async def test_checkpoints_are_published_only_with_a_quorum_of_cosignatures(trio):
     a, b, c = trio
     await _interactions(trio)
-    assert await _publish(a)
+    assert await publish_live(a)
     published = bytes(await a.pool.fetchval("SELECT published_checkpoint FROM rewards_log_state"))
     witnessed = verify_checkpoint(published, a.ctx.policy())
     assert set(witnessed.cosigned_at) == {b.domain, c.domain}
@@ -116,9 +92,9 @@ async def test_checkpoints_are_published_only_with_a_quorum_of_cosignatures(trio
     alice = await a.pool.fetchval("SELECT uri FROM actors WHERE username = 'alice'")
     bobs_post = await b.pool.fetchval("SELECT uri FROM objects LIMIT 1")
     bob = await b.pool.fetchval("SELECT uri FROM actors WHERE username = 'bob'")
-    assert await _like(a, alice, bobs_post, bob, "announce")
-    await _deliver_all(a)
-    assert not await _publish(a)
+    assert await interact(a, alice, bobs_post, bob, "announce")
+    await deliver_all(a)
+    assert not await publish_live(a)
     state = await a.pool.fetchrow("SELECT tree_size, signed_size, published_size FROM rewards_log_state")
     assert (state["tree_size"], state["signed_size"], state["published_size"]) == (5, 5, 4)
 
@@ -127,7 +103,7 @@ async def test_verify_succeeds_against_each_instance_and_folds_points(trio):
     a, b, c = trio
     await _interactions(trio)
     for x in trio:
-        assert await _publish(x)
+        assert await publish_live(x)
     report = await _verify(b, a)
     alice = await a.pool.fetchval("SELECT uri FROM actors WHERE username = 'alice'")
     bob = await b.pool.fetchval("SELECT uri FROM actors WHERE username = 'bob'")
@@ -161,7 +137,7 @@ async def _rebuild(x: LiveInstance, keep: int, extra: list[bytes]) -> None:
 async def test_rewriting_an_entry_in_the_database_fails_verification(trio):
     a, b, c = trio
     await _interactions(trio)
-    assert await _publish(a)
+    assert await publish_live(a)
     leaf = bytes(await a.pool.fetchval("SELECT leaf FROM rewards_log_entries WHERE idx = 1"))
     tampered = re.sub(rb"\npoints -?[0-9]+\n", b"\npoints 99\n", leaf)
     assert tampered != leaf
@@ -173,9 +149,9 @@ async def test_rewriting_an_entry_in_the_database_fails_verification(trio):
 async def test_truncating_or_regrowing_the_log_fails_verification(trio):
     a, b, c = trio
     await _interactions(trio)
-    assert await _publish(a)
+    assert await publish_live(a)
     seen = (await _verify(b, a)).head()
-    leaves = await _leaves(a)
+    leaves = await log_leaves(a)
     await _rebuild(a, 2, [])
     with pytest.raises(VerifyFailure, match="quorum"):  # no witness cosigns a rolled-back log
         await _verify(b, a, seen)
@@ -192,11 +168,11 @@ async def test_truncating_or_regrowing_the_log_fails_verification(trio):
 async def test_monitor_raises_an_alert_when_a_member_log_is_rewritten(trio):
     a, b, c = trio
     await _interactions(trio)
-    assert await _publish(a)
+    assert await publish_live(a)
     async with http_session(b.settings) as session:
         await monitor_member(b.ctx, b.pool, session, a.ctx.keys.origin, f"{a.url}/rewards/log")
         assert await b.pool.fetchval("SELECT size FROM rewards_peer_heads") == 4
-        leaves = await _leaves(a)
+        leaves = await log_leaves(a)
         await _rebuild(a, 0, [leaves[1], leaves[0], leaves[2], leaves[3]])  # same size, another history
         # With the quorum policy, the uncosigned fork is refused quietly (it may just be new).
         await monitor_member(b.ctx, b.pool, session, a.ctx.keys.origin, f"{a.url}/rewards/log")
@@ -215,13 +191,13 @@ async def test_monitor_raises_an_alert_when_a_member_log_is_rewritten(trio):
 async def test_a_restarted_log_catches_witnesses_up_from_their_409_size(trio):
     a, b, c = trio
     await _interactions(trio)
-    assert await _publish(a)  # witnesses now hold size 4
+    assert await publish_live(a)  # witnesses now hold size 4
     bob = await b.pool.fetchval("SELECT uri FROM actors WHERE username = 'bob'")
     bobs_post = await b.pool.fetchval("SELECT uri FROM objects LIMIT 1")
     alice = await a.pool.fetchval("SELECT uri FROM actors WHERE username = 'alice'")
-    assert await _like(a, alice, bobs_post, bob, "reply")
-    await _deliver_all(a)
-    assert await _publish(a)  # a fresh Publisher sends old 0, gets 409 "4", resends with a proof from 4
+    assert await interact(a, alice, bobs_post, bob, "reply")
+    await deliver_all(a)
+    assert await publish_live(a)  # a fresh Publisher sends old 0, gets 409 "4", resends with a proof from 4
     for witness in (b, c):
         assert await witness.pool.fetchval("SELECT size FROM rewards_witness_state") == 5
     assert await a.pool.fetchval("SELECT count(*) FROM rewards_alerts") == 0

@@ -14,14 +14,15 @@ from fedserver.config import Settings, load_settings
 from fedserver.db import init_connection
 from fedserver.web.app import create_app
 from rewards.checkpoint import CosignatureSigner
-from rewards.context import RewardsContext, load_context, own_member_keys
+from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import add_member, write_policy_file
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
+from rewards.issue import deliver_one, issue_receipt
 from rewards.keys import log_origin, receipts_key_name, witness_key_name
 from rewards.note import Ed25519Signer, sign_note
 from rewards.publisher import Publisher
 from rewards.receipt import Receipt, build_receipt
-from rewards.store import upsert_member
+from rewards.store import claim_receipt_deliveries, upsert_member
 from tests.support.instance import free_port
 
 _counter = itertools.count()
@@ -132,6 +133,13 @@ async def stop_live_instance(cluster, instance: LiveInstance) -> None:
     await cluster.drop_database(instance.settings.database.url)
 
 
+async def serve_again(instance: LiveInstance) -> None:
+    """Serve a stopped instance again on its port (its database kept everything)."""
+    port = int(instance.domain.rsplit(":", 1)[1])
+    instance.server = TestServer(create_app(instance.settings, instance.pool), host="127.0.0.1", port=port)
+    await instance.server.start_server()  # type: ignore[attr-defined]
+
+
 async def befriend(a: LiveInstance, b: LiveInstance, quorum: str | None = None) -> None:
     """Make b a member of a's federation, as `fedserver rewards peer add` does."""
     vkeys = b.ctx.keys.vkeys()
@@ -140,3 +148,33 @@ async def befriend(a: LiveInstance, b: LiveInstance, quorum: str | None = None) 
     async with a.pool.acquire() as conn:
         await upsert_member(conn, b.domain, b.url, vkeys)
     await a.ctx.members(a.pool, fresh=True)
+
+
+async def publish_live(x: LiveInstance) -> bool:
+    """Integrate, sign, collect cosignatures over HTTP and publish if the quorum is met."""
+    async with x.pool.acquire() as conn:
+        await integrate_all(conn, EdgeCache())
+        state = await sign_checkpoint(conn, x.ctx.keys)
+    async with http_session(x.settings) as session:
+        return await Publisher(x.ctx).publish(x.pool, session, state)
+
+
+async def deliver_all(x: LiveInstance) -> int:
+    """One pass of the receipt delivery worker: claim what is due and deliver it; returns how many."""
+    async with x.pool.acquire() as conn:
+        batch = await claim_receipt_deliveries(conn, 100, 60)
+    async with http_session(x.settings) as session:
+        for delivery in batch:
+            await deliver_one(x.ctx, x.pool, session, delivery)
+    return len(batch)
+
+
+async def interact(issuer: LiveInstance, actor: str, obj: str, owner: str, kind: str = "like") -> str | None:
+    """Issue the receipt of a local actor's interaction, as the outbox does; returns its id."""
+    async with issuer.pool.acquire() as conn, conn.transaction():
+        return await issue_receipt(conn, issuer.settings, kind, actor, obj, owner)
+
+
+async def log_leaves(x: LiveInstance) -> list[bytes]:
+    """The instance's log entries, in order."""
+    return [bytes(r["leaf"]) for r in await x.pool.fetch("SELECT leaf FROM rewards_log_entries ORDER BY idx")]
