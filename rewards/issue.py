@@ -5,6 +5,11 @@ the Like, Announce or reply): it signs the receipt and queues a durable delivery
 row. The delivery worker posts it to the beneficiary's instance; once that instance
 countersigns, the identical doubly-signed bytes are appended to our own log and the
 delivery is closed, in one transaction.
+
+An undo (undo-like, undo-announce) reverses the newest receipt of the interaction,
+countersigned or still queued. Its delivery names that receipt's delivery and waits
+for it: a reversal is sent only after the receipt is countersigned, and fails unsent
+if the receipt is refused for good (rewards/store.py).
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from rewards.store import (
     ReceiptDelivery,
     claim_daily_points,
     enqueue_receipt_delivery,
-    finish_receipt_delivery,
     get_receipt_leaf,
+    get_reversible_delivery,
     insert_receipt_index,
+    mark_receipt_delivered,
+    mark_receipt_failed,
     points_used,
     retry_receipt_delivery,
 )
@@ -61,22 +68,14 @@ async def _member(conn: asyncpg.Connection, domain: str) -> asyncpg.Record | Non
     return await conn.fetchrow("SELECT base_url FROM rewards_members WHERE domain = $1", domain)
 
 
-async def _reversed_points(conn: asyncpg.Connection, kind: str, actor: str, obj: str) -> int | None:
-    base = kind.removeprefix("undo-")
-    return await conn.fetchval(
-        """SELECT points FROM rewards_receipts WHERE kind = $1 AND actor_uri = $2 AND object_uri = $3
-           ORDER BY idx DESC LIMIT 1""",
-        base, actor, obj,
-    )
-
-
 async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str, actor_uri: str, object_uri: str,
                         beneficiary_uri: str, *, now: float | None = None) -> str | None:
     """Sign a receipt for a local actor's interaction and queue its delivery; returns its id.
 
     Returns None (nothing to do) when the beneficiary is local or on a non-member
     instance, or for an undo with no receipt to reverse. Runs in the caller's
-    transaction, so the interaction and its receipt commit together.
+    transaction, so the interaction and its receipt commit together. An undo reverses
+    the interaction's receipt even while that one still waits for its countersignature.
     """
     domain = settings.instance.domain
     if url_domain(actor_uri) != domain:
@@ -86,22 +85,24 @@ async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str,
     if member is None:
         return None
     now = time.time() if now is None else now
-    points = await _points(conn, settings, kind, actor_uri, object_uri, beneficiary_uri, int(now))
-    if points is None:
-        return None
+    reverses: int | None = None
+    if kind in REVERSALS:
+        original = await get_reversible_delivery(conn, kind.removeprefix("undo-"), actor_uri, object_uri)
+        if original is None:
+            return None
+        points, reverses = -original.points, original.id
+    else:
+        points = await _points(conn, settings, kind, actor_uri, beneficiary_uri, int(now))
     receipt = Receipt(new_receipt_id(domain, now), kind, actor_uri, object_uri, beneficiary_uri, points, int(now))
     keys = await ensure_reward_keys(conn, domain)
     body = sign_note(build_receipt(receipt), [keys.receipts])
-    await enqueue_receipt_delivery(conn, receipt.id, target, f"{member['base_url']}/rewards/receipts", body)
+    await enqueue_receipt_delivery(conn, receipt, target, f"{member['base_url']}/rewards/receipts", body, reverses)
     return receipt.id
 
 
-async def _points(conn: asyncpg.Connection, settings: Settings, kind: str, actor: str, obj: str, beneficiary: str,
-                  now: int) -> int | None:
+async def _points(conn: asyncpg.Connection, settings: Settings, kind: str, actor: str, beneficiary: str,
+                  now: int) -> int:
     policy = points_policy(settings)
-    if kind in REVERSALS:
-        original = await _reversed_points(conn, kind, actor, obj)
-        return None if original is None else -original
     day = now // 86400
     points = points_for(policy, kind, actor, beneficiary, await points_used(conn, actor, day))
     if not await claim_daily_points(conn, actor, day, points, policy.daily_cap):
@@ -155,7 +156,7 @@ async def record_countersigned(conn: asyncpg.Connection, delivery: ReceiptDelive
         receipt = parse_receipt(parse_note(leaf).text)
         index = await append_entry(conn, leaf)
         await insert_receipt_index(conn, receipt, index, "issuer")
-    await finish_receipt_delivery(conn, delivery.id, "delivered", 200, None, index)
+    await mark_receipt_delivered(conn, delivery.id, index)
     return index
 
 
@@ -178,7 +179,8 @@ async def deliver_one(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsH
 async def _failed(pool: asyncpg.Pool, delivery: ReceiptDelivery, exc: DeliveryError) -> None:
     async with pool.acquire() as conn:
         if exc.final or delivery.attempts >= MAX_ATTEMPTS:
-            await finish_receipt_delivery(conn, delivery.id, "failed", exc.status, str(exc))
-            log.warning("receipt refused", extra={"receipt": delivery.receipt_id, "error": str(exc)})
+            unsent = await mark_receipt_failed(conn, delivery, exc.status, str(exc))
+            log.warning("receipt refused", extra={"receipt": delivery.receipt_id, "error": str(exc),
+                                                  "reversals_not_sent": unsent})
         else:
             await retry_receipt_delivery(conn, delivery.id, retry_delay(delivery.attempts), exc.status, str(exc))

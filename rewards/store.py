@@ -131,27 +131,59 @@ class ReceiptDelivery:
     attempts: int
 
 
-async def enqueue_receipt_delivery(conn: asyncpg.Connection, receipt_id: str, domain: str, url: str,
-                                   body: bytes) -> int:
-    """Queue a signed receipt for delivery (in the caller's transaction)."""
+@dataclass(frozen=True)
+class ReversibleDelivery:
+    """The delivery of a like or announce receipt that an undo can still reverse."""
+
+    id: int
+    points: int
+
+
+async def enqueue_receipt_delivery(conn: asyncpg.Connection, receipt: Receipt, domain: str, url: str,
+                                   body: bytes, reverses: int | None = None) -> int:
+    """Queue a signed receipt for delivery (in the caller's transaction); `reverses` is the delivery it undoes."""
     row_id = await conn.fetchval(
-        """INSERT INTO rewards_receipt_deliveries (receipt_id, target_domain, target_url, body)
-           VALUES ($1, $2, $3, $4) RETURNING id""",
-        receipt_id, domain, url, body,
+        """INSERT INTO rewards_receipt_deliveries (receipt_id, target_domain, target_url, body, kind, actor_uri,
+                                                   object_uri, points, reverses)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id""",
+        receipt.id, domain, url, body, receipt.kind, receipt.actor, receipt.object, receipt.points, reverses,
     )
     await conn.execute("SELECT pg_notify($1, '')", DELIVERY_CHANNEL)
     return row_id
 
 
+async def get_reversible_delivery(conn: asyncpg.Connection, kind: str, actor: str, obj: str
+                                  ) -> ReversibleDelivery | None:
+    """The newest receipt of this interaction that is queued or countersigned and not reversed yet.
+
+    Locked FOR SHARE until the caller commits, so it cannot be marked failed meanwhile
+    and leave the caller's reversal behind (`mark_receipt_failed` waits for the lock).
+    """
+    row = await conn.fetchrow(
+        """SELECT id, points FROM rewards_receipt_deliveries o
+           WHERE actor_uri = $2 AND object_uri = $3 AND kind = $1 AND state <> 'failed'
+             AND NOT EXISTS (SELECT 1 FROM rewards_receipt_deliveries r WHERE r.reverses = o.id)
+           ORDER BY id DESC LIMIT 1 FOR SHARE""",
+        kind, actor, obj,
+    )
+    return ReversibleDelivery(row["id"], row["points"]) if row else None
+
+
 async def claim_receipt_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: float) -> list[ReceiptDelivery]:
-    """Lease due deliveries (FOR UPDATE SKIP LOCKED), so a crashed worker's rows come back later."""
+    """Lease due deliveries (FOR UPDATE SKIP LOCKED), so a crashed worker's rows come back later.
+
+    A reversal waits until the receipt it reverses is countersigned: the beneficiary's log
+    must hold the receipt before the entry that takes its points back.
+    """
     rows = await conn.fetch(
         """UPDATE rewards_receipt_deliveries SET locked_until = now() + make_interval(secs => $2),
                   attempts = attempts + 1
-           WHERE id IN (SELECT id FROM rewards_receipt_deliveries
-                        WHERE state = 'queued' AND next_attempt_at <= now()
-                          AND (locked_until IS NULL OR locked_until < now())
-                        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           WHERE id IN (SELECT d.id FROM rewards_receipt_deliveries d
+                        WHERE d.state = 'queued' AND d.next_attempt_at <= now()
+                          AND (d.locked_until IS NULL OR d.locked_until < now())
+                          AND NOT EXISTS (SELECT 1 FROM rewards_receipt_deliveries o
+                                          WHERE o.id = d.reverses AND o.state <> 'delivered')
+                        ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
            RETURNING id, receipt_id, target_domain, target_url, body, attempts""",
         limit, lease_seconds,
     )
@@ -159,14 +191,43 @@ async def claim_receipt_deliveries(conn: asyncpg.Connection, limit: int, lease_s
                             r["attempts"]) for r in rows]
 
 
-async def finish_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, state: str, status: int | None,
-                                  error: str | None, log_index: int | None = None) -> None:
+async def _finish_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, state: str, status: int | None,
+                                   error: str | None, log_index: int | None = None) -> None:
     """Mark a delivery delivered or failed for good."""
     await conn.execute(
         """UPDATE rewards_receipt_deliveries SET state = $2, last_status = $3, last_error = $4, log_index = $5,
                   locked_until = NULL, finished_at = now() WHERE id = $1""",
         delivery_id, state, status, error, log_index,
     )
+
+
+async def mark_receipt_delivered(conn: asyncpg.Connection, delivery_id: int, log_index: int) -> None:
+    """Mark a delivery countersigned (appended at `log_index`); wake the workers if a reversal waited for it."""
+    await _finish_receipt_delivery(conn, delivery_id, "delivered", 200, None, log_index)
+    await conn.execute(
+        """SELECT pg_notify($1, '') FROM rewards_receipt_deliveries
+           WHERE reverses = $2 AND state = 'queued'""",
+        DELIVERY_CHANNEL, delivery_id,
+    )
+
+
+async def mark_receipt_failed(conn: asyncpg.Connection, delivery: ReceiptDelivery, status: int | None,
+                              error: str) -> int:
+    """Mark a delivery failed for good, and its queued reversal with it; returns how many reversals.
+
+    Points that were never granted must not be taken away, so the reversal is never sent.
+    Two statements in one transaction: the second sees a reversal committed while the
+    first waited for `get_reversible_delivery`'s lock.
+    """
+    async with conn.transaction():
+        await _finish_receipt_delivery(conn, delivery.id, "failed", status, error)
+        done = await conn.execute(
+            """UPDATE rewards_receipt_deliveries SET state = 'failed', last_error = $2, locked_until = NULL,
+                      finished_at = now()
+               WHERE reverses = $1 AND state = 'queued'""",
+            delivery.id, f"not sent: the receipt it reverses, {delivery.receipt_id}, was refused for good ({error})",
+        )
+    return int(done.split()[-1])
 
 
 async def retry_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, delay: float, status: int | None,
