@@ -7,13 +7,11 @@ as `myapp://cb` included) or, for `urn:ietf:wg:oauth:2.0:oob`, shows the code.
 
 from __future__ import annotations
 
-import hmac
-import secrets
-
 from aiohttp import web
 
 from ..web.app_keys import POOL, SETTINGS
 from ..web.errors import HTTPError
+from ..web.form_pages import PAGE_HEADERS, CsrfCookie, html_response
 from ..web.pages import pick_language
 from . import login_page
 from .login import LoginFailed, authenticate
@@ -21,45 +19,23 @@ from .oauth_service import OOB, AuthorizationRequest, OAuthError, check_authoriz
     redirect_with
 from .ratelimit import client_address
 
-CSRF_COOKIE = "fedserver_oauth_csrf"
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Vary": "Accept-Language, Cookie",
-}
+CSRF = CsrfCookie("fedserver_oauth_csrf", "/oauth", "Lax")
 
 
 def _lang(request: web.Request, asked: str | None) -> str:
     return asked if asked in login_page.TEXT else pick_language(request)
 
 
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", headers=_PAGE_HEADERS)
-
-
 def _fields(source) -> dict[str, str]:
     return {name: source[name] for name in login_page.FORM_FIELDS if source.get(name) is not None}
 
 
-def _csrf_token(request: web.Request) -> str:
-    existing = request.cookies.get(CSRF_COOKIE, "")
-    return existing if 40 <= len(existing) <= 64 and existing.isascii() else secrets.token_urlsafe(32)
-
-
-def _with_csrf_cookie(request: web.Request, response: web.Response, token: str) -> web.Response:
-    secure = request.config_dict[SETTINGS].instance.scheme == "https"
-    response.set_cookie(CSRF_COOKIE, token, path="/oauth", httponly=True, samesite="Lax", secure=secure)
-    return response
-
-
 def _form_page(request: web.Request, lang: str, areq: AuthorizationRequest, fields: dict[str, str], *,
                error: str | None = None, username: str = "", status: int = 200) -> web.Response:
-    token = _csrf_token(request)
+    token = CSRF.token(request)
     html = login_page.login_form(lang, app_name=areq.app.name, website=areq.app.website, scopes=areq.scopes,
                                  fields=fields, csrf_token=token, error=error, username=username)
-    return _with_csrf_cookie(request, _html(html, status), token)
+    return CSRF.attach(request, html_response(html, status), token)
 
 
 async def _checked_request(request: web.Request, fields: dict[str, str]) -> AuthorizationRequest:
@@ -74,29 +50,24 @@ async def authorize_get(request: web.Request) -> web.Response:
     try:
         areq = await _checked_request(request, fields)
     except OAuthError as exc:
-        return _html(login_page.error_page(lang, exc.description), exc.status)
+        return html_response(login_page.error_page(lang, exc.description), exc.status)
     return _form_page(request, lang, areq, fields)
-
-
-def _csrf_ok(request: web.Request, form) -> bool:
-    cookie, sent = request.cookies.get(CSRF_COOKIE, ""), form.get("csrf_token", "")
-    return bool(cookie) and isinstance(sent, str) and hmac.compare_digest(cookie.encode(), sent.encode())
 
 
 def _denied(areq: AuthorizationRequest, lang: str) -> web.Response:
     if areq.redirect_uri == OOB:
-        return _html(login_page.denied_page(lang))
+        return html_response(login_page.denied_page(lang))
     location = redirect_with(areq.redirect_uri, {"error": "access_denied", "state": areq.state})
-    return web.Response(status=302, headers={**_PAGE_HEADERS, "Location": location})
+    return web.Response(status=302, headers={**PAGE_HEADERS, "Location": location})
 
 
 async def _approved(request: web.Request, areq: AuthorizationRequest, lang: str, account_id: int) -> web.Response:
     async with request.config_dict[POOL].acquire() as conn:
         code = await create_code(conn, areq, account_id)
     if areq.redirect_uri == OOB:
-        return _html(login_page.code_page(lang, code))
+        return html_response(login_page.code_page(lang, code))
     location = redirect_with(areq.redirect_uri, {"code": code, "state": areq.state})
-    return web.Response(status=302, headers={**_PAGE_HEADERS, "Location": location})
+    return web.Response(status=302, headers={**PAGE_HEADERS, "Location": location})
 
 
 async def authorize_post(request: web.Request) -> web.Response:
@@ -104,12 +75,12 @@ async def authorize_post(request: web.Request) -> web.Response:
     form = await request.post()
     fields = _fields(form)
     lang = _lang(request, fields.get("lang"))
-    if not _csrf_ok(request, form):
-        return _html(login_page.error_page(lang, login_page.TEXT[lang]["csrf"]), 403)
+    if not CSRF.matches(request, form):
+        return html_response(login_page.error_page(lang, login_page.TEXT[lang]["csrf"]), 403)
     try:
         areq = await _checked_request(request, fields)
     except OAuthError as exc:
-        return _html(login_page.error_page(lang, exc.description), exc.status)
+        return html_response(login_page.error_page(lang, exc.description), exc.status)
     if form.get("decision") == "deny":
         return _denied(areq, lang)
     name, password = form.get("username"), form.get("password")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlencode
 
+from ..web.form_pages import hidden_input, render_page
+
 TEXT = {
     "ko": {
         "title": "앱 권한 승인", "wants": "{app} 앱이 회원님의 계정을 사용하려고 합니다.",
@@ -44,13 +46,6 @@ SCOPE_TEXT = {
     "profile": ("기본 프로필 정보 읽기", "Read your basic profile information"),
 }
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;color:#222}"
-    "label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;padding:.5rem;"
-    "box-sizing:border-box}button{margin:1rem .5rem 0 0;padding:.5rem 1rem}.error{background:#fde8e8;"
-    "padding:.6rem;border-radius:4px}code{font-size:1.2rem;word-break:break-all}nav{text-align:right}"
-)
-
 FORM_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
                "code_challenge_method", "lang")
 
@@ -62,19 +57,6 @@ def _scope_label(scope: str, lang: str) -> str:
     return f"<li><code>{escape(scope)}</code>{' — ' + escape(text) if text else ''}</li>"
 
 
-def render_page(lang: str, title: str, body: str) -> str:
-    """A complete HTML document."""
-    return (
-        f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body><main>{body}</main></body></html>\n"
-    )
-
-
-def _hidden(name: str, value: str | None) -> str:
-    return "" if value is None else f'<input type="hidden" name="{name}" value="{escape(value)}">'
-
-
 def login_form(lang: str, *, app_name: str, website: str | None, scopes: tuple[str, ...], fields: dict[str, str],
                csrf_token: str, error: str | None = None, username: str = "") -> str:
     """The login and consent form; `fields` are the authorization parameters carried through the POST."""
@@ -84,12 +66,12 @@ def login_form(lang: str, *, app_name: str, website: str | None, scopes: tuple[s
     site = (f'<p>{t["website"]}: <a href="{escape(website)}" rel="noopener noreferrer">{escape(website)}</a></p>'
             if website and website.startswith(("https://", "http://")) else "")
     alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    hidden = "".join(_hidden(name, fields.get(name)) for name in FORM_FIELDS if name != "lang")
+    hidden = "".join(hidden_input(name, fields.get(name)) for name in FORM_FIELDS if name != "lang")
     body = (
         f'{switch}<h1>{t["title"]}</h1><p>{escape(t["wants"]).format(app=f"<strong>{escape(app_name)}</strong>")}</p>'
         f'{site}<h2>{t["asks"]}</h2><ul class="scopes">{"".join(_scope_label(s, lang) for s in scopes)}</ul>{alert}'
         '<form method="post" action="/oauth/authorize">'
-        f'{_hidden("csrf_token", csrf_token)}{hidden}{_hidden("lang", lang)}'
+        f'{hidden_input("csrf_token", csrf_token)}{hidden}{hidden_input("lang", lang)}'
         f'<label for="username">{t["name"]}</label>'
         f'<input type="text" id="username" name="username" value="{escape(username)}" autocomplete="username" '
         'autocapitalize="none" required>'
