@@ -1,4 +1,4 @@
-"""Account services: create, list and delete local accounts; keep the instance actor."""
+"""Account services: create, list and delete local accounts, set their role; keep the instance actor."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ RESERVED_USERNAMES = frozenset(
 )
 
 
+ROLES = ("user", "admin")  # 'instance' belongs to the instance actor alone
+
+
 class AccountError(Exception):
     """An account operation was refused; the message says why."""
 
@@ -42,6 +45,7 @@ class NewAccount(BaseModel):
     kind: Literal["person", "organization"] = "person"
     password: str | None = Field(default=None, min_length=8, max_length=1024)
     locked: bool = False
+    role: Literal["user", "admin"] = "user"
 
     @field_validator("username")
     @classmethod
@@ -95,7 +99,7 @@ async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount
                 public_key_pem=public_pem,
                 private_key_pem=private_pem,
                 password_hash=password_hash,
-                role="user",
+                role=new.role,
                 manually_approves_followers=new.locked,
             )
         except asyncpg.UniqueViolationError:
@@ -114,6 +118,21 @@ async def delete_account(pool: asyncpg.Pool, username: str) -> Actor:
         if not await actors_repo.mark_actor_deleted(conn, account.actor.id):
             raise AccountError(f"the account '{username}' is already deleted")
     log.info("account deleted", extra={"account": account.actor.acct})
+    return account.actor
+
+
+async def set_role(pool: asyncpg.Pool, username: str, role: str) -> Actor:
+    """Make an account an administrator (`admin`) or a regular user (`user`)."""
+    if role not in ROLES:
+        raise AccountError(f"the role must be one of {', '.join(ROLES)}, not '{role}'")
+    async with pool.acquire() as conn, conn.transaction():
+        account = await actors_repo.get_local_account_by_username(conn, username)
+        if account is None:
+            raise AccountError(f"no account named '{username}'")
+        if account.actor.deleted_at is not None:
+            raise AccountError(f"the account '{username}' is deleted")
+        await actors_repo.update_role(conn, account.actor.id, role)
+    log.info("account role changed", extra={"account": account.actor.acct, "role": role})
     return account.actor
 
 

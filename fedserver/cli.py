@@ -11,7 +11,9 @@ from typing import Awaitable, Callable
 from rewards import cli as rewards_cli
 
 from . import __version__, cli_outbox
-from .accounts import AccountError, create_account, delete_account, ensure_instance_actor, validate_new_account
+from .accounts import (
+    ROLES, AccountError, create_account, delete_account, ensure_instance_actor, set_role, validate_new_account,
+)
 from .config import ConfigError, Settings, load_settings
 from .db import DatabaseError, migrate, open_database
 from .embedded import EmbeddedDatabaseError
@@ -41,12 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--kind", choices=("person", "organization"), default="person")
     create.add_argument("--locked", action="store_true", help="approve followers by hand")
     create.add_argument("--password-stdin", action="store_true", help="read a password from standard input")
+    create.add_argument("--admin", action="store_true", help="an administrator (can log in at /admin)")
     listing = account_cmds.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument("--all", action="store_true", help="include deleted accounts")
     delete = account_cmds.add_parser("delete", help="delete an account (its name stays reserved)")
     delete.add_argument("name")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    role = account_cmds.add_parser("role", help="make an account an administrator or a regular user")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES, help="admin: may log in at /admin; user: may not")
     cli_outbox.add_account_parsers(account_cmds)
     cli_outbox.add_parsers(commands)
     rewards_cli.add_parser(commands)
@@ -74,12 +80,13 @@ async def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_account_create(settings: Settings, args: argparse.Namespace) -> int:
     password = _read_password() if args.password_stdin else None
     new = validate_new_account(
-        username=args.name, display_name=args.display_name, kind=args.kind, password=password, locked=args.locked
+        username=args.name, display_name=args.display_name, kind=args.kind, password=password, locked=args.locked,
+        role="admin" if args.admin else "user",
     )
     async with open_database(settings) as pool:
         await ensure_instance_actor(pool, settings)
         actor = await create_account(pool, settings, new)
-    print(f"created @{actor.acct}")
+    print(f"created @{actor.acct}" + (" (administrator)" if new.role == "admin" else ""))
     print(f"actor: {actor.uri}")
     return 0
 
@@ -91,14 +98,14 @@ async def _cmd_account_list(settings: Settings, args: argparse.Namespace) -> int
         print(json.dumps([{
             "name": a.actor.username, "acct": a.actor.acct, "uri": a.actor.uri, "kind": a.actor.actor_type,
             "display_name": a.actor.display_name, "created_at": a.actor.created_at.isoformat(),
-            "deleted": a.actor.deleted_at is not None,
+            "deleted": a.actor.deleted_at is not None, "role": a.role,
         } for a in accounts], ensure_ascii=False, indent=2))
         return 0
     if not accounts:
         print("no accounts yet: create one with `fedserver account create NAME`")
     for a in accounts:
-        gone = "  (deleted)" if a.actor.deleted_at else ""
-        print(f"{a.actor.username:<30} {a.actor.actor_type:<12} {a.actor.display_name}{gone}")
+        notes = ("  (administrator)" if a.role == "admin" else "") + ("  (deleted)" if a.actor.deleted_at else "")
+        print(f"{a.actor.username:<30} {a.actor.actor_type:<12} {a.actor.display_name}{notes}")
     return 0
 
 
@@ -113,6 +120,14 @@ async def _cmd_account_delete(settings: Settings, args: argparse.Namespace) -> i
     async with open_database(settings) as pool:
         actor = await delete_account(pool, args.name)
     print(f"deleted @{actor.acct}")
+    return 0
+
+
+async def _cmd_account_role(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings) as pool:
+        actor = await set_role(pool, args.name, args.role)
+    what = "an administrator (can log in at /admin)" if args.role == "admin" else "a regular user"
+    print(f"@{actor.acct} is now {what}")
     return 0
 
 
@@ -136,6 +151,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account create": _cmd_account_create,
     "account list": _cmd_account_list,
     "account delete": _cmd_account_delete,
+    "account role": _cmd_account_role,
     **cli_outbox.COMMANDS,
     "rewards": rewards_cli.run,
 }

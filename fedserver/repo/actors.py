@@ -124,6 +124,11 @@ async def mark_actor_deleted(conn: asyncpg.Connection, actor_id: int) -> bool:
     return status.endswith(" 1")
 
 
+async def update_role(conn: asyncpg.Connection, actor_id: int, role: str) -> None:
+    """Set a local user's role ('user' or 'admin'; never the instance actor's)."""
+    await conn.execute("UPDATE local_accounts SET role = $2 WHERE actor_id = $1 AND role <> 'instance'", actor_id, role)
+
+
 async def update_instance_actor_identity(conn: asyncpg.Connection, actor_id: int, username: str, domain: str,
                                          urls: ActorUrls) -> None:
     """Follow a change of the configured domain or scheme for the instance actor."""

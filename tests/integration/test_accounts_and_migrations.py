@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from fedserver.accounts import (
-    AccountError, create_account, delete_account, ensure_instance_actor, validate_new_account,
+    AccountError, create_account, delete_account, ensure_instance_actor, set_role, validate_new_account,
 )
 from fedserver.db import DatabaseError, load_migrations, migrate
 from fedserver.passwords import verify_password
@@ -67,6 +67,37 @@ async def test_deleted_name_stays_reserved(pool, settings):
         await delete_account(pool, "gone")
     with pytest.raises(AccountError, match="no account"):
         await delete_account(pool, "never")
+
+
+async def _role(pool, actor_id: int) -> str:
+    return await pool.fetchval("SELECT role FROM local_accounts WHERE actor_id = $1", actor_id)
+
+
+async def test_accounts_are_made_administrators_and_back(pool, settings):
+    mira = await create_account(pool, settings, validate_new_account(username="mira", role="admin"))
+    bob = await create_account(pool, settings, validate_new_account(username="bob"))
+    assert (await _role(pool, mira.id), await _role(pool, bob.id)) == ("admin", "user")
+    await set_role(pool, "BOB", "admin")
+    await set_role(pool, "mira", "user")
+    assert (await _role(pool, mira.id), await _role(pool, bob.id)) == ("user", "admin")
+
+
+async def test_role_changes_are_refused_for_unknown_deleted_or_instance_accounts(pool, settings):
+    with pytest.raises(AccountError, match="invalid account: role"):
+        validate_new_account(username="eve", role="instance")
+    instance = await ensure_instance_actor(pool, settings)
+    await create_account(pool, settings, validate_new_account(username="gone"))
+    await delete_account(pool, "gone")
+    with pytest.raises(AccountError, match="no account named 'never'"):
+        await set_role(pool, "never", "admin")
+    with pytest.raises(AccountError, match="the account 'gone' is deleted"):
+        await set_role(pool, "gone", "admin")
+    with pytest.raises(AccountError, match="no account named"):
+        await set_role(pool, instance.username, "admin")
+    with pytest.raises(AccountError, match="must be one of user, admin"):
+        await set_role(pool, "gone", "instance")
+    assert await _role(pool, instance.id) == "instance"
+    assert await pool.fetchval("SELECT count(*) FROM local_accounts WHERE role = 'admin'") == 0
 
 
 async def test_instance_actor_is_created_once_and_follows_the_domain(pool, settings):

@@ -114,6 +114,27 @@ def test_account_commands_refuse_bad_input_and_create_nothing(instance):
     assert [a["name"] for a in listed] == ["alice"]
 
 
+def test_account_commands_make_and_unmake_administrators(instance):
+    created = instance.command("account", "create", "mira", "--admin", "--password-stdin", stdin="a good password\n")
+    assert created.returncode == 0, created.stderr
+    assert "created @mira" in created.stdout and "(administrator)" in created.stdout
+    assert instance.command("account", "create", "bob").returncode == 0
+    roles = {a["name"]: a["role"] for a in json.loads(instance.command("account", "list", "--json").stdout)}
+    assert roles == {"mira": "admin", "bob": "user"}
+
+    promoted = instance.command("account", "role", "bob", "admin")
+    assert promoted.returncode == 0 and "@bob@" in promoted.stdout and "now an administrator" in promoted.stdout
+    demoted = instance.command("account", "role", "mira", "user")
+    assert demoted.returncode == 0 and "now a regular user" in demoted.stdout
+    listing = instance.command("account", "list").stdout
+    assert [line.split()[0] for line in listing.splitlines() if "(administrator)" in line] == ["bob"]
+
+    unknown = instance.command("account", "role", "nobody", "admin")
+    assert unknown.returncode == 1 and "no account named 'nobody'" in unknown.stderr
+    bad_role = instance.command("account", "role", "bob", "instance")
+    assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
 def test_sigterm_stops_cleanly_and_a_restart_keeps_every_account(instance):
     for name in ("alice", "bob"):
         assert instance.command("account", "create", name).returncode == 0
