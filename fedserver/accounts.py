@@ -16,6 +16,7 @@ from .config import Settings
 from .keys import generate_rsa_keypair
 from .passwords import hash_password
 from .repo import actors as actors_repo
+from .repo import admin_sessions
 
 log = logging.getLogger("fedserver.accounts")
 
@@ -122,7 +123,7 @@ async def delete_account(pool: asyncpg.Pool, username: str) -> Actor:
 
 
 async def set_role(pool: asyncpg.Pool, username: str, role: str) -> Actor:
-    """Make an account an administrator (`admin`) or a regular user (`user`)."""
+    """Make an account an administrator (`admin`) or a regular user (`user`, which ends its admin sessions)."""
     if role not in ROLES:
         raise AccountError(f"the role must be one of {', '.join(ROLES)}, not '{role}'")
     async with pool.acquire() as conn, conn.transaction():
@@ -132,6 +133,8 @@ async def set_role(pool: asyncpg.Pool, username: str, role: str) -> Actor:
         if account.actor.deleted_at is not None:
             raise AccountError(f"the account '{username}' is deleted")
         await actors_repo.update_role(conn, account.actor.id, role)
+        if role != "admin":
+            await admin_sessions.end_account_sessions(conn, account.actor.id)
     log.info("account role changed", extra={"account": account.actor.acct, "role": role})
     return account.actor
 

@@ -292,6 +292,48 @@ async def insert_alert(conn: asyncpg.Connection | asyncpg.Pool, origin: str, kin
                        origin, kind, message)
 
 
+@dataclass(frozen=True)
+class Alert:
+    """An alert for administrators: a member log that forked, was rewritten or truncated."""
+
+    id: int
+    origin: str
+    kind: str
+    message: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None  # the administrator's account name
+
+
+async def list_alerts(conn: asyncpg.Connection | asyncpg.Pool, *, include_resolved: bool = True,
+                      limit: int = 200) -> list[Alert]:
+    """Alerts, newest first."""
+    rows = await conn.fetch(
+        """SELECT r.id, r.origin, r.kind, r.message, r.created_at, r.resolved_at, a.username AS resolved_by
+           FROM rewards_alerts r LEFT JOIN actors a ON a.id = r.resolved_by
+           WHERE $1 OR r.resolved_at IS NULL ORDER BY r.id DESC LIMIT $2""",
+        include_resolved, limit,
+    )
+    return [Alert(**dict(row)) for row in rows]
+
+
+async def count_open_alerts(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    """Alerts no administrator has resolved yet."""
+    return await conn.fetchval("SELECT count(*) FROM rewards_alerts WHERE resolved_at IS NULL")
+
+
+async def resolve_alert(conn: asyncpg.Connection | asyncpg.Pool, alert_id: int, account_id: int) -> bool | None:
+    """Mark an alert resolved by an administrator: True, False if it already was, None if there is none."""
+    row = await conn.fetchrow(
+        """WITH changed AS (UPDATE rewards_alerts SET resolved_at = now(), resolved_by = $2
+                            WHERE id = $1 AND resolved_at IS NULL RETURNING id)
+           SELECT EXISTS (SELECT 1 FROM changed) AS changed,
+                  EXISTS (SELECT 1 FROM rewards_alerts WHERE id = $1) AS known""",
+        alert_id, account_id,
+    )
+    return bool(row["changed"]) if row["known"] else None
+
+
 # Peer heads (what verify and the monitor last accepted)
 
 

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from ..admin import routes as admin_routes
 from ..api.app import setup_api
 from ..config import Settings
 from ..federation import inbox
@@ -62,4 +63,5 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     media.setup(app)
     setup_api(app)
     rewards_web.setup_routes(app)
+    admin_routes.setup_routes(app)
     return app

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import aiohttp
 import pytest
+
+from fedserver.accounts import create_account, validate_new_account
 
 from rewards.client import LogClient
 from rewards.context import http_session
@@ -16,6 +19,7 @@ from rewards.policy import verify_checkpoint
 from rewards.store import WitnessState
 from rewards.verify import VerifyFailure, verify_log
 from rewards.workers import monitor_member
+from tests.support.admin import admin_login
 from tests.support.rewards import (
     LiveInstance,
     account_with_post,
@@ -165,7 +169,7 @@ async def test_truncating_or_regrowing_the_log_fails_verification(trio):
         await _verify(b, a, seen, lax=True)
 
 
-async def test_monitor_raises_an_alert_when_a_member_log_is_rewritten(trio):
+async def test_monitor_raises_an_alert_when_a_member_log_is_rewritten(trio, caplog):
     a, b, c = trio
     await _interactions(trio)
     assert await publish_live(a)
@@ -186,6 +190,17 @@ async def test_monitor_raises_an_alert_when_a_member_log_is_rewritten(trio):
     assert [(r["origin"], r["kind"]) for r in alerts] == [(a.ctx.keys.origin, "fork"), (a.ctx.keys.origin, "rewrite")]
     assert await b.pool.fetchval("SELECT count(*) FROM rewards_evidence") == 2
     assert await b.pool.fetchval("SELECT size FROM rewards_peer_heads") == 4  # never moved to a forked head
+    logged = [r.getMessage() for r in caplog.records if r.name == "rewards.workers" and r.levelname == "ERROR"]
+    assert [f"member log {a.ctx.keys.origin} failed monitoring" in line for line in logged] == [True, True]
+    # ... and both are on the admin page of b, for its administrators.
+    await create_account(b.pool, b.settings, validate_new_account(username="mira", password="a good password",
+                                                                  role="admin"))
+    async with aiohttp.ClientSession(base_url=b.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        assert (await admin_login(browser, "mira", "a good password")).status == 303
+        async with browser.get("/admin/rewards/alerts", headers={"Accept-Language": "en"}) as page:
+            html = await page.text()
+    assert "2 unresolved" in html and html.count(a.ctx.keys.origin) == 2
+    assert html.index("log rewritten") < html.index("log forked: two checkpoints of size 4")
 
 
 async def test_a_restarted_log_catches_witnesses_up_from_their_409_size(trio):
