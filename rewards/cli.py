@@ -1,4 +1,4 @@
-"""`fedserver rewards policy | peer add URL | verify URL`."""
+"""`fedserver rewards policy | peer add URL | verify URL | alerts`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rewards.context import RewardsContext, http_session, load_context, own_memb
 from rewards.federation import MemberKeys, add_member, write_policy_file
 from rewards.note import Ed25519Verifier, NoteError
 from rewards.policy import PolicyError, build_policy
-from rewards.store import advance_peer_head, get_peer_head, list_members, upsert_member
+from rewards.store import advance_peer_head, get_peer_head, list_alerts, list_members, upsert_member
 from rewards.verify import VerifyFailure, verify_log
 
 EXIT_VERIFY_FAILED = 2
@@ -39,12 +39,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="audit a member's log (or ours) and print point totals")
     verify.add_argument("url", help="the instance's base URL")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+    alerts = actions.add_parser("alerts", help="list the alerts raised by monitoring member logs (newest first)")
+    alerts.add_argument("--all", action="store_true", help="include resolved alerts")
+    alerts.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Dispatch a rewards subcommand; errors print one line and exit non-zero."""
     try:
         async with open_database(settings) as pool:
+            if args.rewards_command == "alerts":
+                return await _alerts(pool, args.all, args.json)
             ctx = await load_context(pool, settings)
             if args.rewards_command == "policy":
                 return await _policy(ctx, pool)
@@ -120,3 +125,21 @@ def _print_report(report, previous, as_json: bool) -> None:
     print(f"{report.receipts} receipts, both signatures verified on each")
     for account, points in sorted(report.totals.items()):
         print(f"  {points:>8}  {account}")
+
+
+async def _alerts(pool, include_resolved: bool, as_json: bool) -> int:
+    alerts = await list_alerts(pool, include_resolved=include_resolved, limit=10_000)
+    if as_json:
+        print(json.dumps([{"id": a.id, "origin": a.origin, "kind": a.kind, "message": a.message,
+                           "created_at": a.created_at.isoformat(),
+                           "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+                           "resolved_by": a.resolved_by} for a in alerts], ensure_ascii=False, indent=2))
+        return 0
+    if not alerts:
+        print("no unresolved alerts" if not include_resolved else "no alerts")
+    for a in alerts:
+        state = f"resolved by @{a.resolved_by}" if a.resolved_at else "unresolved"
+        print(f"#{a.id}  {a.created_at:%Y-%m-%d %H:%M:%S} UTC  {a.origin}  {a.kind}  [{state}]  {a.message}")
+    if any(a.resolved_at is None for a in alerts):
+        print("an administrator resolves them at /admin/rewards/alerts", file=sys.stderr)
+    return 0

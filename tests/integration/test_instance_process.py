@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.support.instance import Instance, fedserver, free_port, instance_env
@@ -133,6 +135,29 @@ def test_account_commands_make_and_unmake_administrators(instance):
     assert unknown.returncode == 1 and "no account named 'nobody'" in unknown.stderr
     bad_role = instance.command("account", "role", "bob", "instance")
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
+async def _raise_alerts(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("""INSERT INTO rewards_alerts (origin, kind, message, resolved_at)
+                              VALUES ('a.test/rewards/v1', 'fork', 'log forked: two checkpoints of size 4', now()),
+                                     ('b.test/rewards/v1', 'rewrite', 'log rewritten: size 9', NULL)""")
+    finally:
+        await conn.close()
+
+
+def test_rewards_alerts_lists_what_monitoring_raised(instance):
+    empty = instance.command("rewards", "alerts")
+    assert empty.returncode == 0 and empty.stdout.strip() == "no unresolved alerts"
+    asyncio.run(_raise_alerts(instance.env["FEDSERVER_DATABASE__URL"]))
+    listed = instance.command("rewards", "alerts")
+    assert listed.returncode == 0 and "/admin/rewards/alerts" in listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert "b.test/rewards/v1  rewrite  [unresolved]  log rewritten: size 9" in line
+    every = json.loads(instance.command("rewards", "alerts", "--all", "--json").stdout)
+    assert [(a["origin"], a["kind"], a["resolved_at"] is None) for a in every] == [
+        ("b.test/rewards/v1", "rewrite", True), ("a.test/rewards/v1", "fork", False)]
 
 
 def test_sigterm_stops_cleanly_and_a_restart_keeps_every_account(instance):
