@@ -131,14 +131,15 @@ async def _alerts(pool, include_resolved: bool, as_json: bool) -> int:
     alerts = await list_alerts(pool, include_resolved=include_resolved, limit=10_000)
     if as_json:
         print(json.dumps([{"id": a.id, "origin": a.origin, "kind": a.kind, "message": a.message,
-                           "created_at": a.created_at.isoformat(),
+                           "created_at": a.created_at.isoformat(), "seen": a.seen,
+                           "last_seen_at": a.last_seen_at.isoformat(),
                            "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
                            "resolved_by": a.resolved_by} for a in alerts], ensure_ascii=False, indent=2))
         return 0
     if not alerts:
         print("no unresolved alerts" if not include_resolved else "no alerts")
     for a in alerts:
-        state = f"resolved by @{a.resolved_by}" if a.resolved_at else "unresolved"
+        state = f"resolved by @{a.resolved_by}" if a.resolved_at else f"unresolved, seen {a.seen}x"
         print(f"#{a.id}  {a.created_at:%Y-%m-%d %H:%M:%S} UTC  {a.origin}  {a.kind}  [{state}]  {a.message}")
     if any(a.resolved_at is None for a in alerts):
         print("an administrator resolves them at /admin/rewards/alerts", file=sys.stderr)

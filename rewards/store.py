@@ -287,9 +287,13 @@ async def insert_evidence(conn: asyncpg.Connection | asyncpg.Pool, origin: str, 
 
 
 async def insert_alert(conn: asyncpg.Connection | asyncpg.Pool, origin: str, kind: str, message: str) -> None:
-    """Raise an alert for administrators."""
-    await conn.execute("INSERT INTO rewards_alerts (origin, kind, message) VALUES ($1, $2, $3)",
-                       origin, kind, message)
+    """Raise an alert for administrators; the same one while unresolved is counted, not repeated."""
+    await conn.execute(
+        """INSERT INTO rewards_alerts (origin, kind, message) VALUES ($1, $2, $3)
+           ON CONFLICT (origin, kind, md5(message)) WHERE resolved_at IS NULL
+           DO UPDATE SET seen = rewards_alerts.seen + 1, last_seen_at = now()""",
+        origin, kind, message,
+    )
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,8 @@ class Alert:
     kind: str
     message: str
     created_at: datetime
+    seen: int  # times raised while unresolved
+    last_seen_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None  # the administrator's account name
 
@@ -309,7 +315,8 @@ async def list_alerts(conn: asyncpg.Connection | asyncpg.Pool, *, include_resolv
                       limit: int = 200) -> list[Alert]:
     """Alerts, newest first."""
     rows = await conn.fetch(
-        """SELECT r.id, r.origin, r.kind, r.message, r.created_at, r.resolved_at, a.username AS resolved_by
+        """SELECT r.id, r.origin, r.kind, r.message, r.created_at, r.seen, r.last_seen_at, r.resolved_at,
+                  a.username AS resolved_by
            FROM rewards_alerts r LEFT JOIN actors a ON a.id = r.resolved_by
            WHERE $1 OR r.resolved_at IS NULL ORDER BY r.id DESC LIMIT $2""",
         include_resolved, limit,

@@ -30,6 +30,7 @@ TEXT = {
         "none": "경고가 없습니다.", "open_count": "해결되지 않은 경고 {n}건 (최근 {shown}건 표시)",
         "time": "발생 시각", "origin": "로그", "kind": "종류", "message": "내용", "state": "상태",
         "open": "해결 안 됨", "resolved": "해결됨: {when}, @{by}", "resolve": "해결됨으로 표시",
+        "seen": "{n}번 감지, 마지막 {when}",
         "not_found": "그런 경고가 없습니다.", "forbidden_title": "권한이 없습니다",
     },
     "en": {
@@ -43,6 +44,7 @@ TEXT = {
         "none": "No alerts.", "open_count": "{n} unresolved (showing the newest {shown})",
         "time": "Raised", "origin": "Log", "kind": "Kind", "message": "Message", "state": "State",
         "open": "Unresolved", "resolved": "Resolved {when} by @{by}", "resolve": "Mark resolved",
+        "seen": "seen {n} times, last {when}",
         "not_found": "There is no such alert.", "forbidden_title": "Not allowed",
     },
 }
@@ -100,7 +102,9 @@ def _alert_row(lang: str, alert: Alert, csrf_token: str) -> str:
         state = (f'{t["open"]}<form method="post" action="{ALERTS_PATH}/{alert.id}/resolve">'
                  f'{hidden_input("csrf_token", csrf_token)}<button type="submit">{t["resolve"]}</button></form>')
     css = "resolved" if alert.resolved_at is not None else "open"
-    return (f'<tr id="alert-{alert.id}" class="{css}"><td>{_when(alert.created_at)}</td>'
+    seen = (f'<br><small>{t["seen"].format(n=alert.seen, when=_when(alert.last_seen_at))}</small>'
+            if alert.seen > 1 else "")
+    return (f'<tr id="alert-{alert.id}" class="{css}"><td>{_when(alert.created_at)}{seen}</td>'
             f"<td><code>{escape(alert.origin)}</code></td><td>{escape(alert.kind)}</td>"
             f"<td>{escape(alert.message)}</td><td>{state}</td></tr>")
 

@@ -89,6 +89,14 @@ async def test_a_wrong_password_or_a_regular_user_gets_no_session(client, pool, 
     assert (await client.get(ALERTS, allow_redirects=False)).status == 303
 
 
+async def test_an_alert_raised_again_shows_once_with_its_count(client, pool, mira):
+    for _ in range(3):
+        await insert_alert(pool, "peer.test/rewards/v1", "fork", "log forked")
+    await _logged_in(client)
+    html = await (await client.get(ALERTS, headers=EN)).text()
+    assert "1 unresolved" in html and "seen 3 times, last" in html and len(resolvable(html)) == 1
+
+
 async def test_resolving_an_alert_takes_the_session_forms_csrf_token(client, pool, mira):
     await insert_alert(pool, "peer.test/rewards/v1", "fork", "log forked")
     await _logged_in(client)

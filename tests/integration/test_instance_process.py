@@ -154,7 +154,7 @@ def test_rewards_alerts_lists_what_monitoring_raised(instance):
     listed = instance.command("rewards", "alerts")
     assert listed.returncode == 0 and "/admin/rewards/alerts" in listed.stderr
     [line] = listed.stdout.splitlines()
-    assert "b.test/rewards/v1  rewrite  [unresolved]  log rewritten: size 9" in line
+    assert "b.test/rewards/v1  rewrite  [unresolved, seen 1x]  log rewritten: size 9" in line
     every = json.loads(instance.command("rewards", "alerts", "--all", "--json").stdout)
     assert [(a["origin"], a["kind"], a["resolved_at"] is None) for a in every] == [
         ("b.test/rewards/v1", "rewrite", True), ("a.test/rewards/v1", "fork", False)]
