@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import asyncpg
-
-from fedserver.db import load_migrations
 from rewards.store import insert_alert, list_alerts, resolve_alert
+from tests.support.database import just_before
 
 FORK = ("a.test/rewards/v1", "fork", "log forked: two checkpoints of size 4 with different roots")
 
@@ -27,13 +25,7 @@ async def test_an_unresolved_alert_is_counted_and_a_resolved_one_raised_anew(poo
 
 
 async def test_the_migration_folds_repeated_unresolved_alerts_into_the_first(pg_cluster):
-    url = await pg_cluster.create_empty_database()
-    conn = await asyncpg.connect(url)
-    try:
-        *before, once = load_migrations()[:9]
-        assert once.name == "alerts_once"
-        for migration in before:
-            await conn.execute(migration.sql)
+    async with just_before(pg_cluster, "alerts_once") as (conn, once):
         start = datetime(2026, 1, 2, 3, 0, tzinfo=timezone.utc)
         for minute, resolved in ((1, True), (2, False), (3, False), (4, False)):
             when = start + timedelta(minutes=minute)
@@ -44,9 +36,6 @@ async def test_the_migration_folds_repeated_unresolved_alerts_into_the_first(pg_
         await conn.execute(once.sql)
         rows = await conn.fetch("SELECT id, kind, seen, created_at, last_seen_at, resolved_at FROM rewards_alerts "
                                 "ORDER BY id")
-    finally:
-        await conn.close()
-        await pg_cluster.drop_database(url)
     assert [(r["kind"], r["seen"], r["resolved_at"] is None) for r in rows] == [
         ("fork", 1, False), ("fork", 3, True), ("x", 1, True)]
     assert rows[1]["last_seen_at"] - rows[1]["created_at"] == timedelta(minutes=2)  # first and last of the three

@@ -15,7 +15,6 @@ import asyncpg
 import pytest
 
 from fedserver.accounts import create_account, validate_new_account
-from fedserver.db import load_migrations
 from fedserver.federation import outbox
 from fedserver.federation.http import HttpClient
 from rewards.issue import issue_receipt
@@ -23,6 +22,7 @@ from rewards.keys import receipts_key_name
 from rewards.note import Ed25519Signer, parse_note, sign_note
 from rewards.receipt import Receipt, build_receipt, parse_receipt
 from rewards.store import DELIVERY_CHANNEL, claim_receipt_deliveries, mark_receipt_delivered, mark_receipt_failed
+from tests.support.database import just_before
 from tests.support.rewards import (
     FakeMember,
     LiveInstance,
@@ -187,13 +187,7 @@ async def test_each_receipt_is_reversed_once_and_a_failed_one_not_at_all(pool, s
 
 
 async def test_the_migration_reads_older_deliveries_back_from_their_signed_receipts(pg_cluster):
-    url = await pg_cluster.create_empty_database()
-    conn = await asyncpg.connect(url)
-    try:
-        *before, reversals = load_migrations()[:7]
-        assert reversals.name == "receipt_reversals"
-        for migration in before:
-            await conn.execute(migration.sql)
+    async with just_before(pg_cluster, "receipt_reversals") as (conn, reversals):
         signer = Ed25519Signer.generate(receipts_key_name("shop.test"))
         rows = [("like", 1, "delivered"), ("undo-like", -1, "delivered"), ("like", 1, "queued"),
                 ("undo-like", -1, "queued"), ("undo-like", -1, "queued")]  # the last: a second undo of one like
@@ -207,9 +201,6 @@ async def test_the_migration_reads_older_deliveries_back_from_their_signed_recei
         await conn.execute(reversals.sql)
         got = await conn.fetch("SELECT id, kind, actor_uri, object_uri, points, reverses FROM "
                                "rewards_receipt_deliveries ORDER BY id")
-    finally:
-        await conn.close()
-        await pg_cluster.drop_database(url)
     ids = [r["id"] for r in got]
     assert [(r["kind"], r["points"]) for r in got] == [(kind, points) for kind, points, _ in rows]
     assert {(r["actor_uri"], r["object_uri"]) for r in got} == {("https://shop.test/users/bob", POST)}

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from fedserver.db import migrate
+from fedserver.db import Migration, load_migrations, migrate
 from fedserver.embedded import EmbeddedPostgres, start_embedded
 
 
@@ -61,6 +63,25 @@ class TestCluster:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@asynccontextmanager
+async def just_before(cluster: TestCluster, name: str) -> AsyncIterator[tuple[asyncpg.Connection, Migration]]:
+    """A fresh database migrated up to, not including, the migration `name`: (connection, that migration).
+
+    For testing what a migration does to rows written under the schema before it.
+    """
+    migrations = load_migrations()
+    index = next(i for i, m in enumerate(migrations) if m.name == name)
+    url = await cluster.create_empty_database()
+    conn = await asyncpg.connect(url)
+    try:
+        for migration in migrations[:index]:
+            await conn.execute(migration.sql)
+        yield conn, migrations[index]
+    finally:
+        await conn.close()
+        await cluster.drop_database(url)
 
 
 async def _make_template(admin_url: str) -> str:
