@@ -329,7 +329,8 @@ async def count_open_alerts(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return await conn.fetchval("SELECT count(*) FROM rewards_alerts WHERE resolved_at IS NULL")
 
 
-async def resolve_alert(conn: asyncpg.Connection | asyncpg.Pool, alert_id: int, account_id: int) -> bool | None:
+async def resolve_alert(conn: asyncpg.Connection | asyncpg.Pool, alert_id: int, account_id: int | None
+                        ) -> bool | None:
     """Mark an alert resolved by an administrator: True, False if it already was, None if there is none."""
     row = await conn.fetchrow(
         """WITH changed AS (UPDATE rewards_alerts SET resolved_at = now(), resolved_by = $2
