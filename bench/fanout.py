@@ -13,8 +13,7 @@ until every delivery row is `delivered`. Printed: seconds, POSTs made, followers
 per second, POSTs per second, and the ratio of the two runs.
 
 Usage: python bench/fanout.py [--instances 200] [--followers-each 5]
-Database: FEDSERVER_BENCH_DATABASE_URL (a database is created and dropped on it), else an
-embedded PostgreSQL in a temporary directory.
+Database: see bench/benchdb.py (a database is created and dropped on the server).
 """
 
 from __future__ import annotations
@@ -25,12 +24,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -39,7 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from fedserver.accounts import create_account, validate_new_account  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
-from fedserver.db import init_connection, migrate  # noqa: E402
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
+from fedserver.db import init_connection  # noqa: E402
 from fedserver.federation.delivery import DeliveryWorker  # noqa: E402
 from fedserver.federation.http import HttpClient  # noqa: E402
 from fedserver.federation.outbox import create_post  # noqa: E402
@@ -92,37 +89,6 @@ async def serve_receivers(count: int, public_pem: str) -> None:
         if not line:
             break
     await runner.cleanup()
-
-
-# ---- the database --------------------------------------------------------------------------
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-async def create_database(admin_url: str) -> str:
-    name = f"fedbench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = _with_database(admin_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return url
-
-
-async def drop_database(admin_url: str, url: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def add_followers(pool: asyncpg.Pool, followee_id: int, ports: list[int], each: int, *, shared: bool,
@@ -229,19 +195,8 @@ def main() -> None:
     if args.serve_receivers:
         asyncio.run(serve_receivers(args.serve_receivers, os.environ["FANOUT_PUBLIC_PEM"]))
         return
-    admin_url = os.environ.get("FEDSERVER_BENCH_DATABASE_URL", "")
-    embedded = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if not admin_url:
-            from fedserver.embedded import start_embedded
-
-            embedded = start_embedded(Path(tmp) / "pg")
-            admin_url = embedded.url
-        try:
-            asyncio.run(bench(admin_url, args.instances, args.followers_each))
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    with database_server() as admin_url:
+        asyncio.run(bench(admin_url, args.instances, args.followers_each))
 
 
 if __name__ == "__main__":

@@ -10,19 +10,16 @@ requests for the newest page, the rest for a page at a random `max_id`. Printed:
 median, p90, p99 and max latency in milliseconds, and requests per second.
 
 Usage: python bench/home_timeline.py [--requests 3000] [--statuses 1000000] [--accounts 1000]
-Database: FEDSERVER_BENCH_DATABASE_URL (a database is created and dropped on it), else an
-embedded PostgreSQL in a temporary directory.
+Database: see bench/benchdb.py (a database is created and dropped on the server).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,10 +29,8 @@ from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-from fanout import create_database, drop_database  # noqa: E402
-
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
 from fedserver.accounts import create_account, ensure_instance_actor, validate_new_account  # noqa: E402
 from fedserver.api.oauth_service import OOB, issue_token, register_app  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
@@ -168,19 +163,8 @@ def main() -> None:
     parser.add_argument("--statuses", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=1000)
     args = parser.parse_args()
-    admin_url = os.environ.get("FEDSERVER_BENCH_DATABASE_URL", "")
-    embedded = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if not admin_url:
-            from fedserver.embedded import start_embedded
-
-            embedded = start_embedded(Path(tmp) / "pg")
-            admin_url = embedded.url
-        try:
-            asyncio.run(bench(admin_url, args.requests, args.statuses, args.accounts))
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    with database_server() as admin_url:
+        asyncio.run(bench(admin_url, args.requests, args.statuses, args.accounts))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ With --processes N (default 1) both servers run N processes sharing the port
 (SO_REUSEPORT), as `[server] reuse_port` lets an operator run several web processes.
 
 Usage: python bench/inbox_ingest.py [--seconds 8] [--connections 64] [--requests N] [--processes 1]
-Database: FEDSERVER_BENCH_DATABASE_URL, else an embedded PostgreSQL in a temp directory.
+Database: see bench/benchdb.py (a database is created and dropped on the server).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import asyncpg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fedserver.db import migrate  # noqa: E402
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
 from fedserver.signatures import generate_rsa_keypair, sign_request  # noqa: E402
 
 REMOTE = "http://remote.bench"
@@ -191,14 +191,9 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 
 async def prepare_database(admin_url: str, public_pem: str) -> str:
-    name = f"fedbench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}" if "?" not in admin_url else admin_url.replace(
-        "/postgres?", f"/{name}?")
+    """A fresh database that already knows the sender's key (no fetch during the run)."""
+    url = await create_database(admin_url)
     conn = await asyncpg.connect(url)
-    await migrate(conn)
     await conn.execute(
         """INSERT INTO actors (uri, is_local, username, domain, actor_type, inbox_uri, shared_inbox_uri,
                                key_id, public_key_pem, fetched_at)
@@ -226,15 +221,12 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="server processes for each of the two servers")
     args = parser.parse_args()
     args.requests = args.requests or 12_000 * args.seconds
+    with database_server() as admin_url:
+        bench(args, admin_url)
 
+
+def bench(args: argparse.Namespace, admin_url: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fedbench-"))
-    embedded = None
-    admin_url = os.environ.get("FEDSERVER_BENCH_DATABASE_URL", "")
-    if not admin_url:
-        from fedserver.embedded import start_embedded
-
-        embedded = start_embedded(tmp / "pg")
-        admin_url = embedded.url
     private_pem, public_pem = generate_rsa_keypair()
     db_url = asyncio.run(prepare_database(admin_url, public_pem))
 
@@ -271,8 +263,7 @@ def main() -> None:
         for proc in servers:
             proc.terminate()
             proc.wait(30)
-        if embedded:
-            embedded.stop()
+        asyncio.run(drop_database(admin_url, db_url))
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"load generator:          {'wrk' if use_wrk else 'python aiohttp'}, "

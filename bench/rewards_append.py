@@ -1,9 +1,8 @@
 """Receipts appended per second, end to end, on one `fedserver run` instance.
 
 Run: .venv/bin/python bench/rewards_append.py [receipts] [concurrency]
-Uses $FEDSERVER_BENCH_DATABASE_URL or $FEDSERVER_TEST_DATABASE_URL (a PostgreSQL server
-the bench may create and drop a database on). Starts a real `fedserver run` (quorum
-none: checkpoints publish at once), pins a simulated member, then POSTs pre-signed
+Database: see bench/benchdb.py (a database is created and dropped on the server).
+Starts a real `fedserver run` (quorum none: checkpoints publish at once), pins a simulated member, then POSTs pre-signed
 receipts to /rewards/receipts over HTTP keep-alive. Each request is parsed, the
 issuer's Ed25519 signature verified, the points/ownership/duplicate/cap checks run,
 the receipt countersigned and appended (group commit: one transaction per batch,
@@ -19,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
@@ -28,30 +26,9 @@ import asyncpg
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from rewards.store import upsert_member  # noqa: E402
-from tests.support.database import with_database  # noqa: E402
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
 from tests.support.instance import Instance, free_port, instance_env  # noqa: E402
 from tests.support.rewards import FakeMember  # noqa: E402
-
-
-def server_url() -> str:
-    url = os.environ.get("FEDSERVER_BENCH_DATABASE_URL") or os.environ.get("FEDSERVER_TEST_DATABASE_URL")
-    if not url:
-        sys.exit("set FEDSERVER_BENCH_DATABASE_URL (or FEDSERVER_TEST_DATABASE_URL) to a PostgreSQL server")
-    return url
-
-
-async def create_database(admin: str) -> str:
-    name = f"rewards_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return with_database(admin, name)
-
-
-async def drop_database(admin: str, url: str) -> None:
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    await conn.close()
 
 
 async def prepare(instance: Instance, peer: FakeMember, count: int) -> list[bytes]:
@@ -114,8 +91,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def main(count: int, concurrency: int) -> None:
-    admin = server_url()
+async def main(admin: str, count: int, concurrency: int) -> None:
     db = await create_database(admin)
     tmp = Path(tempfile.mkdtemp(prefix="rewards-bench-"))
     port = free_port()
@@ -148,4 +124,5 @@ async def main(count: int, concurrency: int) -> None:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     c = int(sys.argv[2]) if len(sys.argv) > 2 else 64
-    asyncio.run(main(n, c))
+    with database_server() as admin_url:
+        asyncio.run(main(admin_url, n, c))

@@ -1,7 +1,7 @@
 """Inclusion-proof latency from the tile store at 10^6 entries (server side and over HTTP).
 
 Run: .venv/bin/python bench/rewards_proof.py [entries] [proofs]
-Uses $FEDSERVER_BENCH_DATABASE_URL or $FEDSERVER_TEST_DATABASE_URL. Builds the log
+Database: see bench/benchdb.py. Builds the log
 quickly: COPY of ~300-byte entries, then the real integrator (rewards.integrator, in
 batches) writes the tiles and root; a checkpoint is signed and published (quorum
 none). Then times `plan_hashes` (one tile query + hashing, as GET /rewards/proof
@@ -25,9 +25,10 @@ from aiohttp import web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from bench.rewards_append import create_database, drop_database, percentile, server_url  # noqa: E402
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
+from bench.rewards_append import percentile  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
-from fedserver.db import init_connection, migrate  # noqa: E402
+from fedserver.db import init_connection  # noqa: E402
 from fedserver.web.app import create_app  # noqa: E402
 from rewards.checkpoint import parse_tlog_proof, peek_checkpoint  # noqa: E402
 from rewards.context import load_context  # noqa: E402
@@ -88,8 +89,7 @@ def report(name: str, values: list[float]) -> None:
           f"({len(values)} proofs)")
 
 
-async def main(count: int, samples: int) -> None:
-    admin = server_url()
+async def main(admin: str, count: int, samples: int) -> None:
     db = await create_database(admin)
     port = free_port()
     settings = load_settings(environ={
@@ -100,7 +100,6 @@ async def main(count: int, samples: int) -> None:
     runner = None
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
             copied, integrated = await build(conn, count)
             ctx = await load_context(pool, settings)
             state = await sign_checkpoint(conn, ctx.keys)
@@ -129,4 +128,5 @@ async def main(count: int, samples: int) -> None:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     s = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    asyncio.run(main(n, s))
+    with database_server() as admin_url:
+        asyncio.run(main(admin_url, n, s))

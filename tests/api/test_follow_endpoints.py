@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from fedserver.accounts import create_account, validate_new_account
@@ -223,16 +222,6 @@ async def test_follow_lists_skip_deleted_accounts(client, pool, settings, alice,
 TOOT = str(Path(sys.executable).parent / "toot")
 
 
-def _rows(url: str, sql: str, *args):
-    async def run():
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
-    return asyncio.run(run())
-
-
 def _toot(*args: str, home: Path) -> subprocess.CompletedProcess:
     environ = {"XDG_CONFIG_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home)}
     return subprocess.run([TOOT, *args], env=environ, capture_output=True, text=True, timeout=120,
@@ -243,6 +232,7 @@ def _toot(*args: str, home: Path) -> subprocess.CompletedProcess:
 def test_mastodon_py_and_toot_follow_across_instances(pg_cluster, tmp_path):
     from mastodon import Mastodon
 
+    from tests.support.database import query
     from tests.support.instance import Instance, free_port, instance_env
     from tests.support.peer import wait_for
 
@@ -265,7 +255,7 @@ def test_mastodon_py_and_toot_follow_across_instances(pg_cluster, tmp_path):
         b_host = f"127.0.0.1:{b.port}"
 
         def followers_of_bob_on_b(name: str):
-            return _rows(b_db, """SELECT f.state FROM follows f JOIN actors x ON x.id = f.follower_id
+            return query(b_db, """SELECT f.state FROM follows f JOIN actors x ON x.id = f.follower_id
                                   JOIN actors y ON y.id = f.followee_id
                                   WHERE x.uri = $1 AND y.username = 'bob' AND y.is_local""",
                          f"{a.base_url}/users/{name}")

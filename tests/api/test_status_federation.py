@@ -11,28 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 import requests
 from mastodon import Mastodon
 
 from tests.api.schemas import check_notification, check_status
+from tests.support.database import query
 from tests.support.instance import Instance, free_port, instance_env
 from tests.support.peer import wait_for
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
 TOOT = str(Path(sys.executable).parent / "toot")
-
-
-def _rows(url: str, sql: str, *args):
-    async def run():
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
-    return asyncio.run(run())
 
 
 class Side:
@@ -56,7 +46,7 @@ class Side:
         return f"@{self.name}@127.0.0.1:{self.instance.port}"
 
     def rows(self, sql: str, *args):
-        return _rows(self.db_url, sql, *args)
+        return query(self.db_url, sql, *args)
 
     def cli(self, *args: str) -> None:
         result = self.instance.command(*args)

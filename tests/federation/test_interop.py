@@ -10,25 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-import asyncpg
 import pytest
 
+from tests.support.database import query
 from tests.support.instance import Instance, free_port, instance_env
 from tests.support.peer import FedifyPeer, wait_for
 
 pytestmark = pytest.mark.slow
 _names = (f"u{i}" for i in itertools.count(1))
-
-
-def _query(url: str, sql: str, *args):
-    async def run():
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 class Node:
@@ -56,7 +45,7 @@ class Node:
         return name
 
     def rows(self, sql: str, *args):
-        return _query(self.db_url, sql, *args)
+        return query(self.db_url, sql, *args)
 
     def follow_state(self, follower: str, followee: str) -> str | None:
         rows = self.rows("""SELECT f.state FROM follows f JOIN actors a ON a.id = f.follower_id

@@ -22,6 +22,18 @@ from fedserver.db import Migration, load_migrations, migrate
 from fedserver.embedded import EmbeddedPostgres, start_embedded
 
 
+def query(url: str, sql: str, *args) -> list[asyncpg.Record]:
+    """Run one query on its own connection, from synchronous test code (beside live instances)."""
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 def with_database(url: str, name: str) -> str:
     """The same server URL pointing at another database."""
     parts = urlsplit(url)
