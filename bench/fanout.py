@@ -33,17 +33,19 @@ import asyncpg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
 from fedserver.accounts import create_account, validate_new_account  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
-from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
 from fedserver.db import init_connection  # noqa: E402
 from fedserver.federation.delivery import DeliveryWorker  # noqa: E402
-from fedserver.federation.http import HttpClient  # noqa: E402
 from fedserver.federation.outbox import create_post  # noqa: E402
+from fedserver.net.http import HttpClient  # noqa: E402
 from fedserver.signatures import (  # noqa: E402
-    SignatureError, load_public_key, parse_request_signature, verify_parsed,
+    SignatureError,
+    load_public_key,
+    parse_request_signature,
+    verify_parsed,
 )
-
 
 # ---- the receivers (child process) ---------------------------------------------------------
 

@@ -31,11 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
-from fedserver.accounts import create_account, ensure_instance_actor, validate_new_account  # noqa: E402
+from fedserver.accounts import (  # noqa: E402
+    create_account,
+    ensure_instance_actor,
+    validate_new_account,
+)
 from fedserver.api.oauth_service import OOB, issue_token, register_app  # noqa: E402
+from fedserver.app import create_app  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
 from fedserver.db import init_connection  # noqa: E402
-from fedserver.web.app import create_app  # noqa: E402
 
 BOOST_SHARE = 50  # one post in 50 is boosted by another followed account
 LIKES = 200_000

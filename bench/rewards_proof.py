@@ -27,9 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
 from bench.rewards_append import percentile  # noqa: E402
+from fedserver.app import create_app  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
 from fedserver.db import init_connection  # noqa: E402
-from fedserver.web.app import create_app  # noqa: E402
 from rewards.checkpoint import parse_tlog_proof, peek_checkpoint  # noqa: E402
 from rewards.context import load_context  # noqa: E402
 from rewards.integrator import EdgeCache, integrate_batch, sign_checkpoint  # noqa: E402

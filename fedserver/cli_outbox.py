@@ -15,9 +15,9 @@ from activities.build import VISIBILITIES
 from .config import Settings
 from .db import open_database
 from .federation import outbox
-from .federation.http import HttpClient
 from .federation.outbox import OutboxError
 from .federation.targets import TargetError, resolve_object
+from .net.http import HttpClient
 from .repo import deliveries as deliveries_repo
 
 ERRORS = (OutboxError, TargetError)

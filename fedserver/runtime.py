@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 import asyncpg
 
 from .config import Settings
-from .federation.http import HttpClient, Signer
+from .net.http import HttpClient, Signer
 
 
 @dataclass(frozen=True)

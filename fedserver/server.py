@@ -10,17 +10,18 @@ from typing import Callable
 import asyncpg
 from aiohttp import web
 
+from rewards.keys import ensure_reward_keys
+from rewards.workers import REWARDS_WORKERS
+
 from .accounts import ensure_instance_actor
+from .app import AccessLogger, create_app
 from .config import Settings
 from .db import Database, migrate
 from .federation.delivery import run_delivery_worker
-from .federation.http import HttpClient
 from .federation.keys import instance_signer
 from .federation.processing import run_inbox_worker
+from .net.http import HttpClient
 from .runtime import Runtime, Worker
-from .web.app import AccessLogger, create_app
-from rewards.keys import ensure_reward_keys
-from rewards.workers import REWARDS_WORKERS
 
 log = logging.getLogger("fedserver.server")
 

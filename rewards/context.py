@@ -10,8 +10,8 @@ import aiohttp
 import asyncpg
 
 from fedserver.config import Settings
-from fedserver.federation.ssrf import FetchError as UrlRefused
-from fedserver.federation.ssrf import GuardedResolver, check_url
+from fedserver.net.ssrf import FetchError as UrlRefused
+from fedserver.net.ssrf import GuardedResolver, check_url
 from rewards.federation import Member, MemberKeys, PolicyFile
 from rewards.keys import RewardKeys, ensure_reward_keys
 from rewards.points import PointsPolicy
@@ -85,7 +85,7 @@ async def load_context(pool: asyncpg.Pool | asyncpg.Connection, settings: Settin
 class RewardsHttp:
     """Outbound HTTP for rewards traffic between members, behind the federation SSRF guard.
 
-    Every URL passes fedserver.federation.ssrf.check_url and every connection the
+    Every URL passes fedserver.net.ssrf.check_url and every connection the
     GuardedResolver ([federation] allow_private_addresses decides); no redirects.
     The lead's HttpClient exposes only ActivityPub-shaped calls, so rewards keep
     their own session built from the same guard.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from fedserver.web.app_keys import POOL, SETTINGS
-from fedserver.web.errors import HTTPError
+from fedserver.app_keys import POOL, SETTINGS
+from fedserver.errors import HTTPError
 from rewards.checkpoint import TlogProof, build_tlog_proof
 from rewards.context import RewardsContext, load_context, log_url, witness_url
 from rewards.logstore import get_state, plan_hashes, read_bundle, read_tile_for_serving
@@ -22,7 +22,14 @@ from rewards.merkle import TreeError, inclusion_plan
 from rewards.policy import build_policy
 from rewards.receipts import ReceiptBatcher, ReceiptRefused, check_receipt
 from rewards.store import balance
-from rewards.tiles import ENTRIES_LEVEL, TILE_WIDTH, TileID, encode_entry_bundle, parse_tile_path, tile_width
+from rewards.tiles import (
+    ENTRIES_LEVEL,
+    TILE_WIDTH,
+    TileID,
+    encode_entry_bundle,
+    parse_tile_path,
+    tile_width,
+)
 from rewards.witness import add_checkpoint, monitored_checkpoint
 
 IMMUTABLE = "public, max-age=31536000, immutable"

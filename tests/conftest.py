@@ -7,9 +7,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from fedserver.accounts import create_account, validate_new_account
+from fedserver.app import create_app
 from fedserver.config import load_settings
 from fedserver.db import init_connection
-from fedserver.web.app import create_app
 from tests.support.database import start_cluster, stop_cluster
 
 TEST_DOMAIN = "shop.test"

@@ -20,12 +20,24 @@ from rewards.store import count_open_alerts, list_alerts, resolve_alert
 from ..api.login import LoginFailed, authenticate
 from ..api.login_page import TEXT as LOGIN_TEXT
 from ..api.ratelimit import client_address
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
-from ..web.form_pages import PAGE_HEADERS, CsrfCookie, html_response, same_secret, secure_cookies
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
+from ..web.form_pages import (
+    PAGE_HEADERS,
+    CsrfCookie,
+    html_response,
+    same_secret,
+    secure_cookies,
+)
 from ..web.pages import pick_language
 from . import pages
-from .sessions import SESSION_SECONDS, AdminSession, end_session, find_session, start_session
+from .sessions import (
+    SESSION_SECONDS,
+    AdminSession,
+    end_session,
+    find_session,
+    start_session,
+)
 
 log = logging.getLogger("fedserver.admin")
 

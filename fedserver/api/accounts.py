@@ -7,11 +7,11 @@ from aiohttp import web
 
 from activities.actor import Actor
 
+from ..app_keys import POOL, SETTINGS
 from ..config import Settings
+from ..errors import HTTPError
 from ..repo import api_accounts, api_settings
 from ..repo.actors import get_local_account_by_username
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
 from . import entities
 from .auth import require_scopes, require_user
 from .params import Params, body_params, query_params

@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..web.errors import error_middleware
-from . import accounts, authorize, images, instance, media, oauth, preferences, search
-from . import follows, notifications, status_actions, statuses, timelines
+from ..errors import error_middleware
+from . import (
+    accounts,
+    authorize,
+    follows,
+    images,
+    instance,
+    media,
+    notifications,
+    oauth,
+    preferences,
+    search,
+    status_actions,
+    statuses,
+    timelines,
+)
 from .auth import auth_middleware
 from .ratelimit import rate_limit_middleware
 

@@ -9,9 +9,9 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from ..app_keys import POOL
+from ..errors import HTTPError
 from ..repo import oauth as oauth_repo
-from ..web.app_keys import POOL
-from ..web.errors import HTTPError
 from .scopes import grants
 
 INVALID_TOKEN = "The access token is invalid"

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
 from ..web.form_pages import PAGE_HEADERS, CsrfCookie, html_response
 from ..web.pages import pick_language
 from . import login_page
 from .login import LoginFailed, authenticate
-from .oauth_service import OOB, AuthorizationRequest, OAuthError, check_authorization_request, create_code, \
-    redirect_with
+from .oauth_service import (
+    OOB,
+    AuthorizationRequest,
+    OAuthError,
+    check_authorization_request,
+    create_code,
+    redirect_with,
+)
 from .ratelimit import client_address
 
 CSRF = CsrfCookie("fedserver_oauth_csrf", "/oauth", "Lax")

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app_keys import HTTP, POOL, SETTINGS
+from ..errors import HTTPError
 from ..federation import outbox
-from ..federation.keys import HTTP
 from ..federation.targets import TargetError
 from ..repo import api_accounts
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
 from . import entities, presenter
 from .auth import require_scopes, require_user
-from .listing import NOT_FOUND, newest_first, optional_viewer, page_of, page_response, path_id, window
+from .listing import (
+    NOT_FOUND,
+    newest_first,
+    optional_viewer,
+    page_of,
+    page_response,
+    path_id,
+    window,
+)
 
 MAX_ACCOUNTS = 80
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
 from ..repo import actors as actors_repo
 from ..repo import api_accounts
-from ..web.app_keys import POOL, SETTINGS
 from . import entities
 from .auth import require_scopes
 

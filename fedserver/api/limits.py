@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..media.entity import MAX_MEDIA  # noqa: F401  (advertised here, enforced where posts are stored)
+
 # Mastodon.py keeps the text before the first space of `version` and picks endpoints by it;
 # 4.3.0 with `api_versions.mastodon` selects v2 instance, v2 media and v2 search.
 MASTODON_COMPAT = "4.3.0"
@@ -10,7 +12,6 @@ MASTODON_API_VERSION = 2
 MAX_DISPLAY_NAME = 30
 MAX_NOTE = 500
 MAX_STATUS_CHARS = 5000
-MAX_MEDIA = 4
 CHARS_PER_URL = 23
 MAX_FEATURED_TAGS = 10
 MAX_PINNED = 5

@@ -7,9 +7,9 @@ from typing import Sequence, TypeVar
 
 from aiohttp import web
 
+from ..app_keys import SETTINGS
+from ..errors import HTTPError
 from ..repo.status_views import MAX_ID, Window
-from ..web.app_keys import SETTINGS
-from ..web.errors import HTTPError
 from .auth import OUTSIDE_SCOPES, current_auth
 from .pagination import Page, link_header, parse_page
 from .scopes import grants

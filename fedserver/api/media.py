@@ -11,10 +11,17 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
 from ..media.entity import MAX_DESCRIPTION, media_attachment
-from ..media.service import MediaRefused, Upload, describe_media, get_media, parse_focus, upload_media
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
+from ..media.service import (
+    MediaRefused,
+    Upload,
+    describe_media,
+    get_media,
+    parse_focus,
+    upload_media,
+)
 from ..web.media import MEDIA_SLOTS
 from .auth import require_scopes, require_user
 from .params import body_params

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
 from ..federation import outbox
 from ..federation.targets import TargetError
 from ..repo import api_accounts, status_views
 from ..repo import notifications as repo
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
 from . import entities, presenter
 from .auth import require_scopes, require_user
 from .listing import NOT_FOUND, newest_first, page_of, page_response, path_id, window

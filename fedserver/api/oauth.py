@@ -8,15 +8,22 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
 from ..repo import oauth as oauth_repo
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
 from . import entities
 from .auth import current_auth, require_scopes
 from .login import LoginFailed, authenticate
 from .oauth_service import (
-    OAuthError, authenticate_client, client_credentials, exchange_code, issue_token, password_scopes,
-    register_app, revoke, split_redirect_uris,
+    OAuthError,
+    authenticate_client,
+    client_credentials,
+    exchange_code,
+    issue_token,
+    password_scopes,
+    register_app,
+    revoke,
+    split_redirect_uris,
 )
 from .params import Params, body_params
 from .ratelimit import client_address

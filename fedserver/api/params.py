@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from aiohttp import web
 
-from ..web.errors import HTTPError
+from ..errors import HTTPError
 
 _TRUE = frozenset({"1", "true", "t", "on", "yes"})
 _FALSE = frozenset({"0", "false", "f", "off", "no", ""})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app_keys import POOL
+from ..errors import HTTPError
 from ..repo import api_settings
-from ..web.app_keys import POOL
-from ..web.errors import HTTPError
 from . import entities
 from .auth import require_scopes, require_user
 from .params import body_params, query_params

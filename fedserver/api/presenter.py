@@ -11,11 +11,11 @@ from typing import Iterable
 import asyncpg
 
 from ..config import Settings
+from ..errors import HTTPError
 from ..repo import api_accounts, status_views
 from ..repo.media import media_for_objects
 from ..repo.notifications import NotificationRow
 from ..repo.status_views import Entry, StatusRow
-from ..web.errors import HTTPError
 from . import entities
 from . import status_entities as se
 

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
 from ..config import Settings
+from ..errors import HTTPError, json_error
 from ..repo import api_limits
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError, json_error
 from .auth import current_auth
 from .wire import api_datetime
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..federation.keys import HTTP, INSTANCE_SIGNER
+from ..app_keys import HTTP, INSTANCE_SIGNER, POOL, SETTINGS
+from ..errors import HTTPError
+from ..federation.resolve import RemoteResolver
 from ..repo.status_views import Entry
-from ..search.service import TYPES, Federation, SearchQuery, search
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
+from ..search.service import TYPES, SearchQuery, search
 from . import status_entities
 from .accounts import present_accounts
 from .auth import NEEDS_USER, OUTSIDE_SCOPES, Auth, current_auth
@@ -74,9 +74,9 @@ async def search_get(request: web.Request) -> web.Response:
     caller = current_auth(request)
     query = parse_search(query_params(request), caller)
     settings, pool = request.config_dict[SETTINGS], request.config_dict[POOL]
-    federation = Federation(request.config_dict[HTTP], request.config_dict[INSTANCE_SIGNER]) if query.resolve \
-        else None
-    found = await search(pool, settings, federation, query)
+    resolver = RemoteResolver(pool, settings, request.config_dict[HTTP], request.config_dict[INSTANCE_SIGNER]) \
+        if query.resolve else None
+    found = await search(pool, settings, resolver, query)
     async with pool.acquire() as conn:
         accounts = await present_accounts(conn, settings, found.accounts)
         statuses = await present_entries(conn, settings, [Entry(i, i, i) for i in found.status_ids],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
 from ..repo.status_views import Entry
-from ..web.app_keys import POOL, SETTINGS
 from . import presenter, status_service
 from .auth import require_scopes, require_user
 from .listing import path_id

@@ -11,8 +11,8 @@ import re
 from activities.build import VISIBILITIES
 from activities.text import MENTION_RE
 
+from ..errors import HTTPError
 from ..federation.posting import PostOptions
-from ..web.errors import HTTPError
 from .limits import CHARS_PER_URL, MAX_MEDIA, MAX_STATUS_CHARS
 from .params import Params
 from .status_service import StatusDraft

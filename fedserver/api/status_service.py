@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..config import Settings
+from ..errors import HTTPError
 from ..federation import edits, outbox
 from ..federation.posting import DuplicatePost, MediaRefused, PostOptions
 from ..federation.targets import TargetError
 from ..repo import api_settings, status_meta, status_views
 from ..repo.status_views import Entry
-from ..web.errors import HTTPError
 from .auth import Auth
 from .limits import MAX_PINNED
 

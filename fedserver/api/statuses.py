@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
 from ..repo import timelines
-from ..web.app_keys import POOL, SETTINGS
 from . import presenter, status_entities, status_service
 from .auth import require_scopes, require_user
 from .listing import optional_viewer, page_of, page_response, path_id, window

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..web.errors import HTTPError
+from ..errors import HTTPError
 
 MAX_ID = 2**63 - 1
 

@@ -1,1 +1,1 @@
-"""Federation: the outbound HTTP client, its address rules, and delivery fan-out."""
+"""Federation: the inbox, inbound handlers, the outbox services and delivery."""

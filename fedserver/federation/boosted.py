@@ -11,8 +11,8 @@ from activities.actor import Actor
 from activities.parse import ParseError, RemotePost, parse_post, ref
 from activities.urls import same_origin
 
+from ..net.http import FetchError
 from ..repo import interactions as repo
-from .http import FetchError
 from .remote import ensure_remote_actor
 
 

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
+from ..net.http import DeliveryResult, HttpClient, Signer
 from ..repo import deliveries as repo
 from ..signatures import parse_http_date
 from .fanout import DELIVERY_CHANNEL
-from .http import DeliveryResult, HttpClient, Signer
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -14,20 +14,24 @@ import asyncpg
 from activities.actor import Actor
 from activities.build import build_accept, build_reject, new_object_id
 from activities.parse import (
-    InboundActivity, ParseError, parse_actor, parse_activity, parse_post, ref,
+    InboundActivity,
+    ParseError,
+    parse_activity,
+    parse_actor,
+    parse_post,
+    ref,
 )
 from activities.text import tag_hashtags
 from activities.urls import same_origin
 
 from ..config import Settings
+from ..net.http import FetchBudget, HttpClient, Signer
 from ..repo import actors as actors_repo
-from ..repo import home_feed
+from ..repo import home_feed, status_views
 from ..repo import interactions as repo
-from ..repo import status_views
 from . import feeds
 from .boosted import fetch_boosted_post
 from .fanout import deliver
-from .http import FetchBudget, HttpClient, Signer
 from .remote import ensure_remote_actor, upsert_remote_actor
 
 

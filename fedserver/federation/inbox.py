@@ -13,14 +13,19 @@ import logging
 
 from aiohttp import web
 
-from activities.parse import InboundActivity, ParseError, cannot_nest_too_deep, parse_activity
+from activities.parse import (
+    InboundActivity,
+    ParseError,
+    cannot_nest_too_deep,
+    parse_activity,
+)
 from activities.urls import BadId, id_host
 
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
+from ..net.http import FetchError
 from ..repo import actors as actors_repo
 from ..signatures import SignatureError, parse_request_signature, verify_parsed
-from ..web.app_keys import POOL, SETTINGS
-from ..web.errors import HTTPError
-from .http import FetchError
 from .ingest import InboxRow
 from .keys import INGEST, KEYS
 from .remote import KeyResolver, SignerKey

@@ -5,14 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..accounts import ensure_instance_actor
+from ..app_keys import HTTP, INSTANCE_SIGNER, POOL, SETTINGS
+from ..net.http import HttpClient, Signer
 from ..repo import actors as actors_repo
-from ..web.app_keys import POOL, SETTINGS
-from .http import HttpClient, Signer
 from .ingest import IngestBatcher
 from .remote import KeyResolver
 
-HTTP = web.AppKey("http", HttpClient)
-INSTANCE_SIGNER = web.AppKey("instance_signer", Signer)
 KEYS = web.AppKey("keys", KeyResolver)
 INGEST = web.AppKey("ingest", IngestBatcher)
 

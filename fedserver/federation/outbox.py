@@ -14,8 +14,22 @@ import asyncpg
 
 from activities.actor import Actor
 from activities.build import (
-    VISIBILITIES, Mention, activity_uri, address, build_accept, build_announce, build_article, build_create,
-    build_delete, build_follow, build_like, build_note, build_reject, build_undo, build_update_actor, new_object_id,
+    VISIBILITIES,
+    Mention,
+    activity_uri,
+    address,
+    build_accept,
+    build_announce,
+    build_article,
+    build_create,
+    build_delete,
+    build_follow,
+    build_like,
+    build_note,
+    build_reject,
+    build_undo,
+    build_update_actor,
+    new_object_id,
     status_uri,
 )
 from activities.context import PUBLIC
@@ -23,6 +37,7 @@ from activities.text import compose_html, find_hashtags, find_mentions
 from rewards.issue import issue_receipt
 
 from ..config import Settings
+from ..net.http import HttpClient
 from ..repo import actors as actors_repo
 from ..repo import interactions as interactions_repo
 from ..repo import outgoing as outgoing_repo
@@ -33,7 +48,6 @@ from ..repo import statuses as statuses_repo
 from ..repo.search import index_post_text
 from . import feeds, posting
 from .fanout import actor_inboxes, deliver, follower_inboxes
-from .http import HttpClient
 from .remote import upsert_remote_actor
 from .targets import TargetError, find_actor, resolve_actor, resolve_object
 

@@ -17,8 +17,8 @@ import asyncpg
 from activities.parse import ParseError
 
 from ..config import Settings
+from ..net.http import FetchBudget, FetchError, HttpClient, Signer
 from .handlers import HandlerContext, handle
-from .http import FetchBudget, FetchError, HttpClient, Signer
 from .ingest import INBOX_CHANNEL
 
 if TYPE_CHECKING:

@@ -18,10 +18,10 @@ from activities.actor import Actor
 from activities.parse import ParseError, RemoteActor, parse_actor, ref
 from activities.urls import same_origin
 
+from ..net.http import FetchBudget, FetchError, HttpClient, Signer
 from ..repo import actors as actors_repo
 from ..signatures import key_owner_url, load_public_key
 from ..signatures.common import SignatureError
-from .http import FetchBudget, FetchError, HttpClient, Signer
 
 log = logging.getLogger("fedserver.federation.remote")
 

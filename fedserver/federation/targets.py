@@ -13,11 +13,11 @@ from activities.parse import ParseError, RemoteActor, parse_post
 from activities.urls import BadId, id_host, same_origin
 
 from ..config import Settings
+from ..net.http import FetchError, HttpClient, parse_handle
 from ..repo import actors as actors_repo
 from ..repo import interactions as interactions_repo
 from ..repo import remote_actors as handles_repo
 from ..repo import statuses as statuses_repo
-from .http import FetchError, HttpClient, parse_handle
 from .keys import instance_signer
 from .remote import ensure_remote_actor, fetch_remote_actor
 

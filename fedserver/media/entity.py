@@ -13,9 +13,10 @@ from datetime import datetime
 
 from activities.sanitize import MAX_ATTACHMENTS, truncate_text
 
-from .images import MEDIA_TYPES
-
 MAX_DESCRIPTION = 1500
+MAX_MEDIA = 4  # attachments per post, as Mastodon
+# What we store, by file extension: re-encoded images only.
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 _REMOTE_TYPES = ("image", "video", "audio")
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .blurhash import encode as blurhash_encode
+from .entity import MEDIA_TYPES
 
 MAX_SIDE = 1920
 PREVIEW_SIDE = 400
@@ -26,7 +27,6 @@ BLURHASH_SIDE = 32
 MAX_GIF_FRAMES = 300
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")  # the only sniffers Pillow may try
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
-MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 NOT_AN_IMAGE = "the file is not a supported image (JPEG, PNG, GIF or WebP)"
 _MARKUP = re.compile(
     rb"<(?:!doctype|html|head|body|script|iframe|svg|\?xml|object|embed|form|x-[a-z])[\s>/]", re.IGNORECASE)

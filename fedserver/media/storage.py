@@ -12,7 +12,7 @@ import re
 import secrets
 from pathlib import Path
 
-from .images import MEDIA_TYPES
+from .entity import MEDIA_TYPES
 
 MEDIA_DIR = "media"
 NAME_PATTERN = r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)"

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from ..api.limits import MAX_MEDIA
-from ..media.entity import StoredMedia, attachment_documents, media_attachment, remote_attachments
+from ..media.entity import MAX_MEDIA, StoredMedia, attachment_documents, media_attachment, remote_attachments
 
 __all__ = ["MediaError", "attach_media", "attachment_documents", "media_for_objects", "insert_media",
            "get_own_unattached_media", "update_media", "StoredMedia"]

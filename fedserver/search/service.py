@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import asyncpg
 
@@ -17,11 +18,9 @@ from activities.actor import Actor
 from activities.text import normalize_hashtag
 
 from ..config import Settings
-from ..federation.http import HttpClient, Signer
 from ..repo import api_accounts
 from ..repo import search as search_repo
 from .ngrams import query_terms
-from .resolve import resolve_handle, resolve_url
 
 TYPES = ("accounts", "statuses", "hashtags")
 _HANDLE = re.compile(r"^@?([\w.-]{1,64})@([a-z0-9.-]{1,253}(?::\d{1,5})?)$", re.IGNORECASE)
@@ -50,12 +49,14 @@ class SearchResults:
     tags: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Federation:
-    """What fetching needs: the HTTP client and the instance actor's key."""
+class Resolver(Protocol):
+    """Fetches what is not known here (federation provides it; search does not fetch by itself)."""
 
-    http: HttpClient
-    signer: Signer
+    async def handle(self, handle: str) -> Actor | None:
+        """The account `name@host`, fetched and stored when unknown."""
+
+    async def url(self, url: str) -> Actor | int | None:
+        """The account (Actor) or post (its id) at `url`, fetched and stored when unknown."""
 
 
 def is_url(q: str) -> bool:
@@ -69,14 +70,14 @@ def split_handle(q: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2).lower()) if match else None
 
 
-async def search(pool: asyncpg.Pool, settings: Settings, federation: Federation | None,
+async def search(pool: asyncpg.Pool, settings: Settings, resolver: Resolver | None,
                  query: SearchQuery) -> SearchResults:
-    """Run the search; `federation` is used only when `query.resolve` is set."""
+    """Run the search; `resolver` is used only when `query.resolve` is set."""
     results = SearchResults()
     q = query.q.strip()
     if not q:
         return results
-    fetcher = federation if query.resolve else None
+    fetcher = resolver if query.resolve else None
     if is_url(q):
         return await _by_url(pool, settings, fetcher, query, q)
     if "accounts" in query.types:
@@ -97,7 +98,7 @@ async def _statuses(conn: asyncpg.Connection, query: SearchQuery, q: str) -> lis
                                              limit=query.limit, offset=query.offset)
 
 
-async def _accounts(pool: asyncpg.Pool, settings: Settings, fetcher: Federation | None, query: SearchQuery,
+async def _accounts(pool: asyncpg.Pool, settings: Settings, fetcher: Resolver | None, query: SearchQuery,
                     q: str) -> list[Actor]:
     """An exact handle first (fetched if unknown and resolving), then name-prefix matches."""
     handle = split_handle(q)
@@ -107,7 +108,7 @@ async def _accounts(pool: asyncpg.Pool, settings: Settings, fetcher: Federation 
         async with pool.acquire() as conn:
             exact = await api_accounts.get_visible_account_by_handle(conn, name, host)
         if exact is None and fetcher is not None and host != settings.instance.domain and query.offset == 0:
-            exact = await resolve_handle(pool, settings, fetcher.http, f"{name}@{host}")
+            exact = await fetcher.handle(f"{name}@{host}")
             exact = exact if exact is not None and exact.deleted_at is None else None
     prefix, domain = handle if handle else (q.removeprefix("@"), None)
     if not prefix.strip():
@@ -121,7 +122,7 @@ async def _accounts(pool: asyncpg.Pool, settings: Settings, fetcher: Federation 
     return found
 
 
-async def _by_url(pool: asyncpg.Pool, settings: Settings, fetcher: Federation | None, query: SearchQuery,
+async def _by_url(pool: asyncpg.Pool, settings: Settings, fetcher: Resolver | None, query: SearchQuery,
                   url: str) -> SearchResults:
     """The known account or post at a URL, else (resolving) whatever the URL serves."""
     results = SearchResults()
@@ -131,7 +132,7 @@ async def _by_url(pool: asyncpg.Pool, settings: Settings, fetcher: Federation | 
         actor = await search_repo.get_visible_account_by_url(conn, url)
         post_id = await search_repo.get_public_post_id_by_url(conn, url, query.viewer_id) if actor is None else None
     if actor is None and post_id is None and fetcher is not None:
-        found = await resolve_url(pool, settings, fetcher.http, fetcher.signer, url)
+        found = await fetcher.url(url)
         actor = found if isinstance(found, Actor) and found.deleted_at is None else None
         post_id = found if isinstance(found, int) else None
     if actor is not None and "accounts" in query.types:

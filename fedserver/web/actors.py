@@ -5,14 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from activities.actor import Actor, build_actor, build_tombstone
-from activities.collections import build_ordered_collection, build_ordered_collection_page
+from activities.collections import (
+    build_ordered_collection,
+    build_ordered_collection_page,
+)
 from rewards import web as rewards_web
 
+from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
 from ..repo import actors as actors_repo
 from ..repo import follows as follows_repo
 from ..repo import status_meta
-from .app_keys import POOL, SETTINGS
-from .errors import HTTPError
 from .negotiation import activity_response, wants_activitypub
 from .pages import home_page, not_found_page, profile_page
 

@@ -14,7 +14,7 @@ from html import escape
 
 from aiohttp import web
 
-from .app_keys import SETTINGS
+from ..app_keys import SETTINGS
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",

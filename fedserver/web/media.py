@@ -11,10 +11,10 @@ import asyncio
 
 from aiohttp import web
 
+from ..app_keys import SETTINGS
+from ..errors import HTTPError
 from ..media import storage
 from ..media.service import MEDIA_PATH, PROCESSING_SLOTS
-from .app_keys import SETTINGS
-from .errors import HTTPError
 
 MEDIA_SLOTS = web.AppKey("media_slots", asyncio.Semaphore)
 NOT_FOUND = "Record not found"

@@ -11,10 +11,10 @@ from aiohttp import web
 import fedserver
 from activities.actor import INSTANCE_ACTOR_PATH, Actor
 
+from ..app_keys import POOL, SETTINGS
 from ..config import Settings
+from ..errors import HTTPError
 from ..repo import actors as actors_repo
-from .app_keys import POOL, SETTINGS
-from .errors import HTTPError
 
 NODEINFO_VERSIONS = ("2.0", "2.1")
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/{}"

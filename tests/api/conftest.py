@@ -7,10 +7,14 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from fedserver.accounts import create_account, ensure_instance_actor, validate_new_account
+from fedserver.accounts import (
+    create_account,
+    ensure_instance_actor,
+    validate_new_account,
+)
 from fedserver.api.oauth_service import OOB, issue_token, register_app
+from fedserver.app import create_app
 from fedserver.config import ApiSettings, Settings
-from fedserver.web.app import create_app
 
 PASSWORD = "correct horse battery staple"
 ALL = ("read", "write", "follow", "push")

@@ -8,7 +8,7 @@ import time
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from fedserver.web.app import create_app
+from fedserver.app import create_app
 from tests.support.processing import process_all
 from tests.support.remote import RemoteServer, signed_post
 

@@ -9,12 +9,17 @@ from datetime import datetime, timezone
 import pytest
 
 from fedserver.api import scopes
-from fedserver.api.oauth_service import check_redirect_uri, pkce_matches, redirect_with, split_redirect_uris
+from fedserver.api.oauth_service import (
+    check_redirect_uri,
+    pkce_matches,
+    redirect_with,
+    split_redirect_uris,
+)
 from fedserver.api.pagination import link_header, parse_page
 from fedserver.api.params import Params, nest
 from fedserver.api.profile import note_html
 from fedserver.api.wire import api_date, api_datetime, api_midnight
-from fedserver.web.errors import HTTPError
+from fedserver.errors import HTTPError
 
 
 def test_datetimes_have_exactly_three_millisecond_digits():

@@ -11,9 +11,14 @@ import pytest
 from fedserver.accounts import create_account, validate_new_account
 from fedserver.config import Settings
 from fedserver.federation.delivery import DeliveryWorker
-from fedserver.federation.http import HttpClient
 from fedserver.federation.outbox import create_post
-from tests.support.receivers import Receiver, add_remote_followers, start_receivers, wait_for
+from fedserver.net.http import HttpClient
+from tests.support.receivers import (
+    Receiver,
+    add_remote_followers,
+    start_receivers,
+    wait_for,
+)
 
 
 def tuned(settings: Settings, **federation) -> Settings:

@@ -16,14 +16,31 @@ import pytest
 from aiohttp import web
 
 from fedserver.config import FederationSettings, InstanceSettings, Settings
-from fedserver.federation.http import (
-    ACTIVITY_JSON, DeliveryResult, FetchBudget, FetchError, HttpClient, Signer,
+from fedserver.net.http import (
+    ACTIVITY_JSON,
+    DeliveryResult,
+    FetchBudget,
+    FetchError,
+    HttpClient,
+    Signer,
 )
-from fedserver.federation.ssrf import ForbiddenAddressError, GuardedResolver, check_url
-from fedserver.signatures import generate_rsa_keypair, parse_request_signature, verify_parsed
+from fedserver.net.ssrf import ForbiddenAddressError, GuardedResolver, check_url
+from fedserver.signatures import (
+    generate_rsa_keypair,
+    parse_request_signature,
+    verify_parsed,
+)
 from tests.support.http_peers import (
-    ConnectionCounter, FakeResolver, RoutingResolver, document, host_of, make_tls, redirect, serve,
-    serves_document, streaming_handler,
+    ConnectionCounter,
+    FakeResolver,
+    RoutingResolver,
+    document,
+    host_of,
+    make_tls,
+    redirect,
+    serve,
+    serves_document,
+    streaming_handler,
 )
 
 MiB = 1024 * 1024

@@ -335,7 +335,7 @@ async def test_p0_14_nothing_under_our_origin_serves_planted_json_as_activitypub
     from PIL import Image
 
     from fedserver.api.oauth_service import issue_token, register_app
-    from fedserver.federation.http import is_activitypub_content_type
+    from fedserver.net.http import is_activitypub_content_type
 
     app, _ = await register_app(pool, name="p0-14", website=None, redirect_uris=["urn:ietf:wg:oauth:2.0:oob"],
                                 scopes=("write",))

@@ -7,11 +7,15 @@ import json
 import pytest
 
 from activities.context import PUBLIC
-from fedserver.accounts import create_account, ensure_instance_actor, validate_new_account
+from fedserver.accounts import (
+    create_account,
+    ensure_instance_actor,
+    validate_new_account,
+)
 from fedserver.federation import outbox
-from fedserver.federation.http import HttpClient
 from fedserver.federation.outbox import OutboxError
 from fedserver.federation.targets import TargetError
+from fedserver.net.http import HttpClient
 from fedserver.signatures import generate_rsa_keypair, sign_request
 from tests.support.instance import fedserver, free_port, instance_env
 from tests.support.receivers import Receiver, add_remote_followers

@@ -16,12 +16,17 @@ import pytest
 
 from fedserver.accounts import create_account, validate_new_account
 from fedserver.federation import outbox
-from fedserver.federation.http import HttpClient
+from fedserver.net.http import HttpClient
 from rewards.issue import issue_receipt
 from rewards.keys import receipts_key_name
 from rewards.note import Ed25519Signer, parse_note, sign_note
 from rewards.receipt import Receipt, build_receipt, parse_receipt
-from rewards.store import DELIVERY_CHANNEL, claim_receipt_deliveries, mark_receipt_delivered, mark_receipt_failed
+from rewards.store import (
+    DELIVERY_CHANNEL,
+    claim_receipt_deliveries,
+    mark_receipt_delivered,
+    mark_receipt_failed,
+)
 from tests.support.database import just_before
 from tests.support.rewards import (
     FakeMember,

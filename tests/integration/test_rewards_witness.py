@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from fedserver.web.app_keys import POOL
-
+from fedserver.app_keys import POOL
 from rewards.checkpoint import (
     TLOG_SIZE_CONTENT_TYPE,
     AddCheckpointRequest,
@@ -19,8 +18,21 @@ from rewards.checkpoint import (
     cosignature_timestamp,
 )
 from rewards.federation import MemberKeys, add_member, empty_policy, write_policy_file
-from rewards.merkle import EMPTY_ROOT, consistency_proof, leaf_hash, leaves_reader, root_from_leaf_hashes
-from rewards.note import Ed25519Signer, parse_note, parse_signature_lines, sign_note, verify_note, with_signatures
+from rewards.merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    leaf_hash,
+    leaves_reader,
+    root_from_leaf_hashes,
+)
+from rewards.note import (
+    Ed25519Signer,
+    parse_note,
+    parse_signature_lines,
+    sign_note,
+    verify_note,
+    with_signatures,
+)
 from tests.support.rewards import FakeMember, context
 
 HASHES = [leaf_hash(f"leaf {i}".encode()) for i in range(64)]

@@ -5,8 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from fedserver.federation.http import HttpClient, Signer
-from fedserver.signatures import SignatureError, generate_rsa_keypair, parse_request_signature, verify_parsed
+from fedserver.net.http import HttpClient, Signer
+from fedserver.signatures import (
+    SignatureError,
+    generate_rsa_keypair,
+    parse_request_signature,
+    verify_parsed,
+)
 
 
 async def _receiver(public_pem: str, seen: list[str], challenge: bool) -> TestServer:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fedserver.federation.http import HttpClient
 from fedserver.federation.keys import instance_signer
 from fedserver.federation.processing import claim_inbox_items, process_item
+from fedserver.net.http import HttpClient
 
 
 async def process_all(pool, settings) -> list[str]:

@@ -10,9 +10,9 @@ import asyncpg
 from aiohttp.test_utils import TestServer
 
 from fedserver.accounts import create_account, validate_new_account
+from fedserver.app import create_app
 from fedserver.config import Settings, load_settings
 from fedserver.db import init_connection
-from fedserver.web.app import create_app
 from rewards.checkpoint import CosignatureSigner
 from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import add_member, write_policy_file

@@ -6,8 +6,13 @@ import random
 
 import pytest
 
-from fedserver.federation.delivery import MAX_ATTEMPTS, classify, next_retry_delay, parse_retry_after
-from fedserver.federation.http import DeliveryResult
+from fedserver.federation.delivery import (
+    MAX_ATTEMPTS,
+    classify,
+    next_retry_delay,
+    parse_retry_after,
+)
+from fedserver.net.http import DeliveryResult
 from fedserver.signatures import http_date
 
 DAY = 86400

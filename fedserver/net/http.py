@@ -25,7 +25,11 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from fedserver import __version__
-from fedserver.signatures import parse_accept_signature, sign_request, sign_request_rfc9421
+from fedserver.signatures import (
+    parse_accept_signature,
+    sign_request,
+    sign_request_rfc9421,
+)
 
 from .ssrf import FetchError, ForbiddenAddressError, GuardedResolver, check_url
 

@@ -1,4 +1,4 @@
-"""The aiohttp application factory."""
+"""The composition root: the aiohttp application factory, which puts the features together."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..admin import routes as admin_routes
-from ..api.app import setup_api
-from ..config import Settings
-from ..federation import inbox
-from ..federation.http import HttpClient
-from ..federation.keys import federation_context
-from . import actors, media, objects, wellknown
-from .app_keys import POOL, SETTINGS
-from .errors import error_middleware, json_error
 from rewards import web as rewards_web
+
+from .admin import routes as admin_routes
+from .api.app import setup_api
+from .app_keys import POOL, SETTINGS
+from .config import Settings
+from .errors import error_middleware, json_error
+from .federation import inbox
+from .federation.keys import federation_context
+from .net.http import HttpClient
+from .web import actors, media, objects, wellknown
 
 access_log = logging.getLogger("fedserver.access")
 

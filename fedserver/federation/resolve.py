@@ -1,4 +1,4 @@
-"""`resolve=true`: find an account by `@name@host` or an account or post by URL, fetching it when unknown.
+"""Search's `resolve=true`: find an account by `@name@host` or an account or post by URL, fetching it when unknown.
 
 Fetches go through the one SSRF-safe HttpClient, signed by the instance actor, within a
 small budget (checklist 36: search-by-URL aimed at internal hosts is refused at connect
@@ -12,19 +12,26 @@ import logging
 import asyncpg
 
 from activities.actor import Actor
-from activities.parse import ACTOR_TYPES, POST_TYPES, ParseError, parse_actor, parse_post, ref
+from activities.parse import (
+    ACTOR_TYPES,
+    POST_TYPES,
+    ParseError,
+    parse_actor,
+    parse_post,
+    ref,
+)
 from activities.text import tag_hashtags
 from activities.urls import BadId, same_origin
 
 from ..config import Settings
-from ..federation.http import FetchBudget, FetchError, HttpClient, Signer
-from ..federation.remote import ensure_remote_actor, upsert_remote_actor
-from ..federation.targets import TargetError, is_local_url, resolve_actor
+from ..net.http import FetchBudget, FetchError, HttpClient, Signer
 from ..repo import interactions as interactions_repo
 from ..repo import search as search_repo
 from ..repo import status_meta, status_views
+from .remote import ensure_remote_actor, upsert_remote_actor
+from .targets import TargetError, is_local_url, resolve_actor
 
-log = logging.getLogger("fedserver.search")
+log = logging.getLogger("fedserver.federation.resolve")
 
 FETCH_BUDGET = 5
 
@@ -89,3 +96,18 @@ async def _store_post(pool: asyncpg.Pool, http: HttpClient, signer: Signer, docu
             await status_meta.set_mentions(conn, object_id, list(post.mentions))
             await status_meta.set_tags(conn, object_id, tag_hashtags(post.raw.get("tag")))
         return await search_repo.get_public_post_id_by_url(conn, post.id, None)
+
+
+class RemoteResolver:
+    """What search may ask of federation: one account by handle, an account or post by URL."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, http: HttpClient, signer: Signer):
+        self.pool, self.settings, self.http, self.signer = pool, settings, http, signer
+
+    async def handle(self, handle: str) -> Actor | None:
+        """The account `name@host`, fetched and stored when unknown."""
+        return await resolve_handle(self.pool, self.settings, self.http, handle)
+
+    async def url(self, url: str) -> Actor | int | None:
+        """The account (Actor) or post (its id) at `url`, fetched and stored when unknown."""
+        return await resolve_url(self.pool, self.settings, self.http, self.signer, url)
