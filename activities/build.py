@@ -156,6 +156,11 @@ def build_delete(actor_uri: str, id: str, object_uri: str, former_type: str, *, 
     return _activity("Delete", id, actor_uri, tombstone, to=list(to), cc=list(cc) if cc else None)
 
 
+def build_delete_actor(actor_uri: str) -> dict:
+    """Delete{actor} of a deleted account: Mastodon removes the account and everything it had there."""
+    return _activity("Delete", f"{actor_uri}#delete", actor_uri, actor_uri, to=[PUBLIC])
+
+
 def build_follow(actor_uri: str, id: str, target_uri: str) -> dict:
     """Follow{target}, addressed to the target."""
     return _activity("Follow", id, actor_uri, target_uri, to=[target_uri])

@@ -34,11 +34,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
+from fedserver.app import build_publisher  # noqa: E402
 from fedserver.accounts import create_account, validate_new_account  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
 from fedserver.db import init_connection  # noqa: E402
 from fedserver.federation.delivery import DeliveryWorker  # noqa: E402
-from fedserver.federation.outbox import create_post  # noqa: E402
+from fedserver.federation import commands  # noqa: E402
 from fedserver.net.http import HttpClient  # noqa: E402
 from fedserver.signatures import (  # noqa: E402
     SignatureError,
@@ -128,7 +129,7 @@ async def one_run(pool: asyncpg.Pool, settings, receivers: subprocess.Popen, tex
         task = asyncio.create_task(DeliveryWorker(pool, settings, http).run(stop))
         await asyncio.sleep(0.2)  # the worker is listening
         started = time.perf_counter()
-        uri = await create_post(pool, settings, "maker", text)
+        uri = await commands.create_post(pool, build_publisher(settings), "maker", text)
         queued_at = time.perf_counter()
         activity = uri.replace("/statuses/", "/activities/create/")
         async with pool.acquire() as conn:

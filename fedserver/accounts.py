@@ -11,12 +11,15 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from activities.actor import Actor, instance_actor_urls, local_actor_urls
+from activities.build import build_delete_actor
 
 from .config import Settings
 from .keys import generate_rsa_keypair
 from .passwords import hash_password
+from .publish import Publisher
 from .repo import actors as actors_repo
 from .repo import admin_sessions
+from .repo import deliveries as deliveries_repo
 
 log = logging.getLogger("fedserver.accounts")
 
@@ -110,14 +113,21 @@ async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount
     return actor
 
 
-async def delete_account(pool: asyncpg.Pool, username: str) -> Actor:
-    """Mark an account deleted: its pages answer 410 Gone and its name stays reserved."""
+async def delete_account(pool: asyncpg.Pool, publisher: Publisher, username: str) -> Actor:
+    """Mark an account deleted and tell the servers of its followers and followees with Delete{actor}.
+
+    Its pages answer 410 Gone and its name stays reserved; its key still signs the Delete.
+    """
     async with pool.acquire() as conn, conn.transaction():
         account = await actors_repo.get_local_account_by_username(conn, username)
         if account is None:
             raise AccountError(f"no account named '{username}'")
         if not await actors_repo.mark_actor_deleted(conn, account.actor.id):
             raise AccountError(f"the account '{username}' is already deleted")
+        inboxes = await deliveries_repo.follower_inboxes(conn, account.actor.id)
+        inboxes += await deliveries_repo.following_inboxes(conn, account.actor.id)
+        await publisher.publish(conn, account.actor, build_delete_actor(account.actor.uri), inboxes,
+                                object_uri=account.actor.uri, visibility="public")
     log.info("account deleted", extra={"account": account.actor.acct})
     return account.actor
 
@@ -148,7 +158,7 @@ async def ensure_instance_actor(pool: asyncpg.Pool, settings: Settings) -> Actor
             return existing.actor
     private_pem, public_pem = await asyncio.to_thread(generate_rsa_keypair)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("LOCK TABLE local_accounts IN SHARE ROW EXCLUSIVE MODE")
+        await actors_repo.lock_local_accounts(conn)
         existing = await actors_repo.get_instance_account(conn)
         if existing is None:
             actor = await actors_repo.insert_local_actor(

@@ -1,4 +1,10 @@
-"""The composition root: the aiohttp application factory, which puts the features together."""
+"""The composition root: it puts the features together.
+
+`build_publisher` and `build_dispatcher` register what each package adds to publishing and to
+inbound dispatch (federation its social activities, rewards its receipt hook); `create_app`
+mounts every feature's routes on one aiohttp application. `server.py` and the command line
+build their runtime from these.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,19 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from rewards import web as rewards_web
+from rewards.hooks import receipt_hook
 
 from .admin import routes as admin_routes
 from .api.app import setup_api
-from .app_keys import POOL, SETTINGS
+from .app_keys import POOL, PUBLISHER, SETTINGS
 from .config import Settings
+from .db import ping
+from .dispatch import Dispatcher
 from .errors import error_middleware, json_error
-from .federation import inbox
+from .federation import inbound, inbox
 from .federation.keys import federation_context
 from .net.http import HttpClient
+from .publish import Publisher
 from .web import actors, media, objects, wellknown
 
 access_log = logging.getLogger("fedserver.access")
@@ -44,17 +54,31 @@ async def healthz_get(request: web.Request) -> web.Response:
     """200 when the database answers, 503 otherwise."""
     try:
         async with request.config_dict[POOL].acquire(timeout=5) as conn:
-            await conn.fetchval("SELECT 1")
+            await ping(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return json_error(503, f"database unavailable: {type(exc).__name__}")
     return web.json_response({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
 
 
-def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None) -> web.Application:
+def build_publisher(settings: Settings) -> Publisher:
+    """Publishing for this instance, with every package's publish hooks."""
+    return Publisher(settings, hooks=(receipt_hook(settings),))
+
+
+def build_dispatcher() -> Dispatcher:
+    """Inbound dispatch, with every package's handlers registered."""
+    dispatcher = Dispatcher()
+    inbound.register(dispatcher)
+    return dispatcher
+
+
+def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None,
+               publisher: Publisher | None = None) -> web.Application:
     """Build the web application around an open pool (and HTTP client); the caller owns their lifetime."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool
+    app[PUBLISHER] = publisher or build_publisher(settings)
     app.cleanup_ctx.append(federation_context(http))
     app.router.add_get("/healthz", healthz_get)
     wellknown.setup_routes(app)

@@ -11,6 +11,7 @@ from typing import Awaitable, Callable
 from rewards import cli as rewards_cli
 
 from . import __version__, cli_outbox
+from .app import build_publisher
 from .accounts import (
     ROLES, AccountError, create_account, delete_account, ensure_instance_actor, set_role, validate_new_account,
 )
@@ -118,7 +119,7 @@ async def _cmd_account_delete(settings: Settings, args: argparse.Namespace) -> i
             print("not deleted")
             return 1
     async with open_database(settings) as pool:
-        actor = await delete_account(pool, args.name)
+        actor = await delete_account(pool, build_publisher(settings), args.name)
     print(f"deleted @{actor.acct}")
     return 0
 

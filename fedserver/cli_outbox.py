@@ -14,7 +14,8 @@ from activities.build import VISIBILITIES
 
 from .config import Settings
 from .db import open_database
-from .federation import outbox
+from .app import build_publisher
+from .federation import commands
 from .federation.outbox import OutboxError
 from .federation.targets import TargetError, resolve_object
 from .net.http import HttpClient
@@ -83,57 +84,61 @@ async def _cmd_post(settings: Settings, args: argparse.Namespace) -> int:
         if args.reply_to:
             # An unknown remote parent is fetched first, so its author is addressed (and rewarded).
             await resolve_object(pool, settings, http, args.reply_to)
-        return await outbox.create_post(
-            pool, settings, args.name, text, article=args.article, title=args.title, summary=args.summary,
-            in_reply_to=args.reply_to, visibility=args.visibility)
+        return await commands.create_post(
+            pool, build_publisher(settings), args.name, text, article=args.article, title=args.title,
+            summary=args.summary, in_reply_to=args.reply_to, visibility=args.visibility)
 
     return await _with_http(settings, post)
 
 
 async def _cmd_follow(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_http(settings, lambda pool, http: outbox.follow(pool, settings, http, args.name, args.actor))
+    return await _with_http(settings, lambda pool, http: commands.follow(
+        pool, build_publisher(settings), http, args.name, args.actor))
 
 
 async def _cmd_unfollow(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_pool(settings, lambda pool: outbox.unfollow(pool, settings, args.name, args.actor))
+    return await _with_pool(settings, lambda pool: commands.unfollow(pool, build_publisher(settings), args.name,
+                                                                     args.actor))
 
 
 async def _cmd_like(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_http(settings, lambda pool, http: outbox.like(pool, settings, http, args.name,
-                                                                     args.object_url))
+    return await _with_http(settings, lambda pool, http: commands.like(
+        pool, build_publisher(settings), http, args.name, args.object_url))
 
 
 async def _cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_http(settings, lambda pool, http: outbox.announce(pool, settings, http, args.name,
-                                                                         args.object_url))
+    return await _with_http(settings, lambda pool, http: commands.announce(
+        pool, build_publisher(settings), http, args.name, args.object_url))
 
 
 async def _cmd_unlike(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_pool(settings, lambda pool: outbox.unlike(pool, settings, args.name, args.object_url))
+    return await _with_pool(settings, lambda pool: commands.unlike(pool, build_publisher(settings), args.name,
+                                                                   args.object_url))
 
 
 async def _cmd_unannounce(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_pool(settings, lambda pool: outbox.unannounce(pool, settings, args.name, args.object_url))
+    return await _with_pool(settings, lambda pool: commands.unannounce(pool, build_publisher(settings), args.name,
+                                                                       args.object_url))
 
 
 async def _cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
-    return await _with_pool(settings, lambda pool: outbox.delete_object(pool, settings, args.name,
-                                                                        args.object_url))
+    return await _with_pool(settings, lambda pool: commands.delete_object(pool, build_publisher(settings),
+                                                                          args.name, args.object_url))
 
 
 async def _cmd_account_update(settings: Settings, args: argparse.Namespace) -> int:
     if args.display_name is None and args.summary is None:
         raise OutboxError("nothing to change: give --display-name and/or --summary")
-    return await _with_pool(settings, lambda pool: outbox.update_profile(
-        pool, settings, args.name, display_name=args.display_name, summary=args.summary))
+    return await _with_pool(settings, lambda pool: commands.update_profile(
+        pool, build_publisher(settings), args.name, display_name=args.display_name, summary=args.summary))
 
 
 async def _cmd_follow_requests(settings: Settings, args: argparse.Namespace) -> int:
     if args.accept or args.reject:
-        return await _with_pool(settings, lambda pool: outbox.answer_follow_request(
-            pool, settings, args.name, args.accept or args.reject, accept=bool(args.accept)))
+        return await _with_pool(settings, lambda pool: commands.answer_follow_request(
+            pool, build_publisher(settings), args.name, args.accept or args.reject, accept=bool(args.accept)))
     async with open_database(settings) as pool:
-        pending = await outbox.follow_requests(pool, args.name)
+        pending = await commands.follow_requests(pool, args.name)
     for uri in pending:
         print(uri)
     if not pending:

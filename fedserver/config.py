@@ -96,6 +96,10 @@ class FederationSettings(_Section):
     retry_delay_scale: float = Field(default=1.0, gt=0, le=1000)
 
 
+class JobsSettings(_Section):
+    retention_days: float = Field(default=14.0, gt=0, le=3650)
+
+
 class RewardsSettings(_Section):
     policy_version: int = Field(default=1, ge=1)
     points_like: int = Field(default=1, ge=0, le=1_000_000)
@@ -128,6 +132,7 @@ class Settings(_Section):
     media: MediaSettings = Field(default_factory=MediaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     rewards: RewardsSettings = Field(default_factory=RewardsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 

@@ -55,6 +55,11 @@ def load_migrations() -> list[Migration]:
     return found
 
 
+async def ping(conn: asyncpg.Connection) -> None:
+    """A round trip: raises when the database does not answer."""
+    await conn.fetchval("SELECT 1")
+
+
 async def migrate(conn: asyncpg.Connection) -> list[Migration]:
     """Apply pending migrations in one transaction (all or none); return the ones applied."""
     migrations = load_migrations()

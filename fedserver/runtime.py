@@ -1,4 +1,5 @@
-"""What every background worker of a process shares: settings, pool, HTTP client, instance key."""
+"""What every background worker of a process shares: settings, pool, HTTP client, instance key,
+the publisher and the dispatcher the composition root assembled."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Awaitable, Callable
 import asyncpg
 
 from .config import Settings
+from .dispatch import Dispatcher
 from .net.http import HttpClient, Signer
+from .publish import Publisher
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class Runtime:
     pool: asyncpg.Pool
     http: HttpClient
     signer: Signer
+    publisher: Publisher
+    dispatcher: Dispatcher
 
 
 # A background worker runs until the event is set, then returns.

@@ -7,34 +7,45 @@ import logging
 import signal
 from typing import Callable
 
-import asyncpg
 from aiohttp import web
 
 from rewards.keys import ensure_reward_keys
 from rewards.workers import REWARDS_WORKERS
 
 from .accounts import ensure_instance_actor
-from .app import AccessLogger, create_app
+from .app import AccessLogger, build_dispatcher, build_publisher, create_app
 from .config import Settings
 from .db import Database, migrate
 from .federation.delivery import run_delivery_worker
 from .federation.keys import instance_signer
 from .federation.processing import run_inbox_worker
+from .jobs.janitor import run_janitor
 from .net.http import HttpClient
+from .repo.deliveries import DELIVERIES, prune_bodies
+from .repo.inbox import INBOX
 from .runtime import Runtime, Worker
 
 log = logging.getLogger("fedserver.server")
+
+
+async def run_jobs_janitor(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Prune finished inbox items and deliveries (and unused bodies) after `[jobs] retention_days`."""
+    retention = runtime.settings.jobs.retention_days * 86400.0
+    await run_janitor(runtime.pool, [INBOX, DELIVERIES], [prune_bodies], retention, stop)
+
 
 # Background workers of `run --role all|worker`: each runs until the stop event is set.
 WORKERS: list[tuple[str, Worker]] = [
     ("inbox", run_inbox_worker),
     ("delivery", run_delivery_worker),
+    ("jobs-janitor", run_jobs_janitor),
     *REWARDS_WORKERS,
 ]
 
 
-async def _start_web(settings: Settings, pool: asyncpg.Pool, http: HttpClient) -> web.AppRunner:
-    app = create_app(settings, pool, http=http)
+async def _start_web(runtime: Runtime) -> web.AppRunner:
+    settings = runtime.settings
+    app = create_app(settings, runtime.pool, http=runtime.http, publisher=runtime.publisher)
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -90,13 +101,14 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         await ensure_instance_actor(pool, settings)
         await ensure_reward_keys(pool, settings.instance.domain)
         await http.start()
-        runtime = Runtime(settings, pool, http, await instance_signer(pool, settings))
+        runtime = Runtime(settings, pool, http, await instance_signer(pool, settings), build_publisher(settings),
+                          build_dispatcher())
         if role in ("all", "worker"):
             tasks = [asyncio.create_task(_supervise(name, worker, runtime, stop), name=name)
                      for name, worker in WORKERS]
             log.info("workers started", extra={"workers": [name for name, _ in WORKERS]})
         if role in ("all", "web"):
-            runner = await _start_web(settings, pool, http)
+            runner = await _start_web(runtime)
             where = _listening_on(runner)
             log.info("listening", extra={"address": where, "public": settings.base_url, "role": role})
             if ready:

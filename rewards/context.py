@@ -12,11 +12,11 @@ import asyncpg
 from fedserver.config import Settings
 from fedserver.net.ssrf import FetchError as UrlRefused
 from fedserver.net.ssrf import GuardedResolver, check_url
-from rewards.federation import Member, MemberKeys, PolicyFile
+from rewards.federation import MemberKeys, PolicyFile
 from rewards.keys import RewardKeys, ensure_reward_keys
 from rewards.points import PointsPolicy
 from rewards.policy import Policy
-from rewards.store import list_members
+from rewards.store import Member, list_members
 
 MEMBERS_TTL = 5.0
 USER_AGENT = "fedserver-rewards/1"

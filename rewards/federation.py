@@ -167,19 +167,3 @@ def write_policy_file(path: Path, policy: Policy) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@dataclass(frozen=True)
-class Member:
-    """A member instance with pinned keys."""
-
-    domain: str
-    base_url: str
-    receipts: Ed25519Verifier
-    log_vkey: str
-    witness_vkey: str
-
-    @property
-    def receipts_url(self) -> str:
-        """Where receipts for this member's users are delivered."""
-        return f"{self.base_url}/rewards/receipts"

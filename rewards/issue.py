@@ -1,10 +1,10 @@
 """Issuing receipts: a local user interacted with a remote member's post.
 
-``issue_receipt`` runs in the caller's transaction (the inbound/outbound handler of
-the Like, Announce or reply): it signs the receipt and queues a durable delivery
-row. The delivery worker posts it to the beneficiary's instance; once that instance
-countersigns, the identical doubly-signed bytes are appended to our own log and the
-delivery is closed, in one transaction.
+``issue_receipt`` runs in the caller's transaction (the publishing of the Like, Announce
+or reply, through the publish hook in rewards/hooks.py): it signs the receipt and queues a
+durable delivery row, a job of `fedserver.jobs`. The delivery worker posts it to the
+beneficiary's instance; once that instance countersigns, the identical doubly-signed bytes
+are appended to our own log and the delivery is closed, in one transaction.
 
 An undo (undo-like, undo-announce) reverses the newest receipt of the interaction,
 countersigned or still queued. Its delivery names that receipt's delivery and waits
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import secrets
 import time
 
@@ -24,29 +23,30 @@ import aiohttp
 import asyncpg
 
 from fedserver.config import Settings
+from fedserver.jobs import RETRY, Outcome
 from rewards.context import RewardsContext, RewardsHttp, points_policy
-from rewards.federation import Member
 from rewards.keys import ensure_reward_keys
 from rewards.logstore import append_entry
 from rewards.note import Note, NoteError, parse_note, parse_signature_lines, sign_note, verify_note
 from rewards.points import points_for, url_domain
 from rewards.receipt import REVERSALS, Receipt, build_receipt, parse_receipt
 from rewards.store import (
+    RECEIPT_DELIVERIES,
+    Member,
     ReceiptDelivery,
     claim_daily_points,
     enqueue_receipt_delivery,
+    get_member_base_url,
     get_receipt_leaf,
     get_reversible_delivery,
     insert_receipt_index,
     mark_receipt_delivered,
     mark_receipt_failed,
     points_used,
-    retry_receipt_delivery,
 )
 
 log = logging.getLogger("rewards.issue")
 
-MAX_ATTEMPTS = 16
 FINAL_STATUSES = frozenset({400, 403, 404, 409, 410, 413, 422})
 
 
@@ -64,10 +64,6 @@ def new_receipt_id(domain: str, now: float) -> str:
     return f"{domain}/r/{int(now * 1000):012x}{secrets.token_hex(8)}"
 
 
-async def _member(conn: asyncpg.Connection, domain: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT base_url FROM rewards_members WHERE domain = $1", domain)
-
-
 async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str, actor_uri: str, object_uri: str,
                         beneficiary_uri: str, *, now: float | None = None) -> str | None:
     """Sign a receipt for a local actor's interaction and queue its delivery; returns its id.
@@ -81,8 +77,8 @@ async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str,
     if url_domain(actor_uri) != domain:
         raise ValueError(f"receipts are issued by the actor's instance; {actor_uri} is not on {domain}")
     target = url_domain(beneficiary_uri)
-    member = await _member(conn, target) if target != domain else None
-    if member is None:
+    base_url = await get_member_base_url(conn, target) if target != domain else None
+    if base_url is None:
         return None
     now = time.time() if now is None else now
     reverses: int | None = None
@@ -96,7 +92,7 @@ async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str,
     receipt = Receipt(new_receipt_id(domain, now), kind, actor_uri, object_uri, beneficiary_uri, points, int(now))
     keys = await ensure_reward_keys(conn, domain)
     body = sign_note(build_receipt(receipt), [keys.receipts])
-    await enqueue_receipt_delivery(conn, receipt, target, f"{member['base_url']}/rewards/receipts", body, reverses)
+    await enqueue_receipt_delivery(conn, receipt, target, f"{base_url}/rewards/receipts", body, reverses)
     return receipt.id
 
 
@@ -108,11 +104,6 @@ async def _points(conn: asyncpg.Connection, settings: Settings, kind: str, actor
     if not await claim_daily_points(conn, actor, day, points, policy.daily_cap):
         points = 0  # a concurrent interaction used the rest of today's budget
     return points
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds before the next attempt (Mastodon-like: attempts**4 + 15 + jitter, ~3 days for 16 tries)."""
-    return attempts**4 + 15 + random.uniform(0, 0.5 * attempts**4)
 
 
 async def post_receipt(session: RewardsHttp, delivery: ReceiptDelivery) -> dict:
@@ -160,27 +151,32 @@ async def record_countersigned(conn: asyncpg.Connection, delivery: ReceiptDelive
     return index
 
 
-async def deliver_one(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp,
-                      delivery: ReceiptDelivery) -> None:
-    """One attempt: post, verify the countersignature, append; or schedule a retry."""
+async def attempt_delivery(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp,
+                           delivery: ReceiptDelivery) -> Outcome:
+    """One attempt: post, verify the countersignature; the outcome appends to our log as it is recorded."""
     member = await ctx.member(pool, delivery.target_domain)
     try:
         if member is None:
             raise DeliveryError(f"{delivery.target_domain} is no longer a member", final=True)
         leaf = countersigned_leaf(ctx, member, delivery, await post_receipt(session, delivery))
     except DeliveryError as exc:
-        await _failed(pool, delivery, exc)
-        return
-    async with pool.acquire() as conn, conn.transaction():
+        return _failure(delivery, exc)
+
+    async def append(conn: asyncpg.Connection) -> None:
         index = await record_countersigned(conn, delivery, leaf)
-    log.info("receipt countersigned", extra={"receipt": delivery.receipt_id, "index": index})
+        log.info("receipt countersigned", extra={"receipt": delivery.receipt_id, "index": index})
+
+    return Outcome("delivered", status=200, effects=append)
 
 
-async def _failed(pool: asyncpg.Pool, delivery: ReceiptDelivery, exc: DeliveryError) -> None:
-    async with pool.acquire() as conn:
-        if exc.final or delivery.attempts >= MAX_ATTEMPTS:
-            unsent = await mark_receipt_failed(conn, delivery, exc.status, str(exc))
-            log.warning("receipt refused", extra={"receipt": delivery.receipt_id, "error": str(exc),
-                                                  "reversals_not_sent": unsent})
-        else:
-            await retry_receipt_delivery(conn, delivery.id, retry_delay(delivery.attempts), exc.status, str(exc))
+def _failure(delivery: ReceiptDelivery, exc: DeliveryError) -> Outcome:
+    """Retry on the jobs schedule; refused for good (its queued reversal with it) when final or out of tries."""
+    if not exc.final and delivery.attempts < RECEIPT_DELIVERIES.max_attempts:
+        return Outcome(RETRY, str(exc), exc.status)
+
+    async def refuse(conn: asyncpg.Connection) -> None:
+        unsent = await mark_receipt_failed(conn, delivery, exc.status, str(exc))
+        log.warning("receipt refused", extra={"receipt": delivery.receipt_id, "error": str(exc),
+                                              "reversals_not_sent": unsent})
+
+    return Outcome("failed", str(exc), exc.status, effects=refuse)

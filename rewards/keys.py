@@ -13,6 +13,7 @@ import asyncpg
 
 from rewards.checkpoint import CosignatureSigner
 from rewards.note import Ed25519Signer, Ed25519Verifier
+from rewards.store import get_key_seeds, insert_key_seed
 
 ROLES = ("receipts", "log", "witness")
 
@@ -72,22 +73,14 @@ def _names(domain: str) -> dict[str, str]:
 async def ensure_reward_keys(conn: asyncpg.Connection | asyncpg.Pool, domain: str) -> RewardKeys:
     """Create the three keys for `domain` on first use (concurrent callers agree), then load them."""
     names = _names(domain)
-    seeds = await _load_seeds(conn, names)
+    seeds = await get_key_seeds(conn, list(names.values()))
     if len(seeds) < len(names):
         for role, name in names.items():
-            await conn.execute(
-                "INSERT INTO rewards_keys (name, role, seed) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-                name, role, os.urandom(32),
-            )
-        seeds = await _load_seeds(conn, names)
+            await insert_key_seed(conn, name, role, os.urandom(32))
+        seeds = await get_key_seeds(conn, list(names.values()))
     return RewardKeys(
         domain=domain,
         receipts=Ed25519Signer(names["receipts"], seeds[names["receipts"]]),
         log=Ed25519Signer(names["log"], seeds[names["log"]]),
         witness=CosignatureSigner(names["witness"], seeds[names["witness"]]),
     )
-
-
-async def _load_seeds(conn: asyncpg.Connection | asyncpg.Pool, names: dict[str, str]) -> dict[str, bytes]:
-    rows = await conn.fetch("SELECT name, seed FROM rewards_keys WHERE name = ANY($1::text[])", list(names.values()))
-    return {row["name"]: bytes(row["seed"]) for row in rows}

@@ -15,6 +15,17 @@ from rewards.merkle import HashReader, Plan, TreeError, read_plan
 from rewards.tiles import TILE_WIDTH, TileID, tile_hash_reader, tiles_for_nodes
 
 LOG_CHANNEL = "rewards_log"
+LOG_LEADER_LOCK = 0x7265_7761_7264_6C67  # "rewardlg": one process integrates and publishes at a time
+
+
+async def take_leader_lock(conn: asyncpg.Connection) -> bool:
+    """Try to become the log's leader on this session (the lock dies with the connection)."""
+    return await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LEADER_LOCK)
+
+
+async def release_leader_lock(conn: asyncpg.Connection) -> None:
+    """Stop leading."""
+    await conn.execute("SELECT pg_advisory_unlock($1)", LOG_LEADER_LOCK)
 
 
 async def append_entries(conn: asyncpg.Connection, leaves: Sequence[bytes]) -> int:

@@ -28,7 +28,7 @@ from rewards.logstore import append_entries
 from rewards.note import Note, NoteError, NoteSignature, parse_note, verify_note
 from rewards.points import PointsError, check_points, receipt_day, url_domain
 from rewards.receipt import Receipt, ReceiptError, parse_receipt
-from rewards.store import claim_daily_points, claim_daily_points_many
+from rewards.store import claim_daily_points, claim_daily_points_many, lookup_receipts
 
 log = logging.getLogger("rewards.receipts")
 
@@ -203,7 +203,7 @@ async def append_checked(ctx: RewardsContext, conn: asyncpg.Connection, items: l
                          ) -> list[Accepted | ReceiptRefused]:
     """In the caller's transaction: dedupe, check ownership, apply daily caps, append, index."""
     results: list[Accepted | ReceiptRefused | None] = [None] * len(items)
-    known, owners = await _lookup(conn, items)
+    known, owners = await lookup_receipts(conn, [c.receipt for c in items])
     fresh: list[int] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
@@ -250,25 +250,6 @@ async def _within_caps(ctx: RewardsContext, conn: asyncpg.Connection, items: lis
         else:
             results[i] = ReceiptRefused(422, f"daily cap of {ctx.points.daily_cap} points reached for this actor")
     return accepted
-
-
-async def _lookup(conn: asyncpg.Connection, items: list[CheckedReceipt]
-                  ) -> tuple[dict[str, tuple[int, bytes]], list[str | None]]:
-    """One query for the batch: receipts already in the log by id, and each object's local owner."""
-    rows = await conn.fetch(
-        """SELECT w.i, w.rid, r.idx, e.leaf,
-                  (SELECT a.uri FROM objects o JOIN actors a ON a.id = o.actor_id
-                   JOIN local_accounts l ON l.actor_id = a.id
-                   WHERE o.uri = w.obj AND o.deleted_at IS NULL AND a.is_local AND a.deleted_at IS NULL
-                     AND l.role <> 'instance') AS owner
-           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(rid, obj, i)
-           LEFT JOIN rewards_receipts r ON r.receipt_id = w.rid
-           LEFT JOIN rewards_log_entries e ON e.idx = r.idx
-           ORDER BY w.i""",
-        [c.receipt.id for c in items], [c.receipt.object for c in items],
-    )
-    known = {r["rid"]: (r["idx"], bytes(r["leaf"])) for r in rows if r["idx"] is not None}
-    return known, [r["owner"] for r in rows]
 
 
 def _in_batch_duplicate(ctx: RewardsContext, item: CheckedReceipt, stored: tuple[int, bytes] | None,

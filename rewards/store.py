@@ -5,19 +5,66 @@ Functions take a connection; the caller owns the transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import asyncpg
 
-from rewards.federation import Member
+from fedserver.repo import jobs
+from fedserver.repo.jobs import Job, Queue
 from rewards.note import Ed25519Verifier
 from rewards.receipt import Receipt
 
 DELIVERY_CHANNEL = "rewards_receipt_deliveries"
 
+# Receipts we issued, to be countersigned: a job table. A reversal is claimable only once the
+# receipt it reverses is countersigned: the beneficiary's log must hold the receipt before the
+# entry that takes its points back. Kept after they finish (undos look them up).
+RECEIPT_DELIVERIES = Queue(
+    table="rewards_receipt_deliveries", channel=DELIVERY_CHANNEL, order_by="next_attempt_at",
+    columns=("receipt_id", "target_domain", "target_url", "body"),
+    ready="""NOT EXISTS (SELECT 1 FROM rewards_receipt_deliveries o
+                         WHERE o.id = q.reverses AND o.state <> 'delivered')""",
+    lease_seconds=120.0, max_attempts=16,
+)
+
+
+# Keys
+
+
+async def get_key_seeds(conn: asyncpg.Connection | asyncpg.Pool, names: list[str]) -> dict[str, bytes]:
+    """The stored seeds of these reward keys, by name."""
+    rows = await conn.fetch("SELECT name, seed FROM rewards_keys WHERE name = ANY($1::text[])", names)
+    return {row["name"]: bytes(row["seed"]) for row in rows}
+
+
+async def insert_key_seed(conn: asyncpg.Connection | asyncpg.Pool, name: str, role: str, seed: bytes) -> None:
+    """Store a new key's seed unless a key of that name exists (concurrent creators agree on the first)."""
+    await conn.execute(
+        "INSERT INTO rewards_keys (name, role, seed) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        name, role, seed,
+    )
+
 
 # Members
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member instance with pinned keys."""
+
+    domain: str
+    base_url: str
+    receipts: Ed25519Verifier
+    log_vkey: str
+    witness_vkey: str
+
+    @property
+    def receipts_url(self) -> str:
+        """Where receipts for this member's users are delivered."""
+        return f"{self.base_url}/rewards/receipts"
+
+
 
 
 async def upsert_member(conn: asyncpg.Connection, domain: str, base_url: str, vkeys: dict[str, str]) -> None:
@@ -29,6 +76,11 @@ async def upsert_member(conn: asyncpg.Connection, domain: str, base_url: str, vk
                log_vkey = EXCLUDED.log_vkey, witness_vkey = EXCLUDED.witness_vkey, added_at = now()""",
         domain, base_url, vkeys["receipts"], vkeys["log"], vkeys["witness"],
     )
+
+
+async def get_member_base_url(conn: asyncpg.Connection, domain: str) -> str | None:
+    """Where a pinned member instance lives, if it is one."""
+    return await conn.fetchval("SELECT base_url FROM rewards_members WHERE domain = $1", domain)
 
 
 async def list_members(conn: asyncpg.Connection | asyncpg.Pool) -> list[Member]:
@@ -62,6 +114,25 @@ async def get_receipt_leaf(conn: asyncpg.Connection, receipt_id: str) -> tuple[i
     return (row["idx"], bytes(row["leaf"])) if row else None
 
 
+async def lookup_receipts(conn: asyncpg.Connection, receipts: list[Receipt]
+                          ) -> tuple[dict[str, tuple[int, bytes]], list[str | None]]:
+    """One query for the batch: receipts already in the log by id, and each object's local owner."""
+    rows = await conn.fetch(
+        """SELECT w.i, w.rid, r.idx, e.leaf,
+                  (SELECT a.uri FROM objects o JOIN actors a ON a.id = o.actor_id
+                   JOIN local_accounts l ON l.actor_id = a.id
+                   WHERE o.uri = w.obj AND o.deleted_at IS NULL AND a.is_local AND a.deleted_at IS NULL
+                     AND l.role <> 'instance') AS owner
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(rid, obj, i)
+           LEFT JOIN rewards_receipts r ON r.receipt_id = w.rid
+           LEFT JOIN rewards_log_entries e ON e.idx = r.idx
+           ORDER BY w.i""",
+        [r.id for r in receipts], [r.object for r in receipts],
+    )
+    known = {r["rid"]: (r["idx"], bytes(r["leaf"])) for r in rows if r["idx"] is not None}
+    return known, [r["owner"] for r in rows]
+
+
 async def claim_daily_points(conn: asyncpg.Connection, actor: str, day: int, points: int, cap: int) -> bool:
     """Add points to an actor's day if that stays within the cap; False (nothing changed) otherwise."""
     if points <= 0:
@@ -84,6 +155,13 @@ async def points_used(conn: asyncpg.Connection, actor: str, day: int) -> int:
         actor, day,
     )
     return value or 0
+
+
+async def get_account_uri(conn: asyncpg.Connection, name: str) -> str | None:
+    """The actor id of the local account (not the instance actor) with this name."""
+    return await conn.fetchval(
+        """SELECT a.uri FROM actors a JOIN local_accounts l ON l.actor_id = a.id
+           WHERE a.is_local AND lower(a.username) = lower($1) AND l.role <> 'instance'""", name)
 
 
 async def balance(conn: asyncpg.Connection, beneficiary: str, published_size: int) -> tuple[int, int, int]:
@@ -121,7 +199,7 @@ async def claim_daily_points_many(conn: asyncpg.Connection, claims: dict[tuple[s
 
 @dataclass(frozen=True)
 class ReceiptDelivery:
-    """A receipt we issued, to be countersigned by the beneficiary's instance."""
+    """A receipt we issued, to be countersigned by the beneficiary's instance (a claimed job)."""
 
     id: int
     receipt_id: str
@@ -129,6 +207,13 @@ class ReceiptDelivery:
     target_url: str
     body: bytes
     attempts: int
+    lease: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> ReceiptDelivery:
+        """The delivery a claimed job of RECEIPT_DELIVERIES holds."""
+        return cls(job.id, job["receipt_id"], job["target_domain"], job["target_url"], bytes(job["body"]),
+                   job.attempts, job.lease)
 
 
 @dataclass(frozen=True)
@@ -169,26 +254,11 @@ async def get_reversible_delivery(conn: asyncpg.Connection, kind: str, actor: st
     return ReversibleDelivery(row["id"], row["points"]) if row else None
 
 
-async def claim_receipt_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: float) -> list[ReceiptDelivery]:
-    """Lease due deliveries (FOR UPDATE SKIP LOCKED), so a crashed worker's rows come back later.
-
-    A reversal waits until the receipt it reverses is countersigned: the beneficiary's log
-    must hold the receipt before the entry that takes its points back.
-    """
-    rows = await conn.fetch(
-        """UPDATE rewards_receipt_deliveries SET locked_until = now() + make_interval(secs => $2),
-                  attempts = attempts + 1
-           WHERE id IN (SELECT d.id FROM rewards_receipt_deliveries d
-                        WHERE d.state = 'queued' AND d.next_attempt_at <= now()
-                          AND (d.locked_until IS NULL OR d.locked_until < now())
-                          AND NOT EXISTS (SELECT 1 FROM rewards_receipt_deliveries o
-                                          WHERE o.id = d.reverses AND o.state <> 'delivered')
-                        ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
-           RETURNING id, receipt_id, target_domain, target_url, body, attempts""",
-        limit, lease_seconds,
-    )
-    return [ReceiptDelivery(r["id"], r["receipt_id"], r["target_domain"], r["target_url"], bytes(r["body"]),
-                            r["attempts"]) for r in rows]
+async def claim_receipt_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: float
+                                   ) -> list[ReceiptDelivery]:
+    """Lease due deliveries (a crashed worker's rows come back later); reversals wait for their receipt."""
+    queue = replace(RECEIPT_DELIVERIES, lease_seconds=lease_seconds)
+    return [ReceiptDelivery.of(job) for job in await jobs.claim(conn, queue, limit)]
 
 
 async def _finish_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, state: str, status: int | None,
@@ -230,16 +300,6 @@ async def mark_receipt_failed(conn: asyncpg.Connection, delivery: ReceiptDeliver
     return int(done.split()[-1])
 
 
-async def retry_receipt_delivery(conn: asyncpg.Connection, delivery_id: int, delay: float, status: int | None,
-                                 error: str) -> None:
-    """Schedule another attempt after `delay` seconds."""
-    await conn.execute(
-        """UPDATE rewards_receipt_deliveries SET next_attempt_at = now() + make_interval(secs => $2),
-                  last_status = $3, last_error = $4, locked_until = NULL WHERE id = $1""",
-        delivery_id, delay, status, error,
-    )
-
-
 # Witness state and evidence
 
 
@@ -256,6 +316,16 @@ async def get_witness_state(conn: asyncpg.Connection, origin: str) -> WitnessSta
     """Our record for a log origin, if we ever cosigned one of its checkpoints."""
     row = await conn.fetchrow("SELECT size, root, checkpoint FROM rewards_witness_state WHERE origin = $1", origin)
     return WitnessState(row["size"], bytes(row["root"]), bytes(row["checkpoint"])) if row else None
+
+
+async def get_cosigned_by_origin_hash(conn: asyncpg.Connection, hex_hash: str) -> tuple[bytes, int] | None:
+    """(checkpoint, when we cosigned it, Unix seconds) for the log whose origin has this hex SHA-256."""
+    row = await conn.fetchrow(
+        """SELECT checkpoint, extract(epoch FROM updated_at)::bigint AS at FROM rewards_witness_state
+           WHERE encode(sha256(convert_to(origin, 'UTF8')), 'hex') = $1""",
+        hex_hash,
+    )
+    return (bytes(row["checkpoint"]), row["at"]) if row else None
 
 
 async def swap_witness_state(conn: asyncpg.Connection, origin: str, old: WitnessState | None,

@@ -21,7 +21,7 @@ from rewards.logstore import get_state, plan_hashes, read_bundle, read_tile_for_
 from rewards.merkle import TreeError, inclusion_plan
 from rewards.policy import build_policy
 from rewards.receipts import ReceiptBatcher, ReceiptRefused, check_receipt
-from rewards.store import balance
+from rewards.store import balance, get_account_uri
 from rewards.tiles import (
     ENTRIES_LEVEL,
     TILE_WIDTH,
@@ -188,9 +188,7 @@ async def balance_get(request: web.Request) -> web.Response:
     if domain and domain.lower() != ctx.keys.domain:
         raise HTTPError(404, f"{acct} is not an account on this instance")
     async with request.config_dict[POOL].acquire() as conn:
-        actor = await conn.fetchval(
-            """SELECT a.uri FROM actors a JOIN local_accounts l ON l.actor_id = a.id
-               WHERE a.is_local AND lower(a.username) = lower($1) AND l.role <> 'instance'""", name)
+        actor = await get_account_uri(conn, name)
         if actor is None:
             raise HTTPError(404, f"no account named {name} here")
         state = await get_state(conn)

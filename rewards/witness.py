@@ -30,9 +30,22 @@ from rewards.checkpoint import (
 )
 from rewards.keys import RewardKeys
 from rewards.merkle import EMPTY_ROOT, verify_consistency
-from rewards.note import NoteError, VerifiedNote, parse_note, verify_note, with_signatures
+from rewards.note import (
+    NoteError,
+    VerifiedNote,
+    parse_note,
+    verify_note,
+    with_signatures,
+)
 from rewards.policy import Policy
-from rewards.store import WitnessState, get_witness_state, insert_alert, insert_evidence, swap_witness_state
+from rewards.store import (
+    WitnessState,
+    get_cosigned_by_origin_hash,
+    get_witness_state,
+    insert_alert,
+    insert_evidence,
+    swap_witness_state,
+)
 
 log = logging.getLogger("rewards.witness")
 
@@ -143,12 +156,9 @@ def origin_hash(origin: str) -> str:
 
 async def monitored_checkpoint(conn: asyncpg.Connection, keys: RewardKeys, hex_hash: str) -> bytes | None:
     """The latest checkpoint we cosigned for the origin with this hash, with our cosignature."""
-    row = await conn.fetchrow(
-        """SELECT checkpoint, extract(epoch FROM updated_at)::bigint AS at FROM rewards_witness_state
-           WHERE encode(sha256(convert_to(origin, 'UTF8')), 'hex') = $1""",
-        hex_hash.lower(),
-    )
-    if row is None:
+    found = await get_cosigned_by_origin_hash(conn, hex_hash.lower())
+    if found is None:
         return None
-    note = parse_note(bytes(row["checkpoint"]))
-    return with_signatures(note, [keys.witness.cosign(note.text, row["at"])]).encode()
+    checkpoint, at = found
+    note = parse_note(checkpoint)
+    return with_signatures(note, [keys.witness.cosign(note.text, at)]).encode()

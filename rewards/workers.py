@@ -15,17 +15,18 @@ from contextlib import suppress
 import asyncpg
 
 from fedserver.config import Settings
+from fedserver.jobs import JobWorker, WorkerOptions
 from fedserver.runtime import Runtime
 from rewards.client import LogClient
 from rewards.context import RewardsContext, RewardsHttp, http_session, load_context
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
-from rewards.issue import deliver_one
-from rewards.logstore import LOG_CHANNEL
+from rewards.issue import attempt_delivery
+from rewards.logstore import LOG_CHANNEL, release_leader_lock, take_leader_lock
 from rewards.publisher import Publisher
 from rewards.store import (
-    DELIVERY_CHANNEL,
+    RECEIPT_DELIVERIES,
+    ReceiptDelivery,
     advance_peer_head,
-    claim_receipt_deliveries,
     get_peer_head,
     insert_alert,
     insert_evidence,
@@ -34,10 +35,8 @@ from rewards.verify import VerifyFailure, check_head
 
 log = logging.getLogger("rewards.workers")
 
-LOG_LEADER_LOCK = 0x7265_7761_7264_6C67  # "rewardlg"
 LEADER_RETRY_SECONDS = 5.0
-DELIVERY_BATCH = 20
-DELIVERY_LEASE_SECONDS = 120.0
+DELIVERY_CONCURRENCY = 20
 IDLE_SECONDS = 5.0
 ALERT_KINDS = frozenset({"fork", "rewrite", "truncated"})
 
@@ -65,12 +64,12 @@ async def log_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     while ctx is not None and not stop.is_set():
         try:
             async with pool.acquire() as conn:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LEADER_LOCK):
+                if await take_leader_lock(conn):
                     try:
                         await _lead(ctx, pool, conn, stop)
                     finally:
                         with suppress(Exception):
-                            await conn.execute("SELECT pg_advisory_unlock($1)", LOG_LEADER_LOCK)
+                            await release_leader_lock(conn)
         except Exception:  # keep the worker alive: log, back off, try again
             log.exception("rewards log worker failed; retrying")
         await _sleep(stop, LEADER_RETRY_SECONDS)
@@ -109,41 +108,22 @@ async def _checkpoint_round(ctx: RewardsContext, pool: asyncpg.Pool, conn: async
         log.exception("rewards: publishing the checkpoint failed")
 
 
+def receipt_worker(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp) -> JobWorker:
+    """The job worker that delivers our receipts to be countersigned (one per process)."""
+    options = WorkerOptions(concurrency=DELIVERY_CONCURRENCY, poll_seconds=IDLE_SECONDS,
+                            shutdown_timeout=ctx.settings.server.shutdown_timeout)
+    return JobWorker(pool, RECEIPT_DELIVERIES,
+                     lambda job: attempt_delivery(ctx, pool, session, ReceiptDelivery.of(job)), options)
+
+
 async def delivery_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Deliver issued receipts to the beneficiaries' instances, with retries."""
     pool, settings = runtime.pool, runtime.settings
     ctx = await _context(pool, settings, stop)
     if ctx is None:
         return
-    wake = asyncio.Event()
-
-    def on_notify(*_: object) -> None:
-        wake.set()
-
-    async with pool.acquire() as listener, http_session(settings) as session:
-        await listener.add_listener(DELIVERY_CHANNEL, on_notify)
-        try:
-            while not stop.is_set():
-                wake.clear()
-                if await _deliver_batch(ctx, pool, session) < DELIVERY_BATCH:
-                    await _wait_either(wake, stop, IDLE_SECONDS)
-        finally:
-            with suppress(Exception):
-                await listener.remove_listener(DELIVERY_CHANNEL, on_notify)
-
-
-async def _deliver_batch(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp) -> int:
-    try:
-        async with pool.acquire() as conn:
-            batch = await claim_receipt_deliveries(conn, DELIVERY_BATCH, DELIVERY_LEASE_SECONDS)
-        results = await asyncio.gather(*(deliver_one(ctx, pool, session, d) for d in batch), return_exceptions=True)
-    except Exception:  # database down: the leases expire and the rows come back
-        log.exception("receipt delivery failed; retrying")
-        return 0
-    for delivery, result in zip(batch, results):
-        if isinstance(result, Exception):
-            log.error("receipt %s: delivery attempt failed: %r", delivery.receipt_id, result)
-    return len(batch)
+    async with http_session(settings) as session:
+        await receipt_worker(ctx, pool, session).run(stop)
 
 
 async def _wait_either(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:

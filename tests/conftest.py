@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from fedserver.accounts import create_account, validate_new_account
-from fedserver.app import create_app
+from fedserver.app import build_publisher, create_app
 from fedserver.config import load_settings
 from fedserver.db import init_connection
 from tests.support.database import start_cluster, stop_cluster
@@ -39,6 +39,12 @@ def settings(db_url, tmp_path):
         "FEDSERVER_DATABASE__URL": db_url,
         "FEDSERVER_STORAGE__DATA_DIR": str(tmp_path / "data"),
     })
+
+
+@pytest.fixture
+def publisher(settings):
+    """Publishing for the test instance, with every package's hooks (as the server composes it)."""
+    return build_publisher(settings)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from activities.actor import Actor
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..config import Settings
 from ..errors import HTTPError
 from ..repo import api_accounts, api_settings
@@ -76,7 +76,8 @@ async def update_credentials_patch(request: web.Request) -> web.Response:
     change = parse_profile_change(await body_params(request))
     settings, pool = request.config_dict[SETTINGS], request.config_dict[POOL]
     try:
-        found = await update_own_profile(pool, settings, caller.account_id, caller.username, change)
+        found = await update_own_profile(pool, request.config_dict[PUBLISHER], caller.account_id, caller.username,
+                                        change)
     except ProfileError as exc:
         raise HTTPError(422, f"Validation failed: {exc}") from None
     if not found:

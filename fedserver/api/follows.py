@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..app_keys import HTTP, POOL, SETTINGS
+from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..errors import HTTPError
 from ..federation import outbox
-from ..federation.targets import TargetError
 from ..repo import api_accounts
 from . import entities, presenter
 from .auth import require_scopes, require_user
@@ -51,13 +50,12 @@ async def follow_post(request: web.Request) -> web.Response:
     current = await _relationship(request, caller.account_id, target.id)  # type: ignore[arg-type]
     if current["following"] or current["requested"]:
         return web.json_response(current)
-    pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
-    http = request.config_dict.get(HTTP)  # unused: the target is already known here
     try:
-        await outbox.follow(pool, settings, http, caller.username, target.uri)  # type: ignore[arg-type]
-    except outbox.OutboxError:
+        async with outbox.acting_as(request.config_dict[POOL], caller.username or "") as (conn, actor):
+            await outbox.follow(conn, request.config_dict[PUBLISHER], actor, target)
+    except outbox.AlreadyDone:
         pass  # a concurrent request followed first: the relationship below says so
-    except TargetError as exc:
+    except outbox.OutboxError as exc:
         raise HTTPError(422, f"Validation failed: {exc}") from None
     return web.json_response(await _relationship(request, caller.account_id, target.id))  # type: ignore[arg-type]
 
@@ -68,10 +66,12 @@ async def unfollow_post(request: web.Request) -> web.Response:
     caller = require_user(request)
     target = await _target(request)
     try:
-        await outbox.unfollow(request.config_dict[POOL], request.config_dict[SETTINGS], caller.username,
-                              target.uri)  # type: ignore[arg-type]
-    except (outbox.OutboxError, TargetError):
+        async with outbox.acting_as(request.config_dict[POOL], caller.username or "") as (conn, actor):
+            await outbox.unfollow(conn, request.config_dict[PUBLISHER], actor, target)
+    except outbox.AlreadyDone:
         pass  # not following: nothing to withdraw
+    except outbox.OutboxError as exc:
+        raise HTTPError(422, f"Validation failed: {exc}") from None
     return web.json_response(await _relationship(request, caller.account_id, target.id))  # type: ignore[arg-type]
 
 

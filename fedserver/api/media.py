@@ -11,7 +11,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import MEDIA_SLOTS, POOL, SETTINGS
 from ..errors import HTTPError
 from ..media.entity import MAX_DESCRIPTION, media_attachment
 from ..media.service import (
@@ -22,7 +22,6 @@ from ..media.service import (
     parse_focus,
     upload_media,
 )
-from ..web.media import MEDIA_SLOTS
 from .auth import require_scopes, require_user
 from .params import body_params
 from .wire import id_or_none

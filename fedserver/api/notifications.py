@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..errors import HTTPError
 from ..federation import outbox
-from ..federation.targets import TargetError
 from ..repo import api_accounts, status_views
 from ..repo import notifications as repo
 from . import entities, presenter
@@ -88,14 +87,16 @@ async def follow_requests_get(request: web.Request) -> web.Response:
 async def _answer_request(request: web.Request, accept: bool) -> web.Response:
     caller = require_user(request)
     requester_id = path_id(request)
-    pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
+    pool = request.config_dict[POOL]
     async with pool.acquire() as conn:
         requester = (await status_views.get_actors(conn, [requester_id])).get(requester_id)
     if requester is None:
         raise HTTPError(404, NOT_FOUND)
     try:
-        await outbox.answer_follow_request(pool, settings, caller.username or "", requester.uri, accept=accept)
-    except (outbox.OutboxError, TargetError):
+        async with outbox.acting_as(pool, caller.username or "") as (conn, actor):
+            await outbox.answer_follow_request(conn, request.config_dict[PUBLISHER], actor, requester,
+                                               accept=accept)
+    except outbox.OutboxError:
         raise HTTPError(404, NOT_FOUND) from None
     async with pool.acquire() as conn:
         rows = await api_accounts.get_relationships(conn, caller.account_id, [requester_id])  # type: ignore[arg-type]

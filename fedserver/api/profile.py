@@ -16,8 +16,8 @@ import asyncpg
 
 from activities.build import VISIBILITIES
 
-from ..config import Settings
 from ..federation import outbox
+from ..publish import Publisher
 from ..repo import api_accounts, api_settings
 from ..repo import profiles as profiles_repo
 from . import limits
@@ -112,18 +112,15 @@ async def _store(conn: asyncpg.Connection, account_id: int, change: ProfileChang
     return True
 
 
-async def update_own_profile(pool: asyncpg.Pool, settings: Settings, account_id: int, username: str,
+async def update_own_profile(pool: asyncpg.Pool, publisher: Publisher, account_id: int, username: str,
                              change: ProfileChange) -> bool:
-    """Apply a change in one transaction, then send Update{Person}; False if the account is gone."""
+    """Apply a change and send Update{Person}, in one transaction; False if the account is gone."""
     check_change(change)
     if change.empty:
         return True
     async with pool.acquire() as conn, conn.transaction():
         if not await _store(conn, account_id, change):
             return False
-    if change.federated:
-        try:
-            await outbox.update_profile(pool, settings, username)
-        except outbox.OutboxError as exc:
-            log.warning("profile changed but not federated: %s", exc, extra={"account": username})
+        if change.federated:
+            await outbox.update_profile(conn, publisher, await outbox.author(conn, username))
     return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..repo.status_views import Entry
 from . import presenter, status_service
 from .auth import require_scopes, require_user
@@ -19,35 +19,35 @@ async def _answer(request: web.Request, entry: Entry) -> web.Response:
 
 
 def _services(request: web.Request) -> tuple:
-    return request.config_dict[POOL], request.config_dict[SETTINGS], require_user(request), path_id(request)
+    return request.config_dict[POOL], request.config_dict[PUBLISHER], require_user(request), path_id(request)
 
 
 @require_scopes("write:favourites")
 async def favourite_post(request: web.Request) -> web.Response:
     """POST /api/v1/statuses/:id/favourite: the Like reaches the post's author."""
-    pool, settings, caller, status_id = _services(request)
-    return await _answer(request, await status_service.favourite(pool, settings, caller, status_id))
+    pool, publisher, caller, status_id = _services(request)
+    return await _answer(request, await status_service.favourite(pool, publisher, caller, status_id))
 
 
 @require_scopes("write:favourites")
 async def unfavourite_post(request: web.Request) -> web.Response:
     """POST /api/v1/statuses/:id/unfavourite: Undo{Like}."""
-    pool, settings, caller, status_id = _services(request)
-    return await _answer(request, await status_service.favourite(pool, settings, caller, status_id, undo=True))
+    pool, publisher, caller, status_id = _services(request)
+    return await _answer(request, await status_service.favourite(pool, publisher, caller, status_id, undo=True))
 
 
 @require_scopes("write:statuses")
 async def reblog_post(request: web.Request) -> web.Response:
     """POST /api/v1/statuses/:id/reblog: answers the boost, whose `reblog` is the post."""
-    pool, settings, caller, status_id = _services(request)
-    return await _answer(request, await status_service.reblog(pool, settings, caller, status_id))
+    pool, publisher, caller, status_id = _services(request)
+    return await _answer(request, await status_service.reblog(pool, publisher, caller, status_id))
 
 
 @require_scopes("write:statuses")
 async def unreblog_post(request: web.Request) -> web.Response:
     """POST /api/v1/statuses/:id/unreblog: Undo{Announce}; answers the post."""
-    pool, settings, caller, status_id = _services(request)
-    return await _answer(request, await status_service.unreblog(pool, settings, caller, status_id))
+    pool, publisher, caller, status_id = _services(request)
+    return await _answer(request, await status_service.unreblog(pool, publisher, caller, status_id))
 
 
 @require_scopes("write:bookmarks")

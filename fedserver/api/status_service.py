@@ -1,7 +1,7 @@
 """What the status endpoints decide: who may act on which post, and which federation service does it.
 
-Every write goes through `federation.outbox` (and `edits`), so it is stored, fanned out and
-delivered in one transaction. A post the caller may not see is "Record not found", exactly like
+Every write goes through `federation.outbox` (and `edits`) in one transaction of the caller's
+account, so it is stored, fanned out and queued for delivery together. A post the caller may not see is "Record not found", exactly like
 a missing one (checklist #42); a visible post the caller may not boost is 403, as on Mastodon.
 """
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ..config import Settings
 from ..errors import HTTPError
 from ..federation import edits, outbox
 from ..federation.posting import DuplicatePost, MediaRefused, PostOptions
-from ..federation.targets import TargetError
+from ..federation.targets import TargetError, resolve_object
+from ..publish import Publisher
 from ..repo import api_settings, status_meta, status_views
 from ..repo.status_views import Entry
 from .auth import Auth
@@ -60,7 +60,7 @@ async def _reply_target(conn: asyncpg.Connection, draft: StatusDraft, caller: Au
     return await status_views.get_object_uri(conn, entry.object_id)
 
 
-async def post_status(pool: asyncpg.Pool, settings: Settings, caller: Auth, draft: StatusDraft) -> int:
+async def post_status(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, draft: StatusDraft) -> int:
     """Publish a post (or find the one this Idempotency-Key already made); returns its status id."""
     key = draft.options.idempotency_key
     async with pool.acquire() as conn:
@@ -70,8 +70,9 @@ async def post_status(pool: asyncpg.Pool, settings: Settings, caller: Auth, draf
         preferences = await api_settings.get_preferences(conn, caller.account_id)  # type: ignore[arg-type]
         visibility = draft.visibility or preferences.posting_visibility
     try:
-        uri = await outbox.create_post(pool, settings, caller.username or "", draft.text, in_reply_to=parent,
-                                       visibility=visibility, options=draft.options)
+        async with outbox.acting_as(pool, caller.username or "") as (conn, actor):
+            uri = await outbox.create_post(conn, publisher, actor, draft.text, in_reply_to=parent,
+                                           visibility=visibility, options=draft.options)
     except DuplicatePost:
         async with pool.acquire() as conn:
             earlier = await status_meta.get_idempotent_post(conn, caller.account_id, key or "")
@@ -84,21 +85,24 @@ async def post_status(pool: asyncpg.Pool, settings: Settings, caller: Auth, draf
         return await status_views.get_object_id(conn, uri)  # type: ignore[return-value]
 
 
-async def edit_status(pool: asyncpg.Pool, settings: Settings, caller: Auth, status_id: int,
+async def edit_status(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, status_id: int,
                       draft: StatusDraft) -> None:
     """Edit one's own post and federate the Update."""
     async with pool.acquire() as conn:
         row = await own_post(conn, status_id, caller)
     try:
-        await edits.edit_post(pool, settings, caller.username or "", row.uri, draft.text, draft.options)
+        async with outbox.acting_as(pool, caller.username or "") as (conn, actor):
+            await edits.edit_post(conn, publisher, actor, row.uri, draft.text, draft.options)
     except outbox.OutboxError as exc:
         raise HTTPError(422, f"Validation failed: {exc}") from None
 
 
-async def delete_status(pool: asyncpg.Pool, settings: Settings, caller: Auth, row: status_views.StatusRow) -> None:
+async def delete_status(pool: asyncpg.Pool, publisher: Publisher, caller: Auth,
+                        row: status_views.StatusRow) -> None:
     """Delete one's own post and federate the Delete."""
     try:
-        await outbox.delete_object(pool, settings, caller.username or "", row.uri)
+        async with outbox.acting_as(pool, caller.username or "") as (conn, actor):
+            await outbox.delete_object(conn, publisher, actor, row.uri)
     except outbox.OutboxError:
         raise HTTPError(404, NOT_FOUND) from None
 
@@ -111,31 +115,39 @@ async def _target(pool: asyncpg.Pool, caller: Auth, status_id: int) -> tuple[Ent
     return Entry(entry.object_id, entry.object_id, entry.object_id), row.uri, row.visibility
 
 
-async def _quietly(call) -> None:
-    """Run an outbox service whose only refusal here is "already done" (a repeated click)."""
+async def _act(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, service, uri: str) -> None:
+    """Run one outbox service on a post as the caller; a repeated click (already done) changes nothing.
+
+    Any other refusal (the caller's account was deleted meanwhile, the post cannot take it) is an
+    error the client sees, never a silent success.
+    """
     try:
-        await call
-    except outbox.OutboxError:
+        target = uri if service in (outbox.unlike, outbox.unannounce) else await resolve_object(
+            pool, publisher.settings, None, uri)
+        async with outbox.acting_as(pool, caller.username or "") as (conn, actor):
+            await service(conn, publisher, actor, target)
+    except outbox.AlreadyDone:
         pass
+    except outbox.OutboxError as exc:
+        raise HTTPError(422, f"Validation failed: {exc}") from None
     except TargetError:  # deleted meanwhile
         raise HTTPError(404, NOT_FOUND) from None
 
 
-async def favourite(pool: asyncpg.Pool, settings: Settings, caller: Auth, status_id: int,
+async def favourite(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, status_id: int,
                     undo: bool = False) -> Entry:
     """Like (or stop liking) a post; the Like or Undo reaches its author."""
     entry, uri, _ = await _target(pool, caller, status_id)
-    name = caller.username or ""
-    await _quietly(outbox.unlike(pool, settings, name, uri) if undo else outbox.like(pool, settings, None, name, uri))
+    await _act(pool, publisher, caller, outbox.unlike if undo else outbox.like, uri)
     return entry
 
 
-async def reblog(pool: asyncpg.Pool, settings: Settings, caller: Auth, status_id: int) -> Entry:
+async def reblog(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, status_id: int) -> Entry:
     """Boost a public or unlisted post (403 for others); returns the boost."""
     entry, uri, visibility = await _target(pool, caller, status_id)
     if visibility not in ("public", "unlisted"):
         raise HTTPError(403, NOT_ALLOWED)
-    await _quietly(outbox.announce(pool, settings, None, caller.username or "", uri))
+    await _act(pool, publisher, caller, outbox.announce, uri)
     async with pool.acquire() as conn:
         boost_id = await status_views.get_own_announce(conn, caller.account_id,  # type: ignore[arg-type]
                                                        entry.object_id)
@@ -144,10 +156,10 @@ async def reblog(pool: asyncpg.Pool, settings: Settings, caller: Auth, status_id
     return Entry(boost_id, boost_id, entry.object_id, boost_id)
 
 
-async def unreblog(pool: asyncpg.Pool, settings: Settings, caller: Auth, status_id: int) -> Entry:
+async def unreblog(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, status_id: int) -> Entry:
     """Withdraw one's boost of a post; returns the post."""
     entry, uri, _ = await _target(pool, caller, status_id)
-    await _quietly(outbox.unannounce(pool, settings, caller.username or "", uri))
+    await _act(pool, publisher, caller, outbox.unannounce, uri)
     return entry
 
 

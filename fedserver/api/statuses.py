@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..repo import timelines
 from . import presenter, status_entities, status_service
 from .auth import require_scopes, require_user
@@ -21,7 +21,7 @@ async def statuses_post(request: web.Request) -> web.Response:
     caller = require_user(request)
     draft = parse_draft(await body_params(request), key=idempotency_key(request.headers), app_id=caller.app_id)
     pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
-    object_id = await status_service.post_status(pool, settings, caller, draft)
+    object_id = await status_service.post_status(pool, request.config_dict[PUBLISHER], caller, draft)
     async with pool.acquire() as conn:
         entry = await status_service.visible_entry(conn, object_id, caller.account_id)
         body = await presenter.present_entry(conn, settings, entry, caller.account_id)
@@ -44,7 +44,7 @@ async def status_put(request: web.Request) -> web.Response:
     status_id = path_id(request)
     draft = parse_draft(await body_params(request), key=None, app_id=None, editing=True)
     pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
-    await status_service.edit_status(pool, settings, caller, status_id, draft)
+    await status_service.edit_status(pool, request.config_dict[PUBLISHER], caller, status_id, draft)
     async with pool.acquire() as conn:
         entry = await status_service.visible_entry(conn, status_id, caller.account_id)
         body = await presenter.present_entry(conn, settings, entry, caller.account_id)
@@ -59,7 +59,7 @@ async def status_delete(request: web.Request) -> web.Response:
     async with pool.acquire() as conn:
         row = await status_service.own_post(conn, path_id(request), caller)
         body = await presenter.present_with_source(conn, settings, row.id, caller.account_id)  # type: ignore[arg-type]
-    await status_service.delete_status(pool, settings, caller, row)
+    await status_service.delete_status(pool, request.config_dict[PUBLISHER], caller, row)
     return web.json_response(body)
 
 

@@ -13,6 +13,7 @@ import asyncpg
 
 from ..repo import home_feed
 from ..repo import notifications as notifications_repo
+from ..repo import outgoing as outgoing_repo
 from ..repo import status_meta
 
 
@@ -54,10 +55,8 @@ async def announce_stored(conn: asyncpg.Connection, announce_uri: str) -> None:
 async def follow_stored(conn: asyncpg.Connection, follower_id: int, followee_id: int) -> None:
     """A new follow or follow request: the local followee is notified; an accepted follow backfills."""
     await notifications_repo.notify_follow(conn, follower_id, followee_id)
-    state = await conn.fetchval(
-        "SELECT state FROM follows WHERE follower_id = $1 AND followee_id = $2", follower_id, followee_id
-    )
-    if state == "accepted":
+    follow = await outgoing_repo.get_follow(conn, follower_id, followee_id)
+    if follow is not None and follow.state == "accepted":
         await home_feed.backfill(conn, follower_id, followee_id)
 
 

@@ -26,7 +26,8 @@ from ..errors import HTTPError
 from ..net.http import FetchError
 from ..repo import actors as actors_repo
 from ..signatures import SignatureError, parse_request_signature, verify_parsed
-from .ingest import InboxRow
+from ..repo.inbox import InboxRow
+from .ingest import RowRefused
 from .keys import INGEST, KEYS
 from .remote import KeyResolver, SignerKey
 
@@ -167,7 +168,11 @@ async def inbox_post(request: web.Request) -> web.Response:
     row = InboxRow(activity.id, activity.type, activity.actor, recipient, text, parsed.key_id)
     try:
         await config[INGEST].submit(row)
-    except Exception:
+    except RowRefused as exc:
+        log.warning("inbox activity refused by the database", extra={"activity": activity.id, "error": str(exc)})
+        raise HTTPError(400, f"the activity cannot be stored: {exc}") from None
+    except Exception as exc:  # the database is unreachable or stopping: the sender retries later
+        log.warning("inbox activity could not be stored", exc_info=exc, extra={"activity": activity.id})
         raise HTTPError(503, "the activity could not be stored right now", headers={"Retry-After": "30"}) from None
     return web.Response(status=202)
 

@@ -15,37 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import asyncpg
 
+from ..repo.inbox import InboxRow, insert_items
+
 log = logging.getLogger("fedserver.federation.ingest")
 
-INBOX_CHANNEL = "fedserver_inbox"
 MAX_BATCH = 512
+# What PostgreSQL refuses because of the row itself (invalid data, a violated constraint), or
+# asyncpg cannot encode: the same row is refused every time, so the sender must not retry it.
+_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError, TypeError)
 # Flushers at once: while one batch waits for its fsync the next one is inserted, and
 # PostgreSQL's group commit merges their flushes.
 MAX_FLUSHERS = 4
 
-_INSERT = f"""
-WITH stored AS (
-    INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, recipient_id, body, signer_key_id)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]::jsonb[], $6::text[])
-    ON CONFLICT (activity_uri) DO NOTHING
-    RETURNING 1
-)
-SELECT pg_notify('{INBOX_CHANNEL}', '') FROM (SELECT 1 FROM stored LIMIT 1) AS anything_new
-"""
 
-
-@dataclass(frozen=True, slots=True)
-class InboxRow:
-    activity_uri: str
-    activity_type: str
-    actor_uri: str
-    recipient_id: int | None
-    body: str  # the JSON text as received: PostgreSQL parses it, nothing is encoded twice
-    signer_key_id: str | None
+class RowRefused(Exception):
+    """The database refuses this activity whatever the moment; the message says why."""
 
 
 Pending = tuple[InboxRow, asyncio.Future]
@@ -116,10 +103,10 @@ class IngestBatcher:
 
     async def _store(self, conn: asyncpg.Connection, batch: list[Pending]) -> None:
         try:
-            await _insert(conn, [row for row, _ in batch])
+            await insert_items(conn, [row for row, _ in batch])
         except (asyncpg.PostgresError, ValueError, TypeError) as exc:
             if len(batch) == 1:
-                _settle(batch, exc)
+                _settle(batch, _refused(exc) if isinstance(exc, _ROW_ERRORS) else exc)
                 return
             # One bad row must not fail its neighbours: store them one by one.
             log.warning("inbox batch failed, retrying row by row: %s", exc)
@@ -127,6 +114,12 @@ class IngestBatcher:
                 await self._store(conn, [item])
             return
         _settle(batch, None)
+
+
+def _refused(exc: Exception) -> RowRefused:
+    refused = RowRefused(str(exc))
+    refused.__cause__ = exc
+    return refused
 
 
 def _settle(batch: list[Pending], exc: BaseException | None) -> None:
@@ -137,12 +130,3 @@ def _settle(batch: list[Pending], exc: BaseException | None) -> None:
             future.set_result(None)
         else:
             future.set_exception(exc)
-
-
-async def _insert(conn: asyncpg.Connection, rows: list[InboxRow]) -> None:
-    """One statement: insert, skipping ids already stored; wake the workers when any is new."""
-    await conn.execute(
-        _INSERT,
-        [r.activity_uri for r in rows], [r.activity_type for r in rows], [r.actor_uri for r in rows],
-        [r.recipient_id for r in rows], [r.body for r in rows], [r.signer_key_id for r in rows],
-    )

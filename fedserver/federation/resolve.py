@@ -28,7 +28,8 @@ from ..net.http import FetchBudget, FetchError, HttpClient, Signer
 from ..repo import interactions as interactions_repo
 from ..repo import search as search_repo
 from ..repo import status_meta, status_views
-from .remote import ensure_remote_actor, upsert_remote_actor
+from ..repo.remote_actors import upsert_remote_actor
+from .remote import ensure_remote_actor
 from .targets import TargetError, is_local_url, resolve_actor
 
 log = logging.getLogger("fedserver.federation.resolve")

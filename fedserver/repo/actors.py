@@ -124,6 +124,11 @@ async def mark_actor_deleted(conn: asyncpg.Connection, actor_id: int) -> bool:
     return status.endswith(" 1")
 
 
+async def lock_local_accounts(conn: asyncpg.Connection) -> None:
+    """Hold off other creators of local accounts until this transaction ends (one instance actor)."""
+    await conn.execute("LOCK TABLE local_accounts IN SHARE ROW EXCLUSIVE MODE")
+
+
 async def update_role(conn: asyncpg.Connection, actor_id: int, role: str) -> None:
     """Set a local user's role ('user' or 'admin'; never the instance actor's)."""
     await conn.execute("UPDATE local_accounts SET role = $2 WHERE actor_id = $1 AND role <> 'instance'", actor_id, role)
@@ -148,6 +153,20 @@ async def count_local_users(conn: asyncpg.Connection) -> int:
         """SELECT count(*) FROM actors a JOIN local_accounts l ON l.actor_id = a.id
            WHERE l.role <> 'instance' AND a.deleted_at IS NULL"""
     )
+
+
+async def count_active_local_users(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Local users who posted (or joined) within the last 30 and 180 days."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE last_seen > now() - interval '30 days') AS month,
+                  count(*) FILTER (WHERE last_seen > now() - interval '180 days') AS halfyear
+           FROM (SELECT greatest(a.created_at, max(o.published_at)) AS last_seen
+                 FROM actors a JOIN local_accounts l ON l.actor_id = a.id
+                 LEFT JOIN objects o ON o.actor_id = a.id AND o.is_local
+                 WHERE l.role <> 'instance' AND a.deleted_at IS NULL
+                 GROUP BY a.id) s"""
+    )
+    return row["month"], row["halfyear"]
 
 
 async def count_local_posts(conn: asyncpg.Connection) -> int:

@@ -1,32 +1,33 @@
-"""SQL for the outbound delivery queue and per-domain delivery health.
+"""SQL for the outbound delivery queue, the bodies it sends, and per-domain delivery health.
 
-Every state change is one statement. A worker owns a claimed row until its lease
-(`locked_until`) runs out; its result is written only while it still holds that exact
-lease, so a row taken over after an expired lease is never overwritten by the first owner.
+Deliveries are a job table of `fedserver.jobs` (claimed with a lease, recorded only while the
+lease is held). One activity's JSON is stored once in `delivery_bodies`, whatever the number
+of inboxes it goes to; finished deliveries and the bodies nobody refers to any more are pruned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-_CLAIMED = "d.id, d.activity_uri, d.sender_id, d.inbox_uri, d.domain, d.body, d.attempts, d.locked_until"
+from activities.urls import BadId, id_host
 
+from . import jobs
+from .jobs import Job, Queue
 
-@dataclass(frozen=True)
-class ClaimedDelivery:
-    """A delivery a worker holds until `lease` (its `locked_until`)."""
+CHANNEL = "fedserver_deliveries"
 
-    id: int
-    activity_uri: str
-    sender_id: int
-    inbox_uri: str
-    domain: str
-    body: dict
-    attempts: int
-    lease: datetime
+# Claimable: queued, due, not held, and not to a domain paused for failing too long ($3 seconds).
+DELIVERIES = Queue(
+    table="deliveries", channel=CHANNEL, order_by="next_attempt_at",
+    columns=("activity_uri", "sender_id", "inbox_uri", "domain", "body_id"),
+    ready="""q.domain NOT IN (SELECT domain FROM delivery_domains
+                              WHERE failing_since < now() - make_interval(secs => $3))""",
+    lease_seconds=60.0, max_attempts=16, retention=True,
+)
 
 
 @dataclass(frozen=True)
@@ -45,32 +46,83 @@ class DeliveryRow:
     finished_at: datetime | None
 
 
-def _claimed(rows: list[asyncpg.Record]) -> list[ClaimedDelivery]:
-    return [
-        ClaimedDelivery(id=r["id"], activity_uri=r["activity_uri"], sender_id=r["sender_id"], inbox_uri=r["inbox_uri"],
-                        domain=r["domain"], body=r["body"], attempts=r["attempts"], lease=r["locked_until"])
-        for r in rows
-    ]
+async def enqueue(conn: asyncpg.Connection, activity: dict, sender_id: int, inboxes: Iterable[str]) -> int:
+    """Queue `activity` for each distinct inbox, its body stored once; returns how many rows were added.
 
-
-async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: float,
-                    pause_after_seconds: float) -> list[ClaimedDelivery]:
-    """Lease up to `limit` due rows, skipping rows others hold and domains paused for failing too long."""
-    rows = await conn.fetch(
-        f"""UPDATE deliveries AS d
-            SET locked_until = clock_timestamp() + make_interval(secs => $2), attempts = d.attempts + 1
-            WHERE d.id IN (
-                SELECT q.id FROM deliveries q
-                WHERE q.state = 'queued' AND q.next_attempt_at <= now()
-                  AND (q.locked_until IS NULL OR q.locked_until < now())
-                  AND q.domain NOT IN (SELECT domain FROM delivery_domains
-                                       WHERE failing_since < now() - make_interval(secs => $3))
-                ORDER BY q.next_attempt_at LIMIT $1
-                FOR UPDATE SKIP LOCKED)
-            RETURNING {_CLAIMED}""",
-        limit, lease_seconds, pause_after_seconds,
+    Runs in the caller's transaction; the NOTIFY is delivered at commit, waking the workers.
+    """
+    targets = sorted({inbox for inbox in inboxes if inbox})
+    if not targets:
+        return 0
+    status = await conn.execute(
+        """WITH body AS (
+               INSERT INTO delivery_bodies (activity_uri, body) VALUES ($1, $3::jsonb)
+               ON CONFLICT (activity_uri) DO UPDATE SET activity_uri = EXCLUDED.activity_uri
+               RETURNING id)
+           INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, domain, body_id)
+           SELECT $1, $2, t.inbox, t.domain, body.id
+           FROM unnest($4::text[], $5::text[]) AS t(inbox, domain), body
+           ON CONFLICT (activity_uri, inbox_uri) DO NOTHING""",
+        activity["id"], sender_id, activity, targets, [_domain(inbox) for inbox in targets],
     )
-    return _claimed(rows)
+    await conn.execute(f"NOTIFY {CHANNEL}")
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _domain(inbox: str) -> str:
+    try:
+        return id_host(inbox)
+    except BadId:
+        return ""
+
+
+async def get_bodies(conn: asyncpg.Connection, body_ids: Iterable[int]) -> dict[int, dict]:
+    """Bodies by id."""
+    rows = await conn.fetch("SELECT id, body FROM delivery_bodies WHERE id = ANY($1::bigint[])", list(body_ids))
+    return {row["id"]: row["body"] for row in rows}
+
+
+async def prune_bodies(conn: asyncpg.Connection, older_than_seconds: float) -> int:
+    """Delete bodies older than the retention that no delivery refers to any more."""
+    status = await conn.execute(
+        """DELETE FROM delivery_bodies b
+           WHERE b.created_at < now() - make_interval(secs => $1)
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = b.id)""",
+        older_than_seconds,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def follower_inboxes(conn: asyncpg.Connection, actor_id: int) -> list[str]:
+    """Inboxes of the remote followers of a local actor, one per server where a shared inbox exists."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT coalesce(a.shared_inbox_uri, a.inbox_uri) AS inbox
+           FROM follows f JOIN actors a ON a.id = f.follower_id
+           WHERE f.followee_id = $1 AND f.state = 'accepted' AND NOT a.is_local AND a.deleted_at IS NULL""",
+        actor_id,
+    )
+    return [row["inbox"] for row in rows]
+
+
+async def following_inboxes(conn: asyncpg.Connection, actor_id: int) -> list[str]:
+    """Inboxes of the remote actors a local actor follows or asked to follow (shared inbox preferred)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT coalesce(a.shared_inbox_uri, a.inbox_uri) AS inbox
+           FROM follows f JOIN actors a ON a.id = f.followee_id
+           WHERE f.follower_id = $1 AND NOT a.is_local AND a.deleted_at IS NULL""",
+        actor_id,
+    )
+    return [row["inbox"] for row in rows]
+
+
+async def actor_inboxes(conn: asyncpg.Connection, actor_uris: Iterable[str]) -> list[str]:
+    """Inboxes of known remote actors (shared inbox preferred)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT coalesce(shared_inbox_uri, inbox_uri) AS inbox FROM actors
+           WHERE uri = ANY($1::text[]) AND NOT is_local AND deleted_at IS NULL""",
+        list(actor_uris),
+    )
+    return [row["inbox"] for row in rows]
 
 
 async def take_probe_slots(conn: asyncpg.Connection, *, pause_after_seconds: float,
@@ -86,45 +138,10 @@ async def take_probe_slots(conn: asyncpg.Connection, *, pause_after_seconds: flo
     return [row["domain"] for row in rows]
 
 
-async def claim_probe(conn: asyncpg.Connection, domain: str, *, lease_seconds: float) -> ClaimedDelivery | None:
+async def claim_probe(conn: asyncpg.Connection, queue: Queue, domain: str) -> Job | None:
     """Lease the oldest queued row of a paused domain, due or not, as its probe."""
-    rows = await conn.fetch(
-        f"""UPDATE deliveries AS d
-            SET locked_until = clock_timestamp() + make_interval(secs => $2), attempts = d.attempts + 1
-            WHERE d.id = (
-                SELECT q.id FROM deliveries q
-                WHERE q.domain = $1 AND q.state = 'queued' AND (q.locked_until IS NULL OR q.locked_until < now())
-                ORDER BY q.next_attempt_at LIMIT 1
-                FOR UPDATE SKIP LOCKED)
-            RETURNING {_CLAIMED}""",
-        domain, lease_seconds,
-    )
-    claimed = _claimed(rows)
+    claimed = await jobs.claim(conn, queue, 1, domain, where="q.domain = $3", due=False)
     return claimed[0] if claimed else None
-
-
-async def finish(conn: asyncpg.Connection, delivery: ClaimedDelivery, state: str, *, status: int | None,
-                 error: str | None) -> bool:
-    """Record a final outcome (delivered, failed, gone); False if the lease was lost meanwhile."""
-    result = await conn.execute(
-        """UPDATE deliveries SET state = $3, last_status = $4, last_error = $5, finished_at = now(),
-                  locked_until = NULL
-           WHERE id = $1 AND locked_until = $2 AND state = 'queued'""",
-        delivery.id, delivery.lease, state, status, error,
-    )
-    return result.endswith(" 1")
-
-
-async def reschedule(conn: asyncpg.Connection, delivery: ClaimedDelivery, *, delay_seconds: float,
-                     status: int | None, error: str | None) -> bool:
-    """Put a row back in the queue for another attempt after `delay_seconds`; False if the lease was lost."""
-    result = await conn.execute(
-        """UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $3), last_status = $4,
-                  last_error = $5, locked_until = NULL
-           WHERE id = $1 AND locked_until = $2 AND state = 'queued'""",
-        delivery.id, delivery.lease, delay_seconds, status, error,
-    )
-    return result.endswith(" 1")
 
 
 async def record_domain_failure(conn: asyncpg.Connection, domain: str) -> None:

@@ -12,16 +12,16 @@ from .search import index_post_text
 
 
 async def upsert_follow(conn: asyncpg.Connection, follower_id: int, followee_id: int, activity_uri: str,
-                        *, accepted: bool) -> None:
-    """Record a follow; a repeated Follow updates the stored activity id (as Mastodon does)."""
+                        *, accepted: bool, activity: dict | None = None) -> None:
+    """Record a follow and its Follow as received; a repeated Follow updates both (as Mastodon does)."""
     await conn.execute(
-        """INSERT INTO follows (follower_id, followee_id, activity_uri, state, accepted_at)
-           VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'accepted' THEN now() END)
+        """INSERT INTO follows (follower_id, followee_id, activity_uri, state, accepted_at, activity)
+           VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'accepted' THEN now() END, $5)
            ON CONFLICT (follower_id, followee_id) DO UPDATE SET
-               activity_uri = EXCLUDED.activity_uri,
+               activity_uri = EXCLUDED.activity_uri, activity = EXCLUDED.activity,
                state = CASE WHEN follows.state = 'accepted' THEN 'accepted' ELSE EXCLUDED.state END,
                accepted_at = coalesce(follows.accepted_at, EXCLUDED.accepted_at)""",
-        follower_id, followee_id, activity_uri, "accepted" if accepted else "pending",
+        follower_id, followee_id, activity_uri, "accepted" if accepted else "pending", activity,
     )
 
 
@@ -42,6 +42,25 @@ async def delete_follow(conn: asyncpg.Connection, *, follower_id: int, followee_
         "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2", follower_id, followee_id
     )
     return not status.endswith(" 0")
+
+
+async def get_answered_follower(conn: asyncpg.Connection, followee_id: int, follow_uri: str | None,
+                                follower_uri: str | None) -> int | None:
+    """The follower whose follow of `followee_id` an Accept or Reject answers: by Follow id or local follower."""
+    return await conn.fetchval(
+        """SELECT follower_id FROM follows
+           WHERE followee_id = $1
+             AND (activity_uri = $2 OR follower_id = (SELECT id FROM actors WHERE uri = $3 AND is_local))""",
+        followee_id, follow_uri, follower_uri,
+    )
+
+
+async def delete_follow_by_activity(conn: asyncpg.Connection, follower_id: int, follow_uri: str) -> int | None:
+    """Remove the follow made by the Follow with this id; the followee's id, None if there was none."""
+    return await conn.fetchval(
+        "DELETE FROM follows WHERE follower_id = $1 AND activity_uri = $2 RETURNING followee_id",
+        follower_id, follow_uri,
+    )
 
 
 async def delete_follows_of(conn: asyncpg.Connection, actor_id: int) -> None:

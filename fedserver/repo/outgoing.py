@@ -99,6 +99,6 @@ async def list_pending_followers(conn: asyncpg.Connection, followee_id: int) -> 
     return [row["uri"] for row in rows]
 
 
-async def get_received_activity(conn: asyncpg.Connection, activity_uri: str) -> dict | None:
-    """An inbound activity exactly as it was received."""
-    return await conn.fetchval("SELECT body FROM inbox_items WHERE activity_uri = $1", activity_uri)
+async def get_received_follow(conn: asyncpg.Connection, activity_uri: str) -> dict | None:
+    """A remote actor's Follow exactly as it was received (kept on the follow it made)."""
+    return await conn.fetchval("SELECT activity FROM follows WHERE activity_uri = $1", activity_uri)

@@ -46,11 +46,18 @@ async def delete_activity(conn: asyncpg.Connection, uri: str) -> None:
     await conn.execute("DELETE FROM activities WHERE uri = $1", uri)
 
 
-async def recipients_of_object(conn: asyncpg.Connection, object_uri: str) -> list[str]:
-    """Every inbox that was sent an activity about this object (so a Delete reaches them too)."""
+async def audience_inboxes(conn: asyncpg.Connection, object_uri: str) -> list[str]:
+    """Inboxes of the remote actors a post concerns besides its author's followers (shared inbox preferred):
+    those it mentions, the author it replies to, and those who boosted it. An edit or a delete of
+    the post goes to them, however long ago the post was delivered."""
     rows = await conn.fetch(
-        """SELECT DISTINCT d.inbox_uri FROM deliveries d
-           WHERE d.activity_uri IN (SELECT uri FROM activities WHERE object_uri = $1)""",
+        """SELECT DISTINCT coalesce(a.shared_inbox_uri, a.inbox_uri) AS inbox
+           FROM objects o
+           JOIN LATERAL (SELECT m.actor_id FROM status_mentions m WHERE m.object_id = o.id
+                         UNION SELECT p.actor_id FROM objects p WHERE p.uri = o.in_reply_to_uri
+                         UNION SELECT n.actor_id FROM announces n WHERE n.object_uri = o.uri) AS who ON true
+           JOIN actors a ON a.id = who.actor_id
+           WHERE o.uri = $1 AND NOT a.is_local AND a.deleted_at IS NULL""",
         object_uri,
     )
-    return [row["inbox_uri"] for row in rows]
+    return [row["inbox"] for row in rows]

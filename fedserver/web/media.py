@@ -11,12 +11,11 @@ import asyncio
 
 from aiohttp import web
 
-from ..app_keys import SETTINGS
+from ..app_keys import MEDIA_SLOTS, SETTINGS
 from ..errors import HTTPError
 from ..media import storage
 from ..media.service import MEDIA_PATH, PROCESSING_SLOTS
 
-MEDIA_SLOTS = web.AppKey("media_slots", asyncio.Semaphore)
 NOT_FOUND = "Record not found"
 _YEAR = 365 * 24 * 3600
 

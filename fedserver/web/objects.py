@@ -16,10 +16,10 @@ from activities.parse import audience
 
 from ..app_keys import POOL, SETTINGS
 from ..errors import HTTPError
-from ..federation.remote import get_actor_by_key_id
 from ..repo import outgoing as outgoing_repo
 from ..repo import published as published_repo
 from ..repo import statuses as statuses_repo
+from ..repo.remote_actors import get_actor_by_key_id
 from ..signatures import SignatureError, parse_request_signature, verify_parsed
 from .negotiation import activity_response, wants_activitypub
 from .pages import pick_language

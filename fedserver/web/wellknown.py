@@ -110,16 +110,8 @@ async def _usage(pool) -> dict:
     async with pool.acquire() as conn:
         total = await actors_repo.count_local_users(conn)
         posts = await actors_repo.count_local_posts(conn)
-        active = await conn.fetchrow(
-            """SELECT count(*) FILTER (WHERE last_seen > now() - interval '30 days') AS month,
-                      count(*) FILTER (WHERE last_seen > now() - interval '180 days') AS halfyear
-               FROM (SELECT greatest(a.created_at, max(o.published_at)) AS last_seen
-                     FROM actors a JOIN local_accounts l ON l.actor_id = a.id
-                     LEFT JOIN objects o ON o.actor_id = a.id AND o.is_local
-                     WHERE l.role <> 'instance' AND a.deleted_at IS NULL
-                     GROUP BY a.id) s"""
-        )
-    users = {"total": total, "activeHalfyear": active["halfyear"], "activeMonth": active["month"]}
+        month, halfyear = await actors_repo.count_active_local_users(conn)
+    users = {"total": total, "activeHalfyear": halfyear, "activeMonth": month}
     return {"users": users, "localPosts": posts}
 
 

@@ -7,8 +7,16 @@ from mastodon.utility import parse_version_string
 
 from tests.api.conftest import mint_token
 from tests.api.schemas import (
-    ACCOUNT, CREDENTIAL_ACCOUNT, INSTANCE_V1, INSTANCE_V2, MARKER, PREFERENCES, RELATIONSHIP, check,
+    ACCOUNT,
+    CREDENTIAL_ACCOUNT,
+    INSTANCE_V1,
+    INSTANCE_V2,
+    MARKER,
+    PREFERENCES,
+    RELATIONSHIP,
+    check,
 )
+from tests.support.database import DELIVERED
 
 
 async def remote_actor(pool, name: str = "carol", domain: str = "remote.example") -> int:
@@ -147,7 +155,7 @@ async def test_profile_update_is_sent_to_remote_followers(client, auth, pool, al
                                   data={"display_name": "Federated", "locked": "true"})
     assert response.status == 200
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT inbox_uri, body FROM deliveries")
+        rows = await conn.fetch(f"SELECT inbox_uri, body FROM {DELIVERED}")
     assert [r["inbox_uri"] for r in rows] == ["https://remote.example/inbox"]
     update = rows[0]["body"]
     assert update["type"] == "Update" and update["object"]["name"] == "Federated"
@@ -195,13 +203,13 @@ async def test_unknown_account_is_404(client, alice, raw):
     assert response.status == 404 and await response.json() == {"error": "Record not found"}
 
 
-async def test_instance_actor_and_deleted_accounts_are_not_shown(client, pool, alice, bob):
+async def test_instance_actor_and_deleted_accounts_are_not_shown(client, pool, publisher, alice, bob):
     from fedserver.accounts import delete_account
 
     async with pool.acquire() as conn:
         instance_id = await conn.fetchval("SELECT actor_id FROM local_accounts WHERE role = 'instance'")
     assert (await client.get(f"/api/v1/accounts/{instance_id}")).status == 404
-    await delete_account(pool, "bob")
+    await delete_account(pool, publisher, "bob")
     assert (await client.get(f"/api/v1/accounts/{bob.id}")).status == 404
     assert (await client.get("/api/v1/accounts/lookup", params={"acct": "bob"})).status == 404
 

@@ -36,11 +36,11 @@ async def test_revoked_token_is_401(client, pool, oauth_app, alice):
     assert response.status == 401 and await response.json() == BAD_TOKEN
 
 
-async def test_token_of_a_deleted_account_is_401(client, pool, oauth_app, alice):
+async def test_token_of_a_deleted_account_is_401(client, pool, publisher, oauth_app, alice):
     from fedserver.accounts import delete_account
 
     token = await mint_token(pool, oauth_app, alice.id)
-    await delete_account(pool, "alice")
+    await delete_account(pool, publisher, "alice")
     response = await client.get("/api/v1/preferences", headers={"Authorization": f"Bearer {token}"})
     assert response.status == 401
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from fedserver.accounts import create_account, validate_new_account
-from fedserver.federation import outbox
+from fedserver.federation import commands
 from tests.api.conftest import mint_token
 from tests.api.inbound import PUBLIC, carol, fed_api  # noqa: F401 (fixtures)
 from tests.api.schemas import RELATIONSHIP, check, check_notification
 from tests.api.status_support import (  # noqa: F401 (fixtures)
-    act, bob_auth, count, get_json, link_cursors, post,
+    act,
+    bob_auth,
+    count,
+    get_json,
+    link_cursors,
+    post,
 )
+from tests.support.database import DELIVERED
 
 NOT_FOUND = {"error": "Record not found"}
 
@@ -18,13 +24,13 @@ def kinds(notifications: list[dict]) -> list[str]:
     return [n["type"] for n in notifications]
 
 
-async def test_local_interactions_notify_the_author(client, auth, bob_auth, pool, settings, alice, bob):
+async def test_local_interactions_notify_the_author(client, auth, bob_auth, pool, publisher, alice, bob):
     mine = await post(client, auth, "hello")
     await act(client, bob_auth, mine["id"], "favourite")
     await act(client, bob_auth, mine["id"], "reblog")
     reply = await post(client, bob_auth, "nice", in_reply_to_id=mine["id"])
     mention = await post(client, bob_auth, "hey @alice")
-    await outbox.follow(pool, settings, None, "bob", alice.uri)
+    await commands.follow(pool, publisher, None, "bob", alice.uri)
     found = await get_json(client, "/api/v1/notifications", auth)
     for item in found:
         check_notification(item)
@@ -34,10 +40,10 @@ async def test_local_interactions_notify_the_author(client, auth, bob_auth, pool
     assert await get_json(client, "/api/v1/notifications", bob_auth) == []  # nothing for one's own actions
 
 
-async def test_follow_request_of_a_locked_account_and_its_endpoints(client, auth, bob_auth, pool, settings, alice,
+async def test_follow_request_of_a_locked_account_and_its_endpoints(client, auth, bob_auth, pool, publisher, alice,
                                                                      bob):
     await client.patch("/api/v1/accounts/update_credentials", headers=auth, json={"locked": True})
-    await outbox.follow(pool, settings, None, "bob", alice.uri)
+    await commands.follow(pool, publisher, None, "bob", alice.uri)
     assert kinds(await get_json(client, "/api/v1/notifications", auth)) == ["follow_request"]
     [requester] = await get_json(client, "/api/v1/follow_requests", auth)
     assert requester["id"] == str(bob.id)
@@ -62,7 +68,7 @@ async def test_rejecting_a_remote_follow_request_sends_a_reject(fed_api, carol, 
     response = await fed_api.post(f"/api/v1/follow_requests/{carol_id}/reject", headers=headers)
     body = await response.json()
     assert response.status == 200 and body["requested_by"] is False and body["followed_by"] is False
-    assert await count(pool, "SELECT count(*) FROM deliveries WHERE body->>'type' = 'Reject'") == 1
+    assert await count(pool, f"SELECT count(*) FROM {DELIVERED} WHERE body->>'type' = 'Reject'") == 1
     assert await get_json(fed_api, "/api/v1/notifications", headers) == []
     assert (await fed_api.post("/api/v1/follow_requests/1/reject")).status == 401
 

@@ -7,8 +7,15 @@ import pytest
 from tests.api.conftest import mint_token
 from tests.api.schemas import check_status
 from tests.api.status_support import (  # noqa: F401 (fixtures)
-    act, bob_auth, count, follow, get_json, post, remote_actor,
+    act,
+    bob_auth,
+    count,
+    follow,
+    get_json,
+    post,
+    remote_actor,
 )
+from tests.support.database import DELIVERED
 
 NOT_FOUND = {"error": "Record not found"}
 
@@ -41,11 +48,11 @@ async def test_favourite_of_a_remote_post_reaches_its_author(client, auth, pool)
     object_id = await _remote_post(pool, carol)
     await act(client, auth, str(object_id), "favourite")
     async with pool.acquire() as conn:
-        like = await conn.fetchrow("SELECT inbox_uri, body FROM deliveries WHERE body->>'type' = 'Like'")
+        like = await conn.fetchrow(f"SELECT inbox_uri, body FROM {DELIVERED} WHERE body->>'type' = 'Like'")
     assert like["inbox_uri"] == "https://remote.example/inbox"
     assert like["body"]["object"] == "https://remote.example/notes/1"
     await act(client, auth, str(object_id), "unfavourite")
-    assert await count(pool, "SELECT count(*) FROM deliveries WHERE body->>'type' = 'Undo'") == 1
+    assert await count(pool, f"SELECT count(*) FROM {DELIVERED} WHERE body->>'type' = 'Undo'") == 1
 
 
 async def test_reblog_answers_the_boost_wrapping_the_post(client, auth, bob_auth, bob, pool):
@@ -73,7 +80,7 @@ async def test_boost_of_a_remote_post_reaches_its_author_and_followers(client, a
     await act(client, auth, str(object_id), "reblog")
     async with pool.acquire() as conn:
         inboxes = {r["inbox_uri"] for r in await conn.fetch(
-            "SELECT inbox_uri FROM deliveries WHERE body->>'type' = 'Announce'")}
+            f"SELECT inbox_uri FROM {DELIVERED} WHERE body->>'type' = 'Announce'")}
     assert inboxes == {"https://remote.example/inbox", "https://other.example/inbox"}
 
 
@@ -143,3 +150,21 @@ async def test_actions_demand_their_scope(client, auth, pool, oauth_app, alice, 
                                  headers={"Authorization": f"Bearer {token}"})
     assert response.status == 403 and "error" in await response.json()
     assert (await client.post(f"/api/v1/statuses/{body['id']}/{action}")).status == 401
+
+
+async def test_a_refusal_other_than_already_done_is_not_a_silent_success(client, auth, pool, publisher, bob):
+    """The caller's token was checked, then the account was deleted before the like was written."""
+    from fedserver.accounts import delete_account
+    from fedserver.api.auth import Auth
+    from fedserver.api.status_service import favourite, reblog
+    from fedserver.errors import HTTPError
+
+    body = await post(client, auth, "like me")
+    caller = Auth(token_id=0, app_id=0, account_id=bob.id, username="bob", scopes=("write",))
+    await delete_account(pool, publisher, "bob")
+    for action in (favourite, reblog):
+        with pytest.raises(HTTPError) as refused:
+            await action(pool, publisher, caller, int(body["id"]))
+        assert refused.value.status == 422 and "deleted" in refused.value.message
+    assert await count(pool, "SELECT count(*) FROM likes") == 0
+    assert await count(pool, "SELECT count(*) FROM announces") == 0

@@ -10,8 +10,16 @@ import pytest
 from tests.api.conftest import mint_token
 from tests.api.schemas import CONTEXT, STATUS_SOURCE, check, check_status
 from tests.api.status_support import (  # noqa: F401 (fixtures)
-    act, bob_auth, count, follow, get_json, link_cursors, post, remote_actor,
+    act,
+    bob_auth,
+    count,
+    follow,
+    get_json,
+    link_cursors,
+    post,
+    remote_actor,
 )
+from tests.support.database import DELIVERED
 
 NOT_FOUND = {"error": "Record not found"}
 POSTS = "SELECT count(*) FROM objects"
@@ -60,7 +68,7 @@ async def test_a_post_reaches_remote_followers_through_the_delivery_queue(client
     await follow(pool, carol, alice.id)
     body = await post(client, auth, "for my followers")
     async with pool.acquire() as conn:
-        delivery = await conn.fetchrow("SELECT inbox_uri, body FROM deliveries")
+        delivery = await conn.fetchrow(f"SELECT inbox_uri, body FROM {DELIVERED}")
     assert delivery["inbox_uri"] == "https://remote.example/inbox"
     assert delivery["body"]["type"] == "Create" and delivery["body"]["object"]["id"] == body["uri"]
 
@@ -196,7 +204,7 @@ async def test_edit_changes_the_post_and_federates_an_update(client, auth, pool,
     assert edited["id"] == body["id"] and edited["content"].startswith("<p>second")
     assert edited["edited_at"] is not None and edited["spoiler_text"] == "cw" and edited["tags"][0]["name"] == "version"
     async with pool.acquire() as conn:
-        update = await conn.fetchval("SELECT body FROM deliveries WHERE body->>'type' = 'Update'")
+        update = await conn.fetchval(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Update'")
     assert update["object"]["id"] == body["uri"] and update["object"]["updated"]
     source = await get_json(client, f"/api/v1/statuses/{body['id']}/source", auth)
     check(source, STATUS_SOURCE)
@@ -235,7 +243,7 @@ async def test_delete_answers_the_status_with_its_text_and_federates(client, aut
     check_status(deleted)
     assert deleted["text"] == "soon *gone* #bye" and deleted["id"] == body["id"]
     assert (await client.get(f"/api/v1/statuses/{body['id']}", headers=auth)).status == 404
-    assert await count(pool, "SELECT count(*) FROM deliveries WHERE body->>'type' = 'Delete'") == 1
+    assert await count(pool, f"SELECT count(*) FROM {DELIVERED} WHERE body->>'type' = 'Delete'") == 1
     assert await get_json(client, "/api/v1/timelines/home", auth) == []
     assert (await client.delete(f"/api/v1/statuses/{body['id']}", headers=auth)).status == 404
     assert (await get_json(client, "/api/v1/accounts/verify_credentials", auth))["statuses_count"] == 0
@@ -300,7 +308,7 @@ async def test_a_post_with_media_carries_the_attachments_and_federates_them(clie
     [attachment] = body["media_attachments"]
     assert attachment["id"] == media_id and attachment["description"] == "찻잔"
     async with pool.acquire() as conn:
-        create = await conn.fetchval("SELECT body FROM deliveries WHERE body->>'type' = 'Create'")
+        create = await conn.fetchval(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Create'")
     assert create["object"]["attachment"][0]["url"] == attachment["url"]
     assert ids_of(await get_json(client, "/api/v1/timelines/public", only_media="true")) == [body["id"]]
     again = await client.post("/api/v1/statuses", headers=auth, json={"status": "x", "media_ids": [media_id]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedserver.federation import outbox
+from fedserver.federation import commands
 from tests.api.inbound import PUBLIC, carol, fed_api  # noqa: F401 (fixtures)
 from tests.api.schemas import check_status
 from tests.api.status_support import (  # noqa: F401 (fixtures)
@@ -20,8 +20,8 @@ def ids(statuses: list[dict]) -> list[str]:
 
 
 async def test_home_has_own_posts_and_followed_posts_and_boosts_newest_first(client, auth, bob_auth, alice, bob,
-                                                                               pool, settings):
-    await outbox.follow(pool, settings, None, "alice", bob.uri)  # local follow: accepted at once
+                                                                               pool, publisher):
+    await commands.follow(pool, publisher, None, "alice", bob.uri)  # local follow: accepted at once
     mine = await post(client, auth, "mine")
     theirs = await post(client, bob_auth, "bob's")
     unrelated = await post(client, auth, "to boost")
@@ -42,23 +42,23 @@ async def test_home_has_own_posts_and_followed_posts_and_boosts_newest_first(cli
 
 
 async def test_following_backfills_and_unfollowing_clears_the_home_timeline(client, auth, bob_auth, bob, pool,
-                                                                           settings):
+                                                                           publisher):
     old = [await post(client, bob_auth, f"old {n}") for n in range(3)]
     await post(client, bob_auth, "private one", visibility="private")
-    await outbox.follow(pool, settings, None, "alice", bob.uri)
+    await commands.follow(pool, publisher, None, "alice", bob.uri)
     home = await get_json(client, "/api/v1/timelines/home", auth)
     assert len(home) == 4 and set(ids(old)) <= set(ids(home))
-    await outbox.unfollow(pool, settings, "alice", bob.uri)
+    await commands.unfollow(pool, publisher, "alice", bob.uri)
     assert await get_json(client, "/api/v1/timelines/home", auth) == []
 
 
 async def test_replies_reach_followers_only_when_they_follow_both_sides(client, auth, bob_auth, pool, settings,
-                                                                       bob):
+                                                                       publisher, bob):
     from fedserver.accounts import create_account, validate_new_account
 
     dave = await create_account(pool, settings, validate_new_account(username="dave"))
-    await outbox.follow(pool, settings, None, "alice", bob.uri)
-    dave_post_uri = await outbox.create_post(pool, settings, "dave", "dave's post")
+    await commands.follow(pool, publisher, None, "alice", bob.uri)
+    dave_post_uri = await commands.create_post(pool, publisher, "dave", "dave's post")
     async with pool.acquire() as conn:
         dave_post = await conn.fetchval("SELECT id FROM objects WHERE uri = $1", dave_post_uri)
     reply_to_stranger = await post(client, bob_auth, "reply to dave", in_reply_to_id=str(dave_post))
@@ -66,7 +66,7 @@ async def test_replies_reach_followers_only_when_they_follow_both_sides(client, 
     home = ids(await get_json(client, "/api/v1/timelines/home", auth))
     assert reply_to_stranger["id"] not in home
     assert self_thread["id"] in home  # a reply to one's own post is a thread, shown as on Mastodon
-    await outbox.follow(pool, settings, None, "alice", dave.uri)
+    await commands.follow(pool, publisher, None, "alice", dave.uri)
     later = await post(client, bob_auth, "another reply to dave", in_reply_to_id=str(dave_post))
     assert later["id"] in ids(await get_json(client, "/api/v1/timelines/home", auth))
 
@@ -206,8 +206,8 @@ async def test_favourites_and_bookmarks_page_by_when_they_were_made(client, auth
     assert (await client.get(path)).status == 401
 
 
-async def test_posts_across_a_block_are_hidden_everywhere(client, auth, bob_auth, pool, alice, bob, settings):
-    await outbox.follow(pool, settings, None, "alice", bob.uri)
+async def test_posts_across_a_block_are_hidden_everywhere(client, auth, bob_auth, pool, alice, bob, publisher):
+    await commands.follow(pool, publisher, None, "alice", bob.uri)
     theirs = await post(client, bob_auth, "#blocked post")
     async with pool.acquire() as conn:
         await conn.execute("INSERT INTO blocks (actor_id, target_id) VALUES ($1, $2)", alice.id, bob.id)

@@ -58,15 +58,15 @@ async def test_name_of_the_instance_actor_is_reserved(pool, settings):
     assert await _counts(pool) == before
 
 
-async def test_deleted_name_stays_reserved(pool, settings):
+async def test_deleted_name_stays_reserved(pool, settings, publisher):
     await create_account(pool, settings, validate_new_account(username="gone"))
-    await delete_account(pool, "gone")
+    await delete_account(pool, publisher, "gone")
     with pytest.raises(AccountError, match="deleted account"):
         await create_account(pool, settings, validate_new_account(username="gone"))
     with pytest.raises(AccountError, match="already deleted"):
-        await delete_account(pool, "gone")
+        await delete_account(pool, publisher, "gone")
     with pytest.raises(AccountError, match="no account"):
-        await delete_account(pool, "never")
+        await delete_account(pool, publisher, "never")
 
 
 async def _role(pool, actor_id: int) -> str:
@@ -82,12 +82,12 @@ async def test_accounts_are_made_administrators_and_back(pool, settings):
     assert (await _role(pool, mira.id), await _role(pool, bob.id)) == ("user", "admin")
 
 
-async def test_role_changes_are_refused_for_unknown_deleted_or_instance_accounts(pool, settings):
+async def test_role_changes_are_refused_for_unknown_deleted_or_instance_accounts(pool, settings, publisher):
     with pytest.raises(AccountError, match="invalid account: role"):
         validate_new_account(username="eve", role="instance")
     instance = await ensure_instance_actor(pool, settings)
     await create_account(pool, settings, validate_new_account(username="gone"))
-    await delete_account(pool, "gone")
+    await delete_account(pool, publisher, "gone")
     with pytest.raises(AccountError, match="no account named 'never'"):
         await set_role(pool, "never", "admin")
     with pytest.raises(AccountError, match="the account 'gone' is deleted"):

@@ -8,10 +8,10 @@ from typing import AsyncIterator
 
 import pytest
 
-from fedserver.accounts import create_account, validate_new_account
+from fedserver.accounts import create_account, delete_account, validate_new_account
 from fedserver.config import Settings
+from fedserver.federation import commands
 from fedserver.federation.delivery import DeliveryWorker
-from fedserver.federation.outbox import create_post
 from fedserver.net.http import HttpClient
 from tests.support.receivers import (
     Receiver,
@@ -70,11 +70,11 @@ async def _all_final(pool) -> bool:
     return all(row["state"] != "queued" for row in await _rows(pool))
 
 
-async def test_a_post_is_delivered_signed_and_marked_delivered(pool, settings, alice, receivers):
+async def test_a_post_is_delivered_signed_and_marked_delivered(pool, settings, publisher, alice, receivers):
     (peer,) = await receivers()
     async with pool.acquire() as conn:
         await add_remote_followers(conn, alice.id, peer, 3)
-    uri = await create_post(pool, settings, "alice", "첫 글입니다")
+    uri = await commands.create_post(pool, publisher, "alice", "첫 글입니다")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: _all_final(pool), 10, "the delivery to finish")
     assert [(h.path, h.activity_type, h.verified) for h in peer.hits] == [("/inbox", "Create", True)]
@@ -83,11 +83,11 @@ async def test_a_post_is_delivered_signed_and_marked_delivered(pool, settings, a
     assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 1, 202)
 
 
-async def test_410_marks_the_delivery_gone_and_the_actor_deleted(pool, settings, alice, receivers):
+async def test_410_marks_the_delivery_gone_and_the_actor_deleted(pool, settings, publisher, alice, receivers):
     (peer,) = await receivers(script=lambda path, n: (410, {}))
     async with pool.acquire() as conn:
         (bob,) = await add_remote_followers(conn, alice.id, peer, 1, shared_inbox=False)
-    await create_post(pool, settings, "alice", "hello")
+    await commands.create_post(pool, publisher, "alice", "hello")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: _all_final(pool), 10, "the delivery to finish")
     (row,) = await _rows(pool)
@@ -97,11 +97,11 @@ async def test_410_marks_the_delivery_gone_and_the_actor_deleted(pool, settings,
     assert len(peer.hits) == 1
 
 
-async def test_404_is_final_and_never_retried(pool, settings, alice, receivers):
+async def test_404_is_final_and_never_retried(pool, settings, publisher, alice, receivers):
     (peer,) = await receivers(script=lambda path, n: (404, {}))
     async with pool.acquire() as conn:
         await add_remote_followers(conn, alice.id, peer, 1)
-    await create_post(pool, settings, "alice", "hello")
+    await commands.create_post(pool, publisher, "alice", "hello")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: _all_final(pool), 10, "the delivery to finish")
         await asyncio.sleep(1.2)  # a retry, if any, would come within the 1 s poll
@@ -110,11 +110,11 @@ async def test_404_is_final_and_never_retried(pool, settings, alice, receivers):
     assert len(peer.hits) == 1
 
 
-async def test_503_is_retried_until_the_receiver_recovers(pool, settings, alice, receivers):
+async def test_503_is_retried_until_the_receiver_recovers(pool, settings, publisher, alice, receivers):
     (peer,) = await receivers(script=lambda path, n: (503, {}) if n < 2 else (202, {}))
     async with pool.acquire() as conn:
         await add_remote_followers(conn, alice.id, peer, 2)
-    await create_post(pool, settings, "alice", "hello")
+    await commands.create_post(pool, publisher, "alice", "hello")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: _all_final(pool), 15, "the delivery to finish")
     (row,) = await _rows(pool)
@@ -125,11 +125,12 @@ async def test_503_is_retried_until_the_receiver_recovers(pool, settings, alice,
     assert health["failing_since"] is None and health["last_success_at"] is not None
 
 
-async def test_429_waits_for_retry_after_and_does_not_count_against_the_domain(pool, settings, alice, receivers):
+async def test_429_waits_for_retry_after_and_does_not_count_against_the_domain(pool, settings, publisher, alice,
+                                                                             receivers):
     (peer,) = await receivers(script=lambda path, n: (429, {"Retry-After": "2"}) if n == 0 else (202, {}))
     async with pool.acquire() as conn:
         await add_remote_followers(conn, alice.id, peer, 1)
-    await create_post(pool, settings, "alice", "hello")
+    await commands.create_post(pool, publisher, "alice", "hello")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: _all_final(pool), 15, "the delivery to finish")
     first, second = peer.hits
@@ -140,14 +141,14 @@ async def test_429_waits_for_retry_after_and_does_not_count_against_the_domain(p
         assert await conn.fetchval("SELECT count(*) FROM delivery_domains WHERE failing_since IS NOT NULL") == 0
 
 
-async def test_one_post_makes_one_post_per_shared_inbox(pool, settings, alice, receivers):
+async def test_one_post_makes_one_post_per_shared_inbox(pool, settings, publisher, alice, receivers):
     shared = await receivers(6)
     (personal,) = await receivers()
     async with pool.acquire() as conn:
         for peer in shared:
             await add_remote_followers(conn, alice.id, peer, 5)
         await add_remote_followers(conn, alice.id, personal, 3, shared_inbox=False)
-    await create_post(pool, settings, "alice", "hello everyone")
+    await commands.create_post(pool, publisher, "alice", "hello everyone")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: _all_final(pool), 15, "the deliveries to finish")
     assert [[h.path for h in peer.hits] for peer in shared] == [["/inbox"]] * 6
@@ -156,13 +157,14 @@ async def test_one_post_makes_one_post_per_shared_inbox(pool, settings, alice, r
     assert [row["state"] for row in await _rows(pool)] == ["delivered"] * 9
 
 
-async def test_a_domain_failing_for_days_is_paused_then_probed_by_one_delivery(pool, settings, alice, receivers):
+async def test_a_domain_failing_for_days_is_paused_then_probed_by_one_delivery(pool, settings, publisher, alice,
+                                                                              receivers):
     (peer,) = await receivers(script=lambda path, n: (503, {}) if n == 0 else (202, {}))
     async with pool.acquire() as conn:
         await add_remote_followers(conn, alice.id, peer, 3, shared_inbox=False)
         await conn.execute(
             "INSERT INTO delivery_domains (domain, failing_since) VALUES ($1, now() - interval '4 days')", peer.domain)
-    await create_post(pool, settings, "alice", "hello")
+    await commands.create_post(pool, publisher, "alice", "hello")
     slow = tuned(settings, retry_delay_scale=1.0, probe_interval_hours=1.0)
     async with worker(pool, slow):
         await wait_for(lambda: len(peer.hits) >= 1, 10, "the probe")
@@ -181,13 +183,31 @@ async def test_a_domain_failing_for_days_is_paused_then_probed_by_one_delivery(p
     assert health["failing_since"] is None and health["paused_until"] is None
 
 
-async def test_a_wrong_key_is_refused_by_the_receiver_and_retried(pool, settings, alice, receivers):
+async def test_a_wrong_key_is_refused_by_the_receiver_and_retried(pool, settings, publisher, alice, receivers):
     (peer,) = await receivers()
     peer.keys.clear()  # the receiver does not accept alice's key: it answers 401
     async with pool.acquire() as conn:
         await add_remote_followers(conn, alice.id, peer, 1)
-    await create_post(pool, settings, "alice", "hello")
+    await commands.create_post(pool, publisher, "alice", "hello")
     async with worker(pool, tuned(settings)):
         await wait_for(lambda: len(peer.hits) >= 2, 10, "a retry after 401")
     rows = await _rows(pool)
     assert rows[0]["last_status"] == 401 and rows[0]["attempts"] >= 2
+
+
+async def test_deleting_an_account_sends_delete_of_the_actor_to_its_followers_and_followees(
+        pool, settings, publisher, alice, receivers):
+    followers, followed = await receivers(2)
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, followers, 3)
+        (bob,) = await add_remote_followers(conn, alice.id, followed, 1, shared_inbox=False)
+        await conn.execute("DELETE FROM follows WHERE follower_id = $1", bob)  # alice follows bob instead
+        await conn.execute("INSERT INTO follows (follower_id, followee_id, state) VALUES ($1, $2, 'accepted')",
+                           alice.id, bob)
+    await delete_account(pool, publisher, "alice")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 10, "the deliveries to finish")
+    for peer, path in ((followers, "/inbox"), (followed, "/users/f0/inbox")):
+        assert [(h.path, h.activity_type, h.verified) for h in peer.hits] == [(path, "Delete", True)]
+        assert peer.hits[0].body["object"] == alice.uri and peer.hits[0].body["actor"] == alice.uri
+    assert {row["state"] for row in await _rows(pool)} == {"delivered"}

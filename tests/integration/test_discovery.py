@@ -86,8 +86,8 @@ async def test_webfinger_errors_as_mastodon_answers_them(client, alice, params, 
     assert "error" in await response.json()
 
 
-async def test_deleted_account_is_gone(client, alice, pool):
-    await delete_account(pool, "alice")
+async def test_deleted_account_is_gone(client, alice, pool, publisher):
+    await delete_account(pool, publisher, "alice")
     response = await client.get("/.well-known/webfinger", params={"resource": f"acct:alice@{TEST_DOMAIN}"})
     assert response.status == 410
     response = await client.get("/users/alice", headers=AP)

@@ -12,7 +12,9 @@ import json
 import asyncpg
 import pytest
 
-from fedserver.federation.ingest import INBOX_CHANNEL, MAX_BATCH, IngestBatcher, InboxRow
+from fedserver.federation.ingest import MAX_BATCH, IngestBatcher, RowRefused
+from fedserver.repo.inbox import CHANNEL as INBOX_CHANNEL
+from fedserver.repo.inbox import InboxRow
 
 
 def _row(n: int, *, recipient: int | None = None, body: str | None = None) -> InboxRow:
@@ -49,7 +51,8 @@ async def test_a_bad_row_fails_alone(batcher, pool):
     rows = [_row(n) for n in range(20)] + [_row(20, recipient=999_999)]
     results = await asyncio.gather(*(batcher.submit(row) for row in rows), return_exceptions=True)
     failures = [r for r in results if isinstance(r, Exception)]
-    assert len(failures) == 1 and isinstance(failures[0], asyncpg.ForeignKeyViolationError)
+    assert len(failures) == 1 and isinstance(failures[0], RowRefused)  # the sender must not retry it
+    assert isinstance(failures[0].__cause__, asyncpg.ForeignKeyViolationError)
     assert sorted(await _stored(pool)) == sorted(row.activity_uri for row in rows[:20])
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from fedserver.accounts import create_account, validate_new_account
 from tests.conftest import TEST_DOMAIN
+from tests.support.database import DELIVERED
 from tests.support.processing import process_all
 from tests.support.remote import RemoteServer, signed_post
 
@@ -71,7 +72,7 @@ async def test_follow_of_an_open_account_is_accepted_and_an_accept_queued(bob):
     await bob.send(follow)
     assert await bob.process() == ["done"]
     assert await bob.val(FOLLOWS, bob.keys.uri, ALICE) == "accepted"
-    body = await bob.val("SELECT body FROM deliveries WHERE inbox_uri = $1", f"{bob.keys.uri}/inbox")
+    body = await bob.val(f"SELECT body FROM {DELIVERED} WHERE inbox_uri = $1", f"{bob.keys.uri}/inbox")
     assert body["type"] == "Accept" and body["object"]["id"] == follow["id"] and body["actor"] == ALICE
 
 
@@ -170,3 +171,55 @@ async def test_delete_of_the_actor_removes_it_and_its_follows(bob):
     assert await bob.process() == ["done"]
     assert await bob.val("SELECT deleted_at IS NOT NULL FROM actors WHERE uri = $1", bob.keys.uri)
     assert await bob.val(FOLLOWS, bob.keys.uri, ALICE) is None
+
+
+async def _alice_follows_bob_and_has_his_post(bob, pool) -> tuple[int, int, str]:
+    """Alice follows bob (accepted) and his new post reaches her home timeline: (alice id, bob id, follow id)."""
+    await bob.send({"id": bob.new_id("notes"), "type": "Flag", "object": ALICE})  # makes bob known; ignored
+    assert await bob.process() == ["ignored"]
+    follow_id = f"{ALICE}/activities/follow/7"
+    async with pool.acquire() as conn:
+        alice_id = await conn.fetchval("SELECT id FROM actors WHERE uri = $1", ALICE)
+        bob_id = await conn.fetchval("SELECT id FROM actors WHERE uri = $1", bob.keys.uri)
+        await conn.execute("""INSERT INTO follows (follower_id, followee_id, activity_uri, state, accepted_at)
+                              VALUES ($1, $2, $3, 'accepted', now())""", alice_id, bob_id, follow_id)
+    note = {"id": bob.new_id("notes"), "type": "Note", "attributedTo": bob.keys.uri, "content": "<p>새 그릇</p>",
+            "to": [PUBLIC]}
+    await bob.send({"id": bob.new_id("creates"), "type": "Create", "object": note, "to": [PUBLIC]})
+    assert await bob.process() == ["done"]
+    assert await bob.val(HOME, alice_id, bob_id) == 1
+    return alice_id, bob_id, follow_id
+
+
+HOME = "SELECT count(*) FROM home_feed WHERE account_id = $1 AND author_id = $2"
+
+
+async def test_a_reject_of_a_follow_takes_the_followees_posts_out_of_the_home_timeline(bob, pool):
+    alice_id, bob_id, follow_id = await _alice_follows_bob_and_has_his_post(bob, pool)
+    await bob.send({"id": bob.new_id("rejects"), "type": "Reject",
+                    "object": {"id": follow_id, "type": "Follow", "actor": ALICE, "object": bob.keys.uri}})
+    assert await bob.process() == ["done"]
+    assert await bob.val(FOLLOWS, ALICE, bob.keys.uri) is None
+    assert await bob.val(HOME, alice_id, bob_id) == 0
+
+
+async def test_a_block_takes_the_blockers_posts_out_of_the_home_timeline(bob, pool):
+    alice_id, bob_id, _ = await _alice_follows_bob_and_has_his_post(bob, pool)
+    await bob.send({"id": bob.new_id("blocks"), "type": "Block", "object": ALICE})
+    assert await bob.process() == ["done"]
+    assert await bob.val(FOLLOWS, ALICE, bob.keys.uri) is None
+    assert await bob.val(HOME, alice_id, bob_id) == 0
+
+
+async def test_an_activity_nobody_handles_is_ignored_with_its_pair_named(bob):
+    offer = {"id": bob.new_id("offers"), "type": "Offer", "to": [ALICE],
+             "object": {"type": "Agreement", "id": bob.new_id("agreements")}}
+    accept = {"id": bob.new_id("accepts"), "type": "Accept",
+              "object": {"type": "Offer", "id": bob.new_id("offers"), "actor": ALICE}}
+    await bob.send(offer)
+    await bob.send(accept)
+    assert await bob.process() == ["ignored", "ignored"]  # not given to the follow handler
+    assert await bob.val("SELECT last_error FROM inbox_items WHERE activity_uri = $1", offer["id"]) == \
+        "no handler for Offer/Agreement"
+    assert await bob.val("SELECT last_error FROM inbox_items WHERE activity_uri = $1", accept["id"]) == \
+        "no handler for Accept/Offer"

@@ -380,3 +380,19 @@ async def test_p0_14_nothing_under_our_origin_serves_planted_json_as_activitypub
         response = await fed_client.get(path, headers={"Accept": "application/activity+json"})
         assert response.status in (404, 400)
         assert response.content_type == "application/json"
+
+
+async def test_an_activity_postgresql_always_refuses_gets_a_400_not_a_503_and_is_logged(
+        fed_client, remote, pool, caplog):
+    """A lone UTF-16 surrogate is valid JSON to Python but never to PostgreSQL's jsonb: retrying cannot help."""
+    create = _note_create(remote)
+    body = json.dumps(create).replace("<p>hello</p>", "<p>\\ud800</p>").encode()
+    with caplog.at_level("WARNING", logger="fedserver.federation.inbox"):
+        response = await _post(fed_client, remote.actors["bob"], body)
+    assert response.status == 400, await response.text()
+    assert "cannot be stored" in (await response.json())["error"]
+    assert await _rows(pool) == 0
+    assert any("refused by the database" in record.getMessage() for record in caplog.records)
+    # The same sender's valid activity right after is stored as usual.
+    assert (await _post(fed_client, remote.actors["bob"], _note_create(remote))).status == 202
+    assert await _rows(pool) == 1

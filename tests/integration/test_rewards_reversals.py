@@ -14,8 +14,9 @@ import aiohttp
 import asyncpg
 import pytest
 
+from fedserver.app import build_publisher
 from fedserver.accounts import create_account, validate_new_account
-from fedserver.federation import outbox
+from fedserver.federation import commands
 from fedserver.net.http import HttpClient
 from rewards.issue import issue_receipt
 from rewards.keys import receipts_key_name
@@ -57,9 +58,9 @@ async def _alice_posts_and_bob_likes(a: LiveInstance, b: LiveInstance) -> str:
     """alice posts on a; bob, on b, fetches the post over HTTP and likes it. Returns the post's id."""
     await create_account(a.pool, a.settings, validate_new_account(username="alice"))
     await create_account(b.pool, b.settings, validate_new_account(username="bob"))
-    post = await outbox.create_post(a.pool, a.settings, "alice", "새 찻잔을 구웠어요")
+    post = await commands.create_post(a.pool, build_publisher(a.settings), "alice", "새 찻잔을 구웠어요")
     async with HttpClient(b.settings) as http:
-        await outbox.like(b.pool, b.settings, http, "bob", post)
+        await commands.like(b.pool, build_publisher(b.settings), http, "bob", post)
     return post
 
 
@@ -82,7 +83,7 @@ async def test_undo_while_the_beneficiary_is_down_is_countersigned_after_the_lik
     [like] = await _deliveries(b)
     assert (like["state"], like["attempts"]) == ("queued", 1) and "Connect" in like["last_error"]
 
-    await outbox.unlike(b.pool, b.settings, "bob", post)
+    await commands.unlike(b.pool, build_publisher(b.settings), "bob", post)
     like, undo = await _deliveries(b)
     assert (undo["kind"], undo["points"], undo["reverses"]) == ("undo-like", -like["points"], like["id"])
     assert like["points"] == 1
@@ -108,8 +109,9 @@ async def test_undo_while_the_beneficiary_is_down_is_countersigned_after_the_lik
 async def test_a_reversal_fails_unsent_when_its_receipt_is_refused_for_good(pair):
     a, b = pair
     post = await _alice_posts_and_bob_likes(a, b)
-    await outbox.unlike(b.pool, b.settings, "bob", post)
-    await outbox.delete_object(a.pool, a.settings, "alice", post)  # before the like's receipt arrives
+    await commands.unlike(b.pool, build_publisher(b.settings), "bob", post)
+    # Before the like's receipt arrives:
+    await commands.delete_object(a.pool, build_publisher(a.settings), "alice", post)
     assert await deliver_all(b) == 1  # the like: refused for good (no live post)
     like, undo = await _deliveries(b)
     assert (like["state"], like["last_status"]) == ("failed", 422) and "no live post" in like["last_error"]

@@ -22,6 +22,10 @@ from fedserver.db import Migration, load_migrations, migrate
 from fedserver.embedded import EmbeddedPostgres, start_embedded
 
 
+# Deliveries with the body each sends (a body is stored once per activity, in delivery_bodies).
+DELIVERED = "deliveries JOIN delivery_bodies b ON b.id = body_id"
+
+
 def query(url: str, sql: str, *args) -> list[asyncpg.Record]:
     """Run one query on its own connection, from synchronous test code (beside live instances)."""
     async def run() -> list[asyncpg.Record]:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from fedserver.app import build_dispatcher, build_publisher
 from fedserver.federation.keys import instance_signer
-from fedserver.federation.processing import claim_inbox_items, process_item
+from fedserver.federation.processing import InboxWorker
 from fedserver.net.http import HttpClient
+from fedserver.repo import jobs
+from fedserver.repo.inbox import INBOX
+from fedserver.runtime import Runtime
 
 
 async def process_all(pool, settings) -> list[str]:
-    """Claim and process every due inbox item; return the outcomes in order."""
+    """Claim and process every due inbox item; return the recorded states in order."""
     outcomes = []
     async with HttpClient(settings) as http:
-        signer = await instance_signer(pool, settings)
+        runtime = Runtime(settings, pool, http, await instance_signer(pool, settings), build_publisher(settings),
+                          build_dispatcher())
+        worker = InboxWorker(runtime)
         while True:
             async with pool.acquire() as conn:
-                items = await claim_inbox_items(conn, 10)
+                items = await jobs.claim(conn, INBOX, 10)
             if not items:
                 return outcomes
             for item in items:
-                outcomes.append(await process_item(pool, settings, http, signer, item))
+                outcome = await worker.jobs.attempt(item)
+                outcomes.append(outcome.state if outcome else "crashed")

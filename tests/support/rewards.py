@@ -13,16 +13,18 @@ from fedserver.accounts import create_account, validate_new_account
 from fedserver.app import create_app
 from fedserver.config import Settings, load_settings
 from fedserver.db import init_connection
+from fedserver.repo import jobs
 from rewards.checkpoint import CosignatureSigner
 from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import add_member, write_policy_file
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
-from rewards.issue import deliver_one, issue_receipt
+from rewards.issue import issue_receipt
 from rewards.keys import log_origin, receipts_key_name, witness_key_name
 from rewards.note import Ed25519Signer, sign_note
 from rewards.publisher import Publisher
 from rewards.receipt import Receipt, build_receipt
-from rewards.store import claim_receipt_deliveries, upsert_member
+from rewards.store import RECEIPT_DELIVERIES, upsert_member
+from rewards.workers import receipt_worker
 from tests.support.instance import free_port
 
 _counter = itertools.count()
@@ -162,10 +164,11 @@ async def publish_live(x: LiveInstance) -> bool:
 async def deliver_all(x: LiveInstance) -> int:
     """One pass of the receipt delivery worker: claim what is due and deliver it; returns how many."""
     async with x.pool.acquire() as conn:
-        batch = await claim_receipt_deliveries(conn, 100, 60)
+        batch = await jobs.claim(conn, RECEIPT_DELIVERIES, 100)
     async with http_session(x.settings) as session:
-        for delivery in batch:
-            await deliver_one(x.ctx, x.pool, session, delivery)
+        worker = receipt_worker(x.ctx, x.pool, session)
+        for job in batch:
+            await worker.attempt(job)
     return len(batch)
 
 

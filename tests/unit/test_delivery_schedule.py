@@ -1,4 +1,4 @@
-"""The delivery retry schedule and how each answer is classified."""
+"""How each delivery answer is classified, on the jobs retry schedule."""
 
 from __future__ import annotations
 
@@ -6,43 +6,10 @@ import random
 
 import pytest
 
-from fedserver.federation.delivery import (
-    MAX_ATTEMPTS,
-    classify,
-    next_retry_delay,
-    parse_retry_after,
-)
+from fedserver.federation.delivery import MAX_ATTEMPTS, classify, parse_retry_after
+from fedserver.jobs import retry_delay as next_retry_delay
 from fedserver.net.http import DeliveryResult
 from fedserver.signatures import http_date
-
-DAY = 86400
-
-
-def _total(rng: random.Random) -> float:
-    # 16 attempts leave 15 waits between them.
-    return sum(next_retry_delay(attempt, rng) for attempt in range(1, MAX_ATTEMPTS))
-
-
-def test_sixteen_attempts_span_two_to_four_days_like_mastodon():
-    for seed in range(50):
-        assert 2 * DAY < _total(random.Random(seed)) < 4 * DAY
-
-
-def test_bounds_of_each_delay():
-    low = random.Random()
-    low.uniform = lambda a, b: a  # type: ignore[method-assign]
-    high = random.Random()
-    high.uniform = lambda a, b: b  # type: ignore[method-assign]
-    assert next_retry_delay(1, low) == 16 and next_retry_delay(1, high) == 16.5
-    assert next_retry_delay(10, low) == 10_015 and next_retry_delay(10, high) == 15_015
-    assert 2 * DAY < _total(low) < _total(high) < 3.2 * DAY
-
-
-def test_each_delay_is_at_least_n_to_the_fourth_plus_15_and_at_most_half_again():
-    rng = random.Random(1)
-    for n in range(1, MAX_ATTEMPTS):
-        assert n**4 + 15 <= next_retry_delay(n, rng) <= 1.5 * n**4 + 15
-
 
 def _outcome(status=None, *, attempt=1, retry_after=None, error=None, permanent=False, scale=1.0):
     result = DeliveryResult(status=status, retry_after=retry_after, error=error, permanent=permanent)

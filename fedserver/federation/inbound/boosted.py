@@ -11,9 +11,9 @@ from activities.actor import Actor
 from activities.parse import ParseError, RemotePost, parse_post, ref
 from activities.urls import same_origin
 
-from ..net.http import FetchError
-from ..repo import interactions as repo
-from .remote import ensure_remote_actor
+from ...net.http import FetchError
+from ...repo import interactions as repo
+from ..remote import ensure_remote_actor
 
 
 async def _needed(ctx, object_id: str, booster: Actor) -> bool:

@@ -1,0 +1,106 @@
+"""Inbound activities to their handlers, by (activity type, object type).
+
+Packages register their handlers into one `Dispatcher` at start-up (federation: follows,
+posts, likes, boosts, blocks, deletes; storefront and rewards their own types), and the
+inbox worker dispatches every stored activity through it. The object type is that of the
+embedded object, or `REFERENCE` when the object is given by id only; a handler registered
+for `ANY` takes every object type of its activity not registered more precisely. An
+activity nobody handles is recorded as ignored with the pair named, never given to a
+handler written for something else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from activities.parse import InboundActivity, parse_activity
+
+from .config import Settings
+from .net.http import FetchBudget, HttpClient, Signer
+from .publish import Publisher
+
+ANY = "*"
+REFERENCE = "(reference)"
+
+
+class Outcome(enum.StrEnum):
+    """What handling an activity came to (also the inbox item's final state)."""
+
+    DONE = "done"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A handler's outcome and, for an ignored activity, why."""
+
+    outcome: Outcome
+    reason: str | None = None
+
+
+DONE = Result(Outcome.DONE)
+
+
+def ignored(reason: str) -> Result:
+    """The activity changes nothing here; `reason` says why."""
+    return Result(Outcome.IGNORED, reason)
+
+
+@dataclass
+class InboundContext:
+    """What a handler may use: the database, the HTTP client, the activity's fetch budget, publishing."""
+
+    pool: asyncpg.Pool
+    settings: Settings
+    http: HttpClient
+    signer: Signer
+    budget: FetchBudget
+    recipient_id: int | None
+    publisher: Publisher
+
+
+Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
+
+
+def object_type(activity: InboundActivity) -> str:
+    """The embedded object's type, or REFERENCE for an object given by id."""
+    if activity.object is None:
+        return REFERENCE
+    kind = activity.object.get("type")
+    return kind if isinstance(kind, str) else REFERENCE
+
+
+class Dispatcher:
+    """Handlers keyed on (activity type, object type)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, str], Handler] = {}
+
+    def register(self, activity_type: str, object_types: str | Iterable[str], handler: Handler) -> None:
+        """Route `activity_type` with any of `object_types` (ANY, REFERENCE or type names) to `handler`."""
+        for kind in [object_types] if isinstance(object_types, str) else object_types:
+            key = (activity_type, kind)
+            if key in self._handlers:
+                raise ValueError(f"a handler for {activity_type}/{kind} is already registered")
+            self._handlers[key] = handler
+
+    def handler_for(self, activity: InboundActivity) -> Handler | None:
+        """The most precise handler for this activity, if any."""
+        return (self._handlers.get((activity.type, object_type(activity)))
+                or self._handlers.get((activity.type, ANY)))
+
+    def routes(self) -> list[tuple[str, str]]:
+        """Every registered (activity type, object type), sorted."""
+        return sorted(self._handlers)
+
+    async def dispatch(self, ctx: InboundContext, body: dict) -> Result:
+        """Parse a stored activity and run its handler; unhandled pairs are ignored, named."""
+        activity = parse_activity(body)
+        handler = self.handler_for(activity)
+        if handler is None:
+            return ignored(f"no handler for {activity.type}/{object_type(activity)}")
+        return await handler(ctx, activity)

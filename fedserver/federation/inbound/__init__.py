@@ -1,0 +1,32 @@
+"""Inbound activities federation handles, and the table that registers them with the dispatcher.
+
+`follows.py`: Follow, Accept/Reject of a Follow, Block and their Undo. `posts.py`: Create and
+Update of posts, Update of actors, Delete. `reactions.py`: Like, Announce and their Undo.
+Anything else (an Offer, an Agreement, a Receipt) belongs to the package that registers it.
+"""
+
+from __future__ import annotations
+
+from activities.parse import ACTOR_TYPES, POST_TYPES
+
+from ...dispatch import ANY, REFERENCE, Dispatcher
+from . import follows, posts, reactions
+
+
+def register(dispatcher: Dispatcher) -> None:
+    """Route the social activities to their handlers."""
+    dispatcher.register("Follow", ANY, follows.on_follow)
+    dispatcher.register("Accept", ["Follow", REFERENCE], follows.on_accept_follow)
+    dispatcher.register("Reject", ["Follow", REFERENCE], follows.on_reject_follow)
+    dispatcher.register("Undo", "Follow", follows.on_undo_follow)
+    dispatcher.register("Block", ANY, follows.on_block)
+    dispatcher.register("Undo", "Block", follows.on_undo_block)
+    dispatcher.register("Create", [*POST_TYPES, REFERENCE], posts.on_create_post)
+    dispatcher.register("Update", ACTOR_TYPES, posts.on_update_actor)
+    dispatcher.register("Update", POST_TYPES, posts.on_update_post)
+    dispatcher.register("Update", REFERENCE, posts.on_update_reference)
+    dispatcher.register("Delete", ANY, posts.on_delete)
+    dispatcher.register("Like", ANY, reactions.on_like)
+    dispatcher.register("Announce", ANY, reactions.on_announce)
+    dispatcher.register("Undo", ["Like", "Announce"], reactions.on_undo_reaction)
+    dispatcher.register("Undo", REFERENCE, reactions.on_undo_reference)

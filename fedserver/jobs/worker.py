@@ -1,0 +1,193 @@
+"""The one loop that works a job table: claim with a lease, run, record, retry on the schedule.
+
+A worker keeps up to `concurrency` jobs in flight and claims in batches (when at least
+`refill_at` slots are free), woken by NOTIFY on the queue's channel, by a finished job, and
+by a slow poll (so it keeps working, by polling alone, while it cannot LISTEN). Jobs that
+share an ordering key run one after another in the order they were claimed; others run in
+parallel. A job's run never raises into the loop: a crash is logged and its lease brings it
+back later. On stop, jobs in flight get `shutdown_timeout` seconds; cancelled ones come back
+when their lease runs out. Nothing is held only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ..repo import jobs as store
+from .schedule import Outcome, settle
+from ..repo.jobs import Job, Queue
+
+log = logging.getLogger("fedserver.jobs")
+
+# Errors that mean "the database cannot be reached right now": the worker waits and tries again.
+DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncio.TimeoutError,
+                 asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+Run = Callable[[Job], Awaitable[Outcome]]
+ExtraClaim = Callable[[asyncpg.Connection, int], Awaitable[list[Job]]]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How one process works a queue."""
+
+    concurrency: int = 32
+    refill_at: int | None = None  # free slots needed before claiming again (default: a quarter)
+    poll_seconds: float = 1.0
+    retry_scale: float = 1.0  # multiplies the schedule's delays (tests only)
+    shutdown_timeout: float = 10.0
+    ordering_key: Callable[[Job], Hashable] | None = None
+    extra_claim: ExtraClaim | None = None  # claimed first on each fill (such as probes of paused domains)
+
+
+class JobWorker:
+    """Works one queue in this process until its stop event is set."""
+
+    def __init__(self, pool: asyncpg.Pool, queue: Queue, run: Run, options: WorkerOptions | None = None, *,
+                 rng: random.Random | None = None, claim_args: tuple[Any, ...] = ()):
+        self.pool, self.queue, self.run_job = pool, queue, run
+        self.options = options or WorkerOptions()
+        self.refill_at = self.options.refill_at or max(1, self.options.concurrency // 4)
+        self.rng = rng or random.Random()
+        self.claim_args = claim_args
+        self.in_flight: set[asyncio.Task] = set()
+        self.wake = asyncio.Event()
+        self._chains: dict[Hashable, asyncio.Task] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run until `stop` is set, then let jobs in flight finish (bounded)."""
+        stopper = asyncio.create_task(self._wake_on(stop))
+        listener: asyncpg.Connection | None = None
+        try:
+            while not stop.is_set():
+                listener = await self._ensure_listener(listener)
+                self.wake.clear()
+                if await self._fill() == 0:
+                    await self._sleep(self.options.poll_seconds)
+        finally:
+            stopper.cancel()
+            await self._drain()
+            await self._close_listener(listener)
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _ensure_listener(self, listener: asyncpg.Connection | None) -> asyncpg.Connection | None:
+        """LISTEN on a connection of our own; when that fails, keep going on polling alone."""
+        if listener is not None and not listener.is_closed():
+            return listener
+        await self._close_listener(listener)
+        try:
+            conn = await self.pool.acquire()
+        except DATABASE_DOWN as exc:
+            log.warning("cannot LISTEN on %s (polling instead): %s", self.queue.channel, exc)
+            return None
+        try:
+            await conn.add_listener(self.queue.channel, self._notified)
+        except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+            log.warning("cannot LISTEN on %s (polling instead): %s", self.queue.channel, exc)
+            await self.pool.release(conn)
+            return None
+        return conn
+
+    def _notified(self, *_args: object) -> None:
+        self.wake.set()
+
+    async def _close_listener(self, listener: asyncpg.Connection | None) -> None:
+        if listener is None:
+            return
+        try:
+            if not listener.is_closed():
+                await listener.remove_listener(self.queue.channel, self._notified)
+            await self.pool.release(listener)
+        except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+            log.debug("closing the %s listener: %s", self.queue.channel, exc)
+
+    async def _fill(self) -> int:
+        """Claim as many jobs as there are free slots and start them; how many were claimed."""
+        free = self.options.concurrency - len(self.in_flight)
+        if free < self.refill_at and self.in_flight:
+            return 0  # claim in batches, not one row per finished job
+        try:
+            async with self.pool.acquire() as conn:
+                claimed = await self.options.extra_claim(conn, free) if self.options.extra_claim else []
+                claimed += await store.claim(conn, self.queue, free - len(claimed), *self.claim_args)
+        except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+            log.warning("claiming from %s failed: %s", self.queue.table, exc)
+            return 0
+        for job in claimed:
+            self._start(job)
+        return len(claimed)
+
+    def _start(self, job: Job) -> None:
+        key = self.options.ordering_key(job) if self.options.ordering_key else None
+        before = self._chains.get(key) if key is not None else None
+        task = asyncio.create_task(self._after(before, job))
+        if key is not None:
+            self._chains[key] = task
+            task.add_done_callback(lambda done, key=key: self._unchain(key, done))
+        self.in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _unchain(self, key: Hashable, task: asyncio.Task) -> None:
+        if self._chains.get(key) is task:
+            del self._chains[key]
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.in_flight.discard(task)
+        self.wake.set()
+
+    async def _after(self, before: asyncio.Task | None, job: Job) -> None:
+        if before is not None:
+            await asyncio.wait({before})  # the same key's earlier job first, whatever came of it
+        await self.attempt(job)
+
+    async def attempt(self, job: Job) -> Outcome | None:
+        """Run one job and record what came of it; never raises (the lease covers any crash)."""
+        try:
+            outcome = await self.run_job(job)
+            return await self.record(job, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s job %s crashed; it is retried when its lease runs out", self.queue.table, job.id)
+            return None
+
+    async def record(self, job: Job, outcome: Outcome) -> Outcome:
+        """Write the outcome (and its effects) in one transaction, if the lease is still ours."""
+        outcome, delay = settle(outcome, job.attempts, self.queue.max_attempts, self.rng, self.options.retry_scale)
+        error = outcome.error[:500] if outcome.error else None
+        async with self.pool.acquire() as conn, conn.transaction():
+            if outcome.retry:
+                kept = await store.reschedule(conn, self.queue, job, delay, error=error, status=outcome.status)
+            else:
+                kept = await store.finish(conn, self.queue, job, outcome.state, error=error, status=outcome.status)
+            if kept and outcome.effects is not None:
+                await outcome.effects(conn)
+        if not kept:
+            log.info("%s job %s was taken over after its lease ran out", self.queue.table, job.id)
+        return outcome
+
+    async def _drain(self) -> None:
+        """Give jobs in flight the shutdown timeout to finish; cancelled ones come back after their lease."""
+        if not self.in_flight:
+            return
+        _done, pending = await asyncio.wait(set(self.in_flight), timeout=self.options.shutdown_timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,55 @@
+"""Publishing: what a local actor sends is stored and queued for delivery in the caller's transaction.
+
+`Publisher.publish(conn, actor, activity, inboxes)` records the activity (served at its id,
+listed in the outbox), stores its body once and queues one delivery per distinct inbox, then
+runs the hooks that other packages registered at start-up (rewards issues its receipts from
+one), all in the transaction the caller opened. So a post, an order move, a stock change and
+their deliveries commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from activities.actor import Actor
+
+from .config import Settings
+from .repo import deliveries as deliveries_repo
+from .repo import published as published_repo
+
+
+@dataclass(frozen=True)
+class Published:
+    """An activity a local actor just published, as hooks see it."""
+
+    actor: Actor
+    activity: dict
+    object_uri: str | None
+    visibility: str
+
+
+# Runs in the publishing transaction; an exception rolls the whole publication back.
+PublishHook = Callable[[asyncpg.Connection, Published], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Publishes for this instance; `hooks` are what other packages do with each publication."""
+
+    settings: Settings
+    hooks: tuple[PublishHook, ...] = ()
+
+    async def publish(self, conn: asyncpg.Connection, actor: Actor, activity: dict, inboxes: Iterable[str], *,
+                      object_uri: str | None = None, visibility: str = "direct") -> str:
+        """Store `activity`, queue it for `inboxes` and run the hooks, in the caller's transaction; its id."""
+        await published_repo.insert_activity(conn, uri=activity["id"], actor_id=actor.id,
+                                             activity_type=activity["type"], object_uri=object_uri,
+                                             visibility=visibility, data=activity)
+        await deliveries_repo.enqueue(conn, activity, actor.id, inboxes)
+        published = Published(actor, activity, object_uri, visibility)
+        for hook in self.hooks:
+            await hook(conn, published)
+        return activity["id"]

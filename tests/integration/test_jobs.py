@@ -1,0 +1,191 @@
+"""The one durable job mechanism on real PostgreSQL: leases, order per key, wake-up, retries, pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+
+from fedserver.jobs import RETRY, JobWorker, Outcome, WorkerOptions
+from fedserver.jobs.janitor import prune_queues
+from fedserver.repo import jobs
+from fedserver.repo.deliveries import DELIVERIES, prune_bodies
+from fedserver.repo.inbox import INBOX
+from tests.support.receivers import wait_for
+
+
+async def _items(pool, senders: list[str]) -> list[int]:
+    """Queue one inbox item per entry of `senders` (in that order); their ids."""
+    async with pool.acquire() as conn:
+        return [await conn.fetchval(
+            """INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, body)
+               VALUES ($1, 'Note', $2, '{}'::jsonb) RETURNING id""", f"urn:job:{n}", sender)
+            for n, sender in enumerate(senders)]
+
+
+async def _row(pool, item_id: int):
+    return await pool.fetchrow("SELECT state, attempts, last_error, last_status, locked_until, next_attempt_at "
+                               "FROM inbox_items WHERE id = $1", item_id)
+
+
+async def test_a_claimed_row_is_leased_to_one_worker_only(pool):
+    await _items(pool, ["a"] * 10)
+    async with pool.acquire() as one, pool.acquire() as two, one.transaction(), two.transaction():
+        first = await jobs.claim(one, INBOX, 6)
+        second = await jobs.claim(two, INBOX, 6)  # skips the rows the first transaction holds
+    assert len(first) == 6 and len(second) == 4 and not {j.id for j in first} & {j.id for j in second}
+    assert [j.id for j in first] == sorted(j.id for j in first)  # in claim order
+    assert all(j.attempts == 1 and j.lease is not None for j in first + second)
+    async with pool.acquire() as conn:
+        assert await jobs.claim(conn, INBOX, 10) == []  # all leased now
+
+
+async def test_an_outcome_is_written_only_while_the_lease_is_held(pool):
+    (item,) = await _items(pool, ["a"])
+    short = replace(INBOX, lease_seconds=0.05)
+    async with pool.acquire() as conn:
+        (first,) = await jobs.claim(conn, short, 1)
+        await asyncio.sleep(0.1)  # the lease runs out; another worker takes the row over
+        (second,) = await jobs.claim(conn, short, 1)
+        assert second.id == first.id and second.attempts == 2
+        assert not await jobs.finish(conn, INBOX, first, "done", error=None, status=None)
+        assert not await jobs.reschedule(conn, INBOX, first, 60, error="late", status=None)
+        assert await jobs.finish(conn, INBOX, second, "ignored", error="why", status=None)
+    row = await _row(pool, item)
+    assert (row["state"], row["attempts"], row["last_error"], row["locked_until"]) == ("ignored", 2, "why", None)
+
+
+async def test_a_rescheduled_row_waits_until_it_is_due(pool):
+    (item,) = await _items(pool, ["a"])
+    async with pool.acquire() as conn:
+        (job,) = await jobs.claim(conn, INBOX, 1)
+        assert await jobs.reschedule(conn, INBOX, job, 3600, error="peer down", status=503)
+        assert await jobs.claim(conn, INBOX, 1) == []
+        assert [j.id for j in await jobs.claim(conn, INBOX, 1, due=False)] == [item]
+    row = await _row(pool, item)
+    assert (row["state"], row["last_error"], row["last_status"]) == ("queued", "peer down", 503)
+
+
+async def test_one_senders_jobs_run_in_claim_order_and_senders_in_parallel(pool):
+    senders = [random.choice("abc") for _ in range(60)]
+    ids = await _items(pool, senders)
+    ran: list[tuple[str, int]] = []
+    running: set[str] = set()
+    overlap = []
+
+    async def run(job):
+        sender = job["actor_uri"]
+        assert sender not in running, "two jobs of one sender ran at once"
+        running.add(sender)
+        overlap.append(len(running))
+        await asyncio.sleep(random.uniform(0, 0.01))
+        ran.append((sender, job.id))
+        running.discard(sender)
+        return Outcome("done")
+
+    worker = JobWorker(pool, INBOX, run, WorkerOptions(concurrency=16, ordering_key=lambda job: job["actor_uri"]))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_for(lambda: len(ran) == len(ids), 20, "every job to run")
+    stop.set()
+    await task
+    for sender in "abc":
+        assert [i for s, i in ran if s == sender] == [i for i, s in zip(ids, senders) if s == sender]
+    assert max(overlap) > 1  # different senders did run side by side
+    assert await pool.fetchval("SELECT count(*) FROM inbox_items WHERE state = 'done'") == len(ids)
+
+
+async def test_a_new_job_wakes_an_idle_worker_by_notify(pool):
+    ran = []
+
+    async def run(job):
+        ran.append(job.id)
+        return Outcome("done")
+
+    worker = JobWorker(pool, INBOX, run, WorkerOptions(poll_seconds=3600))  # polling would never find it
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.2)  # idle, listening
+    async with pool.acquire() as conn:
+        item = await conn.fetchval(
+            """INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, body)
+               VALUES ('urn:job:woken', 'Note', 'a', '{}'::jsonb) RETURNING id""")
+        await conn.execute(f"NOTIFY {INBOX.channel}")
+    await wait_for(lambda: ran == [item], 10, "the NOTIFY to wake the worker")
+    stop.set()
+    await task
+
+
+async def test_retries_follow_the_schedule_then_fail_and_a_crash_leaves_the_lease(pool):
+    first, crashing = await _items(pool, ["a", "b"])
+
+    async def run(job):
+        if job.id == crashing:
+            raise RuntimeError("a bug")
+        return Outcome(RETRY, "peer down", 503)
+
+    worker = JobWorker(pool, INBOX, run, rng=random.Random(0))
+    async with pool.acquire() as conn:
+        claimed = await jobs.claim(conn, INBOX, 2)
+    outcomes = [await worker.attempt(job) for job in claimed]
+    assert outcomes[0].retry and outcomes[1] is None
+    row = await _row(pool, first)
+    waited = (row["next_attempt_at"] - (await pool.fetchval("SELECT now()"))).total_seconds()
+    assert row["state"] == "queued" and 10 < waited <= 16.5  # the first retry: 16 s (1**4 + 15 + rand(0.5))
+    crashed = await _row(pool, crashing)
+    assert crashed["state"] == "queued" and crashed["locked_until"] is not None  # back when the lease ends
+    await pool.execute("UPDATE inbox_items SET attempts = $2 - 1, next_attempt_at = now() WHERE id = $1",
+                       first, INBOX.max_attempts)
+    async with pool.acquire() as conn:
+        (last,) = await jobs.claim(conn, INBOX, 1)
+    assert (await worker.attempt(last)).state == "failed"
+    row = await _row(pool, first)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("failed", INBOX.max_attempts, "peer down")
+
+
+async def test_effects_are_written_with_the_outcome_or_not_at_all(pool):
+    first, second = await _items(pool, ["a", "b"])
+
+    async def run(job):
+        async def effects(conn):
+            await conn.execute("UPDATE inbox_items SET last_error = 'effect' WHERE id = $1", job.id)
+            if job.id == second:
+                raise RuntimeError("the effects fail")
+        return Outcome("done", effects=effects)
+
+    worker = JobWorker(pool, INBOX, run)
+    async with pool.acquire() as conn:
+        claimed = await jobs.claim(conn, INBOX, 2)
+    await worker.attempt(claimed[0])
+    assert await worker.attempt(claimed[1]) is None  # logged; the lease brings the job back
+    assert (await _row(pool, first))["state"] == "done" and (await _row(pool, first))["last_error"] == "effect"
+    assert (await _row(pool, second))["state"] == "queued" and (await _row(pool, second))["last_error"] is None
+
+
+async def test_pruning_deletes_old_finished_rows_and_unused_bodies_only(pool):
+    old, recent, queued = await _items(pool, ["a", "b", "c"])
+    await pool.execute("""UPDATE inbox_items SET state = 'done', finished_at = now() - interval '20 days'
+                          WHERE id = $1""", old)
+    await pool.execute("UPDATE inbox_items SET state = 'done', finished_at = now() - interval '2 days' WHERE id = $1",
+                       recent)
+    await pool.execute("UPDATE inbox_items SET next_attempt_at = now() - interval '30 days' WHERE id = $1", queued)
+    actor = await pool.fetchval(
+        """INSERT INTO actors (uri, is_local, username, domain, actor_type, inbox_uri, key_id, public_key_pem)
+           VALUES ('https://r.example/u', false, 'u', 'r.example', 'Person', 'https://r.example/inbox', 'k', 'p')
+           RETURNING id""")
+    for name, age, state in (("gone", 20, "delivered"), ("kept", 20, "queued"), ("fresh", 1, "delivered")):
+        body = await pool.fetchval(
+            """INSERT INTO delivery_bodies (activity_uri, body, created_at)
+               VALUES ($1, '{}'::jsonb, now() - make_interval(days => $2)) RETURNING id""", name, age)
+        await pool.execute(
+            """INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, body_id, state, finished_at)
+               VALUES ($1, $2, 'https://r.example/inbox', $3, $4,
+                       CASE WHEN $4 <> 'queued' THEN now() - make_interval(days => $5) END)""",
+            name, actor, body, state, age)
+    deleted = await prune_queues(pool, [INBOX, DELIVERIES], [prune_bodies], 14 * 86400.0)
+    assert deleted == {"inbox_items": 1, "deliveries": 1, "prune_bodies": 1}
+    assert {r["id"] for r in await pool.fetch("SELECT id FROM inbox_items")} == {recent, queued}
+    kept = {r["activity_uri"] for r in await pool.fetch("SELECT activity_uri FROM delivery_bodies")}
+    assert kept == {"kept", "fresh"}
+    assert await prune_queues(pool, [INBOX, DELIVERIES], [prune_bodies], 14 * 86400.0) == {
+        "inbox_items": 0, "deliveries": 0, "prune_bodies": 0}

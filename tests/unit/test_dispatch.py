@@ -1,0 +1,64 @@
+"""The dispatch registry: handlers by (activity type, object type), and what is left unhandled."""
+
+from __future__ import annotations
+
+import pytest
+
+from activities.parse import parse_activity
+from fedserver.app import build_dispatcher
+from fedserver.dispatch import ANY, DONE, REFERENCE, Dispatcher, Outcome, ignored, object_type
+
+ACTOR = "https://remote.example/users/bob"
+
+
+def _activity(kind: str, obj: object) -> dict:
+    return {"id": f"https://remote.example/{kind.lower()}/1", "type": kind, "actor": ACTOR, "object": obj}
+
+
+async def _named(name: str):
+    async def handler(ctx, activity):
+        return ignored(name)
+    return handler
+
+
+async def test_the_most_precise_registration_wins_and_the_rest_is_ignored_by_name():
+    dispatcher = Dispatcher()
+    dispatcher.register("Accept", ["Follow", REFERENCE], await _named("follow"))
+    dispatcher.register("Accept", "Offer", await _named("offer"))
+    dispatcher.register("Delete", ANY, await _named("any delete"))
+    cases = [
+        (_activity("Accept", {"type": "Follow", "id": "https://x.example/f/1"}), "follow"),
+        (_activity("Accept", "https://x.example/f/1"), "follow"),
+        (_activity("Accept", {"type": "Offer", "id": "https://x.example/o/1"}), "offer"),
+        (_activity("Delete", {"type": "Tombstone", "id": "https://remote.example/n/1"}), "any delete"),
+        (_activity("Delete", ACTOR), "any delete"),
+        (_activity("Offer", {"type": "Agreement", "id": "https://remote.example/a/1"}),
+         "no handler for Offer/Agreement"),
+        (_activity("Accept", {"type": "Agreement", "id": "https://remote.example/a/1"}),
+         "no handler for Accept/Agreement"),
+    ]
+    for body, expected in cases:
+        result = await dispatcher.dispatch(None, body)  # type: ignore[arg-type]
+        assert (result.outcome, result.reason) == (Outcome.IGNORED, expected)
+
+
+def test_a_pair_is_registered_once():
+    dispatcher = Dispatcher()
+    dispatcher.register("Like", ANY, lambda ctx, act: DONE)
+    with pytest.raises(ValueError, match="Like/\\*"):
+        dispatcher.register("Like", ANY, lambda ctx, act: DONE)
+
+
+def test_object_type_of_embedded_objects_and_references():
+    assert object_type(parse_activity(_activity("Undo", {"type": "Like", "id": "https://remote.example/l/1",
+                                                        "actor": ACTOR}))) == "Like"
+    assert object_type(parse_activity(_activity("Undo", "https://remote.example/l/1"))) == REFERENCE
+
+
+def test_federation_registers_the_social_activities_and_nothing_of_the_shop():
+    routes = set(build_dispatcher().routes())
+    for pair in [("Follow", ANY), ("Accept", "Follow"), ("Reject", REFERENCE), ("Undo", "Like"), ("Undo", "Block"),
+                 ("Create", "Note"), ("Create", "Article"), ("Update", "Person"), ("Update", "Note"),
+                 ("Delete", ANY), ("Like", ANY), ("Announce", ANY), ("Block", ANY)]:
+        assert pair in routes
+    assert not {pair for pair in routes if pair[0] == "Offer" or "Agreement" in pair}
