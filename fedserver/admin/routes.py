@@ -1,9 +1,9 @@
 """`/admin`: log in and out, the rewards alerts page and resolving an alert.
 
-The login form checks a double-submit CSRF cookie, then the password with the OAuth
-login's `authenticate` (same failed-login limits). An administrator gets a session
-cookie (HttpOnly, SameSite=Strict, Path=/admin, Secure on https); anyone else a 403
-and no session. Every logged-in request re-reads the account's role, and taking the
+The login form checks a double-submit CSRF cookie, then the password with
+`fedserver.auth` (the same failed-login limits as the OAuth login). An administrator
+gets a session of the admin area (cookie HttpOnly, SameSite=Strict, Path=/admin, Secure
+on https); anyone else a 403 and no session. Every logged-in request re-reads the account's role, and taking the
 role away (`fedserver account role NAME user`) also ends the account's sessions.
 """
 
@@ -17,35 +17,28 @@ from aiohttp import web
 
 from rewards.store import count_open_alerts, list_alerts, resolve_alert
 
-from ..api.login import LoginFailed, authenticate
 from ..api.login_page import TEXT as LOGIN_TEXT
-from ..api.ratelimit import client_address
-from ..app_keys import POOL, SETTINGS
-from ..errors import HTTPError
-from ..web.form_pages import (
-    PAGE_HEADERS,
+from ..app_keys import POOL
+from ..auth import (
+    ADMIN_AREA,
     CsrfCookie,
-    html_response,
-    same_secret,
-    secure_cookies,
+    LoginRefused,
+    Session,
+    check_login_form,
+    current_session,
+    log_in,
+    log_out,
 )
+from ..web.form_pages import PAGE_HEADERS, html_response
 from ..web.pages import pick_language
 from . import pages
-from .sessions import (
-    SESSION_SECONDS,
-    AdminSession,
-    end_session,
-    find_session,
-    start_session,
-)
 
 log = logging.getLogger("fedserver.admin")
 
-SESSION_COOKIE = "fedserver_admin_session"
 CSRF = CsrfCookie("fedserver_admin_csrf", "/admin", "Strict")
 # The admin pages' forms may post to this site only.
 HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": PAGE_HEADERS["Content-Security-Policy"] + "; form-action 'self'"}
-SESSION = web.RequestKey("fedserver.admin.session", AdminSession)
+SESSION = web.RequestKey("fedserver.admin.session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,8 +57,8 @@ def _forged(lang: str) -> web.Response:
     return _page(pages.message_page(lang, words["error_title"], words["csrf"], login_link=True), 403)
 
 
-async def _session(request: web.Request) -> AdminSession | None:
-    return await find_session(request.config_dict[POOL], request.cookies.get(SESSION_COOKIE, ""))
+async def _session(request: web.Request) -> Session | None:
+    return await current_session(request, ADMIN_AREA)
 
 
 def admin_only(handler: Handler) -> Handler:
@@ -108,29 +101,16 @@ async def login_post(request: web.Request) -> web.Response:
     words = LOGIN_TEXT[lang]
     if not CSRF.matches(request, form):
         return _forged(lang)
-    name, password = form.get("username"), form.get("password")
-    if not isinstance(name, str) or not isinstance(password, str) or not name.strip() or not password:
-        return _login_form(request, error=words["missing"], status=422)
-    pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
     try:
-        account = await authenticate(pool, settings, client_address(request, settings), name, password)
-    except LoginFailed:
-        return _login_form(request, error=words["bad_login"], username=name, status=422)
-    except HTTPError as exc:
-        if exc.status != 429:
-            raise
-        return _login_form(request, error=words["too_many"], username=name, status=429)
+        account = await check_login_form(request, form)
+    except LoginRefused as refused:
+        return _login_form(request, error=words[refused.reason], username=refused.username, status=refused.status)
     if account.role != "admin":
         log.warning("admin login refused: not an administrator", extra={"account": account.username})
         return _page(pages.not_admin_page(lang, account.username), 403)
-    previous = request.cookies.get(SESSION_COOKIE)
-    if previous:
-        await end_session(pool, previous)  # one live session per browser
-    token = await start_session(pool, account.id)
-    log.info("admin logged in", extra={"account": account.username})
     response = _see_other(pages.ALERTS_PATH)
-    response.set_cookie(SESSION_COOKIE, token, path="/admin", httponly=True, samesite="Strict",
-                        secure=secure_cookies(request), max_age=SESSION_SECONDS)
+    await log_in(request, response, ADMIN_AREA, account.id)
+    log.info("admin logged in", extra={"account": account.username})
     return response
 
 
@@ -138,13 +118,12 @@ async def logout_post(request: web.Request) -> web.Response:
     """End the session (its form's CSRF token required) and forget the cookie."""
     form = await request.post()
     session = await _session(request)
-    if session is not None:
-        if not same_secret(session.csrf_token, form.get("csrf_token")):
-            return _forged(pick_language(request))
-        await end_session(request.config_dict[POOL], session.token)
-        log.info("admin logged out", extra={"account": session.username})
+    if session is not None and not session.form_matches(form):
+        return _forged(pick_language(request))
     response = _see_other(pages.LOGIN_PATH)
-    response.del_cookie(SESSION_COOKIE, path="/admin")
+    await log_out(request, response, ADMIN_AREA, session)
+    if session is not None:
+        log.info("admin logged out", extra={"account": session.username})
     return response
 
 
@@ -165,7 +144,7 @@ async def alert_resolve_post(request: web.Request) -> web.Response:
     session = request[SESSION]
     form = await request.post()
     lang = pick_language(request)
-    if not same_secret(session.csrf_token, form.get("csrf_token")):
+    if not session.form_matches(form):
         return _forged(lang)
     alert_id = int(request.match_info["id"])
     changed = await resolve_alert(request.config_dict[POOL], alert_id, session.account_id)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..app_keys import POOL, SETTINGS
-from ..errors import HTTPError
-from ..web.form_pages import PAGE_HEADERS, CsrfCookie, html_response
+from ..app_keys import POOL
+from ..auth import CsrfCookie, LoginRefused, check_login_form
+from ..web.form_pages import PAGE_HEADERS, html_response
 from ..web.pages import pick_language
 from . import login_page
-from .login import LoginFailed, authenticate
 from .oauth_service import (
     OOB,
     AuthorizationRequest,
@@ -23,7 +22,6 @@ from .oauth_service import (
     create_code,
     redirect_with,
 )
-from .ratelimit import client_address
 
 CSRF = CsrfCookie("fedserver_oauth_csrf", "/oauth", "Lax")
 
@@ -89,19 +87,9 @@ async def authorize_post(request: web.Request) -> web.Response:
         return html_response(login_page.error_page(lang, exc.description), exc.status)
     if form.get("decision") == "deny":
         return _denied(areq, lang)
-    name, password = form.get("username"), form.get("password")
-    if not isinstance(name, str) or not isinstance(password, str) or not name.strip() or not password:
-        return _form_page(request, lang, areq, fields, error=login_page.TEXT[lang]["missing"], status=422)
-    settings = request.config_dict[SETTINGS]
     try:
-        account = await authenticate(request.config_dict[POOL], settings, client_address(request, settings),
-                                     name, password)
-    except LoginFailed:
-        return _form_page(request, lang, areq, fields, error=login_page.TEXT[lang]["bad_login"], username=name,
-                          status=422)
-    except HTTPError as exc:
-        if exc.status != 429:
-            raise
-        return _form_page(request, lang, areq, fields, error=login_page.TEXT[lang]["too_many"], username=name,
-                          status=429)
+        account = await check_login_form(request, form)
+    except LoginRefused as refused:
+        return _form_page(request, lang, areq, fields, error=login_page.TEXT[lang][refused.reason],
+                          username=refused.username, status=refused.status)
     return await _approved(request, areq, lang, account.id)

@@ -1,20 +1,13 @@
 """What the server-rendered form pages share (the OAuth login page, the admin pages).
 
-The HTML shell, the headers that keep the pages out of caches and frames, and the
-double-submit CSRF cookie: a form carries a random token that must equal an HttpOnly
-cookie only this site can set, scoped to its area's path and Secure on https.
+The HTML shell and the headers that keep the pages out of caches and frames.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from dataclasses import dataclass
 from html import escape
 
 from aiohttp import web
-
-from ..app_keys import SETTINGS
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -55,37 +48,3 @@ def html_response(text: str, status: int = 200, headers: dict[str, str] | None =
 def hidden_input(name: str, value: str | None) -> str:
     """A hidden form field (nothing for None)."""
     return "" if value is None else f'<input type="hidden" name="{name}" value="{escape(value)}">'
-
-
-def secure_cookies(request: web.Request) -> bool:
-    """Cookies are Secure when the instance is served over https."""
-    return request.config_dict[SETTINGS].instance.scheme == "https"
-
-
-def same_secret(expected: str, sent: object) -> bool:
-    """Constant-time comparison of a secret with a form value (False for anything but a non-empty string)."""
-    return bool(expected) and isinstance(sent, str) and hmac.compare_digest(expected.encode(), sent.encode())
-
-
-@dataclass(frozen=True)
-class CsrfCookie:
-    """The double-submit CSRF cookie of one area of the site (its name, path and SameSite mode)."""
-
-    name: str
-    path: str
-    samesite: str
-
-    def token(self, request: web.Request) -> str:
-        """The token to put in a form: the cookie's, or a new one."""
-        existing = request.cookies.get(self.name, "")
-        return existing if 40 <= len(existing) <= 64 and existing.isascii() else secrets.token_urlsafe(32)
-
-    def attach(self, request: web.Request, response: web.Response, token: str) -> web.Response:
-        """Set the cookie that the form's token must match."""
-        response.set_cookie(self.name, token, path=self.path, httponly=True, samesite=self.samesite,
-                            secure=secure_cookies(request))
-        return response
-
-    def matches(self, request: web.Request, form) -> bool:
-        """True when the form's `csrf_token` equals the cookie."""
-        return same_secret(request.cookies.get(self.name, ""), form.get("csrf_token", ""))
