@@ -18,6 +18,7 @@ from .errors import error_middleware, json_error
 from .federation import inbox
 from .federation.keys import federation_context
 from .net.http import HttpClient
+from .templates import setup_pages
 from .web import actors, media, objects, wellknown
 
 access_log = logging.getLogger("fedserver.access")
@@ -55,6 +56,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool
+    setup_pages(app)
     app.cleanup_ctx.append(federation_context(http))
     app.router.add_get("/healthz", healthz_get)
     wellknown.setup_routes(app)
