@@ -91,3 +91,44 @@ async def test_every_public_page_sends_the_security_headers_and_our_stylesheet(c
     assert "@media (prefers-color-scheme: dark)" in await css.text()
     stale = await client.get("/static/site.css?v=old")
     assert stale.status == 200 and stale.headers["Cache-Control"] == "no-cache"
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def test_a_missing_url_is_a_page_for_a_browser_and_json_for_everyone_else(client):
+    page = await client.get("/no/such/page", headers={**BROWSER, "Accept-Language": "en-US,en;q=0.9"})
+    assert page.status == 404 and page.content_type == "text/html"
+    html = await page.text()
+    assert '<html lang="en">' in html and "<h1>Not found</h1>" in html and "HTTP 404" in html
+    assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Cache-Control"] == "no-store"
+    korean = await client.get("/no/such/page", headers=BROWSER)
+    assert korean.status == 404 and "<h1>찾을 수 없습니다</h1>" in await korean.text()
+    for accept in ({}, {"Accept": "application/json"}, {"Accept": "application/activity+json"}, {"Accept": "*/*"}):
+        response = await client.get("/no/such/page", headers=accept)
+        assert response.status == 404 and response.content_type == "application/json", accept
+        assert await response.json() == {"error": "Not Found"}
+
+
+async def test_api_and_token_endpoints_answer_json_even_to_a_browser(client):
+    api = await client.get("/api/v1/no-such-endpoint", headers=BROWSER)
+    assert api.status == 404 and api.content_type == "application/json"
+    assert api.headers["Access-Control-Allow-Origin"] == "*"
+    token = await client.get("/oauth/token", headers=BROWSER)
+    assert token.status == 405 and token.content_type == "application/json" and "POST" in token.headers["Allow"]
+
+
+async def test_an_error_page_keeps_the_status_and_headers_of_the_json_answer(client, alice):
+    as_page = await client.post("/", headers=BROWSER)
+    as_json = await client.post("/")
+    assert as_page.status == as_json.status == 405
+    assert as_page.headers["Allow"] == as_json.headers["Allow"] and "GET" in as_page.headers["Allow"]
+    assert as_page.content_type == "text/html" and "<h1>허용되지 않는 요청 방식입니다</h1>" in await as_page.text()
+
+
+async def test_a_missing_post_is_a_page_for_a_browser_and_json_for_a_peer(client, alice):
+    page = await client.get("/users/alice/statuses/123", headers=BROWSER)
+    assert page.status == 404 and page.content_type == "text/html"
+    assert "no such post" in await page.text()
+    peer = await client.get("/users/alice/statuses/123", headers={"Accept": "application/activity+json"})
+    assert peer.status == 404 and await peer.json() == {"error": "no such post"}
