@@ -11,10 +11,13 @@ modules, never a feature package.
 - `render`: the Jinja2 environments, the HTML headers every page sends, the stylesheet.
 
 Templates live in `pages/`, the stylesheet in `static/`. After adding or changing a
-text in a template: `pybabel extract -F fedserver/templates/babel.cfg -o /tmp/messages.pot
-fedserver/templates`, then `pybabel update -i /tmp/messages.pot -d fedserver/templates/locale`
-and translate the new Korean entries (the English catalog may leave them empty:
-the source texts are English).
+text in a template, from the repository root:
+
+    pybabel extract -F fedserver/templates/babel.cfg --no-location -o /tmp/messages.pot fedserver/templates
+    pybabel update -i /tmp/messages.pot -d fedserver/templates/locale -w 100 --no-fuzzy-matching
+
+then translate the new Korean entries (the English catalog may leave them empty: the
+source texts are English). A test fails while a Korean text is missing.
 """
 
 from __future__ import annotations
