@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from http import HTTPStatus
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,7 +103,15 @@ def render_page(request: web.Request, template: str, *, status: int = 200,
     return web.Response(text=html, status=status, content_type="text/html", headers=headers)
 
 
+def _says_more_than_the_status(status: int, detail: str) -> bool:
+    try:
+        return detail.lower() != HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return bool(detail)
+
+
 def error_page(request: web.Request, status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
-    """The error page for a browser: a title for the status in its language, and the technical detail."""
+    """The error page for a browser: a title for the status in its language, and the technical detail if any."""
     merged = {**PUBLIC_HEADERS, "Cache-Control": "no-store", **(headers or {})}
-    return render_page(request, "error.html", status=status, headers=merged, status_code=status, detail=detail)
+    shown = detail if _says_more_than_the_status(status, detail) else ""
+    return render_page(request, "error.html", status=status, headers=merged, status_code=status, detail=shown)

@@ -101,6 +101,7 @@ async def test_a_missing_url_is_a_page_for_a_browser_and_json_for_everyone_else(
     assert page.status == 404 and page.content_type == "text/html"
     html = await page.text()
     assert '<html lang="en">' in html and "<h1>Not found</h1>" in html and "HTTP 404" in html
+    assert "Not Found" not in html  # aiohttp's reason phrase adds nothing to the heading
     assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Cache-Control"] == "no-store"
     korean = await client.get("/no/such/page", headers=BROWSER)
     assert korean.status == 404 and "<h1>찾을 수 없습니다</h1>" in await korean.text()
