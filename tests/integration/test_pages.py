@@ -72,9 +72,9 @@ async def test_a_post_shows_its_time_in_the_configured_time_zone(client, berlin,
     assert shown not in in_berlin
 
 
-async def test_every_public_page_sends_the_security_headers_and_our_stylesheet(client, pool, settings, alice):
+async def test_every_page_sends_the_security_headers_and_our_stylesheet(client, pool, settings, alice):
     post = (await outbox.create_post(pool, settings, "alice", "hello")).removeprefix(settings.base_url)
-    for path in ("/", "/@alice", "/users/alice", post, "/@nobody"):
+    for path in ("/", "/@alice", "/users/alice", post, "/@nobody", "/no/such/page", "/admin/login"):
         response = await client.get(path, headers=HTML)
         assert response.content_type == "text/html", path
         assert response.headers["X-Content-Type-Options"] == "nosniff"
