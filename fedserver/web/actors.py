@@ -65,7 +65,7 @@ async def profile_get(request: web.Request) -> web.StreamResponse:
 
 
 async def _profile(request: web.Request) -> web.Response:
-    """The profile page (a page even for a client that sent no Accept header, as a browser's address bar)."""
+    """The profile page; a missing account is a page too, even for a request without an Accept header."""
     try:
         actor = await _load_actor(request)
     except HTTPError as exc:
