@@ -18,8 +18,8 @@ from .keys import generate_rsa_keypair
 from .passwords import hash_password
 from .publish import Publisher
 from .repo import actors as actors_repo
-from .repo import admin_sessions
 from .repo import deliveries as deliveries_repo
+from .repo import sessions as sessions_repo
 
 log = logging.getLogger("fedserver.accounts")
 
@@ -144,7 +144,7 @@ async def set_role(pool: asyncpg.Pool, username: str, role: str) -> Actor:
             raise AccountError(f"the account '{username}' is deleted")
         await actors_repo.update_role(conn, account.actor.id, role)
         if role != "admin":
-            await admin_sessions.end_account_sessions(conn, account.actor.id)
+            await sessions_repo.end_account_sessions(conn, account.actor.id, "admin")
     log.info("account role changed", extra={"account": account.actor.acct, "role": role})
     return account.actor
 

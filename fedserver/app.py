@@ -28,6 +28,7 @@ from .federation import inbound, inbox
 from .federation.keys import federation_context
 from .net.http import HttpClient
 from .publish import Publisher
+from .templates import setup_pages
 from .web import actors, media, objects, wellknown
 
 access_log = logging.getLogger("fedserver.access")
@@ -79,6 +80,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     app[SETTINGS] = settings
     app[POOL] = pool
     app[PUBLISHER] = publisher or build_publisher(settings)
+    setup_pages(app)
     app.cleanup_ctx.append(federation_context(http))
     app.router.add_get("/healthz", healthz_get)
     wellknown.setup_routes(app)

@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -38,6 +39,7 @@ class InstanceSettings(_Section):
     description: str = ""
     registrations: Literal["closed", "approval", "open"] = "closed"
     languages: list[str] = Field(default_factory=lambda: ["ko", "en"])
+    timezone: str = "Asia/Seoul"
 
     @field_validator("domain")
     @classmethod
@@ -45,6 +47,16 @@ class InstanceSettings(_Section):
         value = value.strip().lower()
         if not _DOMAIN_RE.match(value):
             raise ValueError("expected a host name with an optional port, like 'shop.example' or '127.0.0.1:8001'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"'{value}' is not a time zone; expected an IANA name like 'Asia/Seoul' or 'UTC'") from None
         return value
 
 

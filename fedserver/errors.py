@@ -1,4 +1,10 @@
-"""One place that turns exceptions into HTTP responses, so handlers raise and never build error JSON."""
+"""One place that turns exceptions into HTTP responses, so handlers raise and never build error JSON.
+
+A browser (its `Accept` ranks a web page above JSON) gets an HTML error page in its
+language; everyone else (API clients, ActivityPub peers, a request without `Accept`)
+and every request to the client API or the OAuth token and revocation endpoints gets
+JSON `{"error": message}`. Status and headers are the same either way.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,12 @@ import logging
 
 from aiohttp import web
 
+from .templates import PAGES, error_page, prefers_html
+
 log = logging.getLogger("fedserver.web")
+
+# Machine endpoints: JSON whatever the Accept header says.
+_JSON_ONLY = ("/api/", "/oauth/token", "/oauth/revoke")
 
 
 class HTTPError(Exception):
@@ -24,18 +35,30 @@ def json_error(status: int, message: str, headers: dict[str, str] | None = None)
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
+def _wants_page(request: web.Request) -> bool:
+    return PAGES in request.config_dict and not request.path.startswith(_JSON_ONLY) and prefers_html(request)
+
+
+def error_response(request: web.Request, status: int, message: str,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    """The error as a page for a browser, as JSON for everyone else."""
+    if _wants_page(request):
+        return error_page(request, status, message, headers)
+    return json_error(status, message, headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
-    """Map HTTPError and aiohttp's own HTTP exceptions to JSON; log and hide anything unexpected."""
+    """Map HTTPError and aiohttp's own HTTP exceptions to error responses; log and hide anything unexpected."""
     try:
         return await handler(request)
     except HTTPError as exc:
-        return json_error(exc.status, exc.message, exc.headers)
+        return error_response(request, exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        return json_error(exc.status, reason, {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+        return error_response(request, exc.status, reason, {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
-        return json_error(500, "internal server error")
+        return error_response(request, 500, "internal server error")

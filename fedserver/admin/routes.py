@@ -1,86 +1,77 @@
 """`/admin`: log in and out, the rewards alerts page and resolving an alert.
 
-The login form checks a double-submit CSRF cookie, then the password with the OAuth
-login's `authenticate` (same failed-login limits). An administrator gets a session
-cookie (HttpOnly, SameSite=Strict, Path=/admin, Secure on https); anyone else a 403
-and no session. Every logged-in request re-reads the account's role, and taking the
-role away (`fedserver account role NAME user`) also ends the account's sessions.
+The login form checks a double-submit CSRF cookie, then the password with
+`fedserver.auth` (the same failed-login limits as the OAuth login). An administrator
+gets a session of the admin area (cookie HttpOnly, SameSite=Strict, Path=/admin, Secure
+on https); anyone else a 403 and no session. Every logged-in request re-reads the
+account's role, and taking the role away (`fedserver account role NAME user`) also
+ends the account's admin sessions.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from rewards.store import count_open_alerts, list_alerts, resolve_alert
 
-from ..api.login import LoginFailed, authenticate
-from ..api.login_page import TEXT as LOGIN_TEXT
-from ..api.ratelimit import client_address
-from ..app_keys import POOL, SETTINGS
-from ..errors import HTTPError
-from ..web.form_pages import (
-    PAGE_HEADERS,
+from ..app_keys import POOL
+from ..auth import (
+    ADMIN_AREA,
     CsrfCookie,
-    html_response,
-    same_secret,
-    secure_cookies,
+    LoginRefused,
+    Session,
+    check_login_form,
+    current_session,
+    log_in,
+    log_out,
 )
-from ..web.pages import pick_language
-from . import pages
-from .sessions import (
-    SESSION_SECONDS,
-    AdminSession,
-    end_session,
-    find_session,
-    start_session,
-)
+from ..templates import FORM_HEADERS, render_page
 
 log = logging.getLogger("fedserver.admin")
 
-SESSION_COOKIE = "fedserver_admin_session"
+LOGIN_PATH = "/admin/login"
+LOGOUT_PATH = "/admin/logout"
+ALERTS_PATH = "/admin/rewards/alerts"
 CSRF = CsrfCookie("fedserver_admin_csrf", "/admin", "Strict")
 # The admin pages' forms may post to this site only.
-HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": PAGE_HEADERS["Content-Security-Policy"] + "; form-action 'self'"}
-SESSION = web.RequestKey("fedserver.admin.session", AdminSession)
+HEADERS = {**FORM_HEADERS, "Content-Security-Policy": FORM_HEADERS["Content-Security-Policy"] + "; form-action 'self'"}
+SESSION = web.RequestKey("fedserver.admin.session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _page(text: str, status: int = 200) -> web.Response:
-    return html_response(text, status, HEADERS)
+def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    return render_page(request, template, status=status, headers=HEADERS, **context)
 
 
 def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={**HEADERS, "Location": location})
 
 
-def _forged(lang: str) -> web.Response:
+def _forged(request: web.Request) -> web.Response:
     """The answer to a form without the right CSRF token."""
-    words = LOGIN_TEXT[lang]
-    return _page(pages.message_page(lang, words["error_title"], words["csrf"], login_link=True), 403)
+    return _page(request, "forged.html", 403, login_url=LOGIN_PATH)
 
 
-async def _session(request: web.Request) -> AdminSession | None:
-    return await find_session(request.config_dict[POOL], request.cookies.get(SESSION_COOKIE, ""))
+def _not_admin(request: web.Request, username: str) -> web.Response:
+    return _page(request, "admin/not_admin.html", 403, username=username, login_url=LOGIN_PATH)
 
 
 def admin_only(handler: Handler) -> Handler:
     """Let in a live administrator's session; GETs without one go to the login form."""
     @functools.wraps(handler)
     async def checked(request: web.Request) -> web.StreamResponse:
-        lang = pick_language(request)
-        session = await _session(request)
+        session = await current_session(request, ADMIN_AREA)
         if session is None:
             if request.method == "GET":
-                return _see_other(pages.LOGIN_PATH)
-            ended = pages.TEXT[lang]["session_ended"]
-            return _page(pages.message_page(lang, pages.TEXT[lang]["login_title"], ended, login_link=True), 401)
+                return _see_other(LOGIN_PATH)
+            return _page(request, "admin/session_ended.html", 401, login_url=LOGIN_PATH)
         if not session.is_admin:
-            return _page(pages.not_admin_page(lang, session.username), 403)
+            return _not_admin(request, session.username)
         request[SESSION] = session
         return await handler(request)
     return checked
@@ -89,62 +80,46 @@ def admin_only(handler: Handler) -> Handler:
 def _login_form(request: web.Request, *, error: str | None = None, username: str = "",
                 status: int = 200) -> web.Response:
     token = CSRF.token(request)
-    html = pages.login_page(pick_language(request), token, error=error, username=username)
-    return CSRF.attach(request, _page(html, status), token)
+    page = _page(request, "admin/login.html", status, csrf_token=token, error=error, username=username)
+    return CSRF.attach(request, page, token)
 
 
 async def login_get(request: web.Request) -> web.Response:
     """The login form, or straight to the alerts for a live administrator."""
-    session = await _session(request)
+    session = await current_session(request, ADMIN_AREA)
     if session is not None and session.is_admin:
-        return _see_other(pages.ALERTS_PATH)
+        return _see_other(ALERTS_PATH)
     return _login_form(request)
 
 
 async def login_post(request: web.Request) -> web.Response:
     """Check the form and the password; open a session for an administrator."""
     form = await request.post()
-    lang = pick_language(request)
-    words = LOGIN_TEXT[lang]
     if not CSRF.matches(request, form):
-        return _forged(lang)
-    name, password = form.get("username"), form.get("password")
-    if not isinstance(name, str) or not isinstance(password, str) or not name.strip() or not password:
-        return _login_form(request, error=words["missing"], status=422)
-    pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
+        return _forged(request)
     try:
-        account = await authenticate(pool, settings, client_address(request, settings), name, password)
-    except LoginFailed:
-        return _login_form(request, error=words["bad_login"], username=name, status=422)
-    except HTTPError as exc:
-        if exc.status != 429:
-            raise
-        return _login_form(request, error=words["too_many"], username=name, status=429)
+        account = await check_login_form(request, form)
+    except LoginRefused as refused:
+        return _login_form(request, error=refused.reason, username=refused.username, status=refused.status)
     if account.role != "admin":
         log.warning("admin login refused: not an administrator", extra={"account": account.username})
-        return _page(pages.not_admin_page(lang, account.username), 403)
-    previous = request.cookies.get(SESSION_COOKIE)
-    if previous:
-        await end_session(pool, previous)  # one live session per browser
-    token = await start_session(pool, account.id)
+        return _not_admin(request, account.username)
+    response = _see_other(ALERTS_PATH)
+    await log_in(request, response, ADMIN_AREA, account.id)
     log.info("admin logged in", extra={"account": account.username})
-    response = _see_other(pages.ALERTS_PATH)
-    response.set_cookie(SESSION_COOKIE, token, path="/admin", httponly=True, samesite="Strict",
-                        secure=secure_cookies(request), max_age=SESSION_SECONDS)
     return response
 
 
 async def logout_post(request: web.Request) -> web.Response:
     """End the session (its form's CSRF token required) and forget the cookie."""
     form = await request.post()
-    session = await _session(request)
+    session = await current_session(request, ADMIN_AREA)
+    if session is not None and not session.form_matches(form):
+        return _forged(request)
+    response = _see_other(LOGIN_PATH)
+    await log_out(request, response, ADMIN_AREA, session)
     if session is not None:
-        if not same_secret(session.csrf_token, form.get("csrf_token")):
-            return _forged(pick_language(request))
-        await end_session(request.config_dict[POOL], session.token)
         log.info("admin logged out", extra={"account": session.username})
-    response = _see_other(pages.LOGIN_PATH)
-    response.del_cookie(SESSION_COOKIE, path="/admin")
     return response
 
 
@@ -155,8 +130,8 @@ async def alerts_get(request: web.Request) -> web.Response:
     async with request.config_dict[POOL].acquire() as conn:
         alerts = await list_alerts(conn)
         unresolved = await count_open_alerts(conn)
-    html = pages.alerts_page(pick_language(request), session.username, session.csrf_token, alerts, unresolved)
-    return _page(html)
+    return _page(request, "admin/alerts.html", username=session.username, csrf_token=session.csrf_token,
+                 alerts=alerts, unresolved=unresolved)
 
 
 @admin_only
@@ -164,29 +139,27 @@ async def alert_resolve_post(request: web.Request) -> web.Response:
     """Mark one alert resolved (the form's CSRF token required), then back to the list."""
     session = request[SESSION]
     form = await request.post()
-    lang = pick_language(request)
-    if not same_secret(session.csrf_token, form.get("csrf_token")):
-        return _forged(lang)
+    if not session.form_matches(form):
+        return _forged(request)
     alert_id = int(request.match_info["id"])
     changed = await resolve_alert(request.config_dict[POOL], alert_id, session.account_id)
     if changed is None:
-        text = pages.TEXT[lang]["not_found"]
-        return _page(pages.message_page(lang, text, text), 404)
+        return _page(request, "admin/no_alert.html", 404)
     if changed:
         log.info("rewards alert resolved", extra={"alert": alert_id, "account": session.username})
-    return _see_other(f"{pages.ALERTS_PATH}#alert-{alert_id}")
+    return _see_other(f"{ALERTS_PATH}#alert-{alert_id}")
 
 
 async def admin_get(request: web.Request) -> web.Response:
     """`/admin`: the alerts page is the admin home."""
-    return _see_other(pages.ALERTS_PATH)
+    return _see_other(ALERTS_PATH)
 
 
 def setup_routes(app: web.Application) -> None:
     """Register the admin pages on the main application."""
     app.router.add_get("/admin", admin_get)
-    app.router.add_get(pages.LOGIN_PATH, login_get)
-    app.router.add_post(pages.LOGIN_PATH, login_post)
-    app.router.add_post(pages.LOGOUT_PATH, logout_post)
-    app.router.add_get(pages.ALERTS_PATH, alerts_get)
-    app.router.add_post(pages.ALERTS_PATH + "/{id:[0-9]{1,18}}/resolve", alert_resolve_post)
+    app.router.add_get(LOGIN_PATH, login_get)
+    app.router.add_post(LOGIN_PATH, login_post)
+    app.router.add_post(LOGOUT_PATH, logout_post)
+    app.router.add_get(ALERTS_PATH, alerts_get)
+    app.router.add_post(ALERTS_PATH + "/{id:[0-9]{1,18}}/resolve", alert_resolve_post)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from ..app_keys import POOL
+from ..auth import hash_secret
 from ..errors import HTTPError
 from ..repo import oauth as oauth_repo
 from .scopes import grants
@@ -34,11 +34,6 @@ class Auth:
 
 
 AUTH = web.RequestKey("fedserver.api.auth", Auth | None)  # type: ignore[arg-type]
-
-
-def hash_secret(secret: str) -> bytes:
-    """SHA-256 of a token, code or client secret: what the database keeps instead of the secret."""
-    return hashlib.sha256(secret.encode()).digest()
 
 
 def bearer_token(request: web.Request) -> str | None:

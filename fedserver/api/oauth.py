@@ -9,11 +9,11 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ..app_keys import POOL, SETTINGS
+from ..auth import LoginFailed, authenticate, client_address
 from ..errors import HTTPError
 from ..repo import oauth as oauth_repo
 from . import entities
 from .auth import current_auth, require_scopes
-from .login import LoginFailed, authenticate
 from .oauth_service import (
     OAuthError,
     authenticate_client,
@@ -26,7 +26,6 @@ from .oauth_service import (
     split_redirect_uris,
 )
 from .params import Params, body_params
-from .ratelimit import client_address
 from .scopes import ALL_SCOPES, SUPPORTED_SCOPES, ScopeError, parse_scopes
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

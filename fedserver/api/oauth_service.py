@@ -17,9 +17,9 @@ from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 
+from ..auth import hash_secret
 from ..repo import oauth as oauth_repo
 from ..repo.oauth import OAuthApp
-from .auth import hash_secret
 from .scopes import ScopeError, check_allowed, format_scopes, parse_scopes
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"

@@ -16,8 +16,8 @@ from ..errors import HTTPError
 from ..repo import actors as actors_repo
 from ..repo import follows as follows_repo
 from ..repo import status_meta
+from ..templates import error_page, render_page
 from .negotiation import activity_response, wants_activitypub
-from .pages import home_page, not_found_page, profile_page
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
@@ -65,12 +65,15 @@ async def profile_get(request: web.Request) -> web.StreamResponse:
 
 
 async def _profile(request: web.Request) -> web.Response:
+    """The profile page; a missing account is a page too, even for a request without an Accept header."""
     try:
         actor = await _load_actor(request)
-    except HTTPError:
-        return not_found_page(request)
-    settings = request.config_dict[SETTINGS]
-    return profile_page(request, actor, settings.instance.domain, await _counts(request, actor))
+    except HTTPError as exc:
+        return error_page(request, exc.status, exc.message)
+    handle = f"@{actor.username}@{request.config_dict[SETTINGS].instance.domain}"
+    if actor.deleted_at is not None:
+        return render_page(request, "profile_gone.html", status=410, handle=handle)
+    return render_page(request, "profile.html", actor=actor, handle=handle, counts=await _counts(request, actor))
 
 
 async def instance_actor_get(request: web.Request) -> web.Response:
@@ -154,8 +157,9 @@ async def featured_tags_get(request: web.Request) -> web.Response:
 
 
 async def home_get(request: web.Request) -> web.Response:
-    settings = request.config_dict[SETTINGS]
-    return home_page(request, settings.instance.name, settings.instance.description)
+    """The front page of the instance."""
+    instance = request.config_dict[SETTINGS].instance
+    return render_page(request, "home.html", instance_name=instance.name, description=instance.description)
 
 
 def setup_routes(app: web.Application) -> None:

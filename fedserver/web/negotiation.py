@@ -6,25 +6,15 @@ import json
 
 from aiohttp import web
 
+from ..templates.negotiation import accept_entries
+
 ACTIVITY_JSON = "application/activity+json"
 LD_JSON_PROFILE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 _AP_TYPES = ("application/activity+json", "application/ld+json")
 
 
 def _accept_entries(request: web.Request) -> list[tuple[str, float]]:
-    entries = []
-    for part in request.headers.get("Accept", "").split(","):
-        media, *params = [p.strip() for p in part.split(";")]
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        if media:
-            entries.append((media.lower(), quality))
-    return entries
+    return accept_entries(request.headers.get("Accept", ""))
 
 
 def wants_activitypub(request: web.Request) -> bool:

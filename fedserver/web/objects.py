@@ -7,7 +7,7 @@ items, follows the author); everyone else gets 404, so their existence is not re
 
 from __future__ import annotations
 
-from html import escape
+from datetime import datetime
 
 from aiohttp import web
 
@@ -21,8 +21,8 @@ from ..repo import published as published_repo
 from ..repo import statuses as statuses_repo
 from ..repo.remote_actors import get_actor_by_key_id
 from ..signatures import SignatureError, parse_request_signature, verify_parsed
+from ..templates import render_page
 from .negotiation import activity_response, wants_activitypub
-from .pages import pick_language
 
 _CONTEXT_FREE = ("public", "unlisted")
 
@@ -87,21 +87,19 @@ async def status_get(request: web.Request) -> web.Response:
 
 
 def _status_page(request: web.Request, post: statuses_repo.StoredObject) -> web.Response:
-    """A minimal HTML view of a post (its HTML was sanitized when it was written)."""
-    lang = pick_language(request)
+    """A simple HTML view of a post."""
     doc = post.data
-    title = escape(doc.get("name") or post.author_uri or "")
-    summary = f"<p><em>{escape(doc['summary'])}</em></p>" if doc.get("summary") else ""
-    body = (
-        f'<main><article><h1>{title}</h1>{summary}<div class="content">{doc.get("content", "")}</div>'
-        f'<p><a href="{escape(post.author_uri or "")}">{escape(post.author_uri or "")}</a> · '
-        f'<time datetime="{escape(doc.get("published", ""))}">{escape(doc.get("published", ""))}</time></p>'
-        f'<link rel="alternate" type="application/activity+json" href="{escape(post.uri)}"></article></main>'
-    )
-    html = (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{title}</title></head><body>{body}</body></html>\n")
-    return web.Response(text=html, content_type="text/html", headers={"Vary": "Accept, Accept-Language"})
+    return render_page(request, "status.html", uri=post.uri, title=doc.get("name") or post.author_uri or "",
+                       summary=doc.get("summary") or "", content=doc.get("content") or "",
+                       author_uri=post.author_uri or "", published=_published(doc))
+
+
+def _published(doc: dict) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(doc.get("published") or "")
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 async def activity_get(request: web.Request) -> web.Response:

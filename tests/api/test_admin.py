@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fedserver.accounts import create_account, set_role, validate_new_account
-from fedserver.admin.sessions import start_session
-from fedserver.api.auth import hash_secret
+from fedserver.auth import ADMIN_AREA, hash_secret, start_session
 from fedserver.config import load_settings
 from rewards.store import insert_alert
 from tests.api.conftest import PASSWORD, mint_token, with_api
@@ -25,7 +24,7 @@ async def mira(pool, settings, alice):
 
 
 async def _sessions(pool) -> int:
-    return await pool.fetchval("SELECT count(*) FROM admin_sessions")
+    return await pool.fetchval("SELECT count(*) FROM sessions")
 
 
 async def _logged_in(client, name: str = "mira") -> str:
@@ -56,7 +55,7 @@ async def test_an_administrator_sees_the_alerts_newest_first_and_escaped(client,
     cookie = response.cookies[SESSION_COOKIE]
     assert (cookie["httponly"], cookie["samesite"], cookie["path"], cookie["max-age"]) == (True, "Strict", "/admin",
                                                                                           "43200")
-    stored = await pool.fetchval("SELECT token_hash FROM admin_sessions")
+    stored = await pool.fetchval("SELECT token_hash FROM sessions")
     assert bytes(stored) == hash_secret(cookie.value) and cookie.value.encode() not in bytes(stored)
 
     page = await client.get(ALERTS, headers=EN)
@@ -130,7 +129,7 @@ async def test_logout_ends_the_session_for_good(client, pool, mira):
                                  allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/admin/login"
     assert response.cookies[SESSION_COOKIE]["max-age"] == "0"
-    assert await pool.fetchval("SELECT ended_at FROM admin_sessions") is not None
+    assert await pool.fetchval("SELECT ended_at FROM sessions") is not None
     client.session.cookie_jar.clear()
     replayed = await client.get(ALERTS, headers={"Cookie": f"{SESSION_COOKIE}={session}"}, allow_redirects=False)
     assert replayed.status == 303 and replayed.headers["Location"] == "/admin/login"
@@ -144,7 +143,7 @@ async def test_only_a_live_administrators_session_opens_the_page(client, pool, o
         response = await client.get(ALERTS, headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, allow_redirects=False)
         return response.status, await response.text()
 
-    users_session = await start_session(pool, alice.id)  # however it was made, it is not an admin's
+    users_session = await start_session(pool, ADMIN_AREA, alice.id)  # however it was made, it is not an admin's
     status, html = await page(users_session)
     assert status == 403 and "@alice 계정은 이 인스턴스의 관리자가 아닙니다" in html
     assert (await page(await mint_token(pool, oauth_app, alice.id)))[0] == 303  # an API token is no session
@@ -157,7 +156,7 @@ async def test_only_a_live_administrators_session_opens_the_page(client, pool, o
     await set_role(pool, "mira", "admin")
     assert (await page(session))[0] == 303  # and stays ended
     session = await _logged_in(client)
-    await pool.execute("UPDATE admin_sessions SET expires_at = now() - interval '1 second'")
+    await pool.execute("UPDATE sessions SET expires_at = now() - interval '1 second'")
     assert (await page(session))[0] == 303
 
 

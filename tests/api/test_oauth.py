@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from fedserver.api.auth import hash_secret
+from fedserver.auth import hash_secret
 from tests.api.conftest import PASSWORD, mint_token, with_api
 from tests.api.forms import hidden_fields, shown_code
 from tests.api.schemas import APPLICATION, OAUTH_METADATA, REGISTERED_APPLICATION, TOKEN, check

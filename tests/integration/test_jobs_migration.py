@@ -1,4 +1,4 @@
-"""Migration 0010: bodies stored once, the Follow kept on the follow, and the indexes hot queries need."""
+"""Migration 0011: bodies stored once, the Follow kept on the follow, and the indexes hot queries need."""
 
 from __future__ import annotations
 

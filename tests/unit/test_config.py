@@ -65,12 +65,26 @@ def test_relative_data_dir_is_next_to_the_config_file(tmp_path):
         ({"FEDSERVER_DATABASE__URL": "mysql://x"}, "postgresql:// URL"),
         ({"FEDSERVER_SERVER__PROT": "1"}, "[server] prot (FEDSERVER_SERVER__PROT): unknown key"),
         ({"FEDSERVER_NOPE__X": "1"}, "unknown section [nope]"),
+        ({"FEDSERVER_INSTANCE__TIMEZONE": "KST"}, "[instance] timezone (FEDSERVER_INSTANCE__TIMEZONE): 'KST' is not"),
+        ({"FEDSERVER_INSTANCE__TIMEZONE": "Asia"}, "expected an IANA name like 'Asia/Seoul'"),
+        ({"FEDSERVER_INSTANCE__TIMEZONE": "../../etc/passwd"}, "[instance] timezone"),
+        ({"FEDSERVER_INSTANCE__TIMEZONE": "/etc/localtime"}, "[instance] timezone"),
+        ({"FEDSERVER_INSTANCE__TIMEZONE": '""'}, "[instance] timezone"),
     ],
 )
 def test_wrong_values_name_the_key_and_the_expected_form(environ, expected):
     with pytest.raises(ConfigError) as info:
         load_settings(environ=environ)
     assert expected in str(info.value)
+
+
+def test_pages_show_times_in_seoul_unless_another_time_zone_is_configured(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={}).instance.timezone == "Asia/Seoul"
+    path = tmp_path / "fed.toml"
+    path.write_text('[instance]\ntimezone = " Europe/Berlin "\n')
+    assert load_settings(path, environ={}).instance.timezone == "Europe/Berlin"
+    assert load_settings(path, environ={"FEDSERVER_INSTANCE__TIMEZONE": "UTC"}).instance.timezone == "UTC"
 
 
 def test_broken_toml_is_reported_with_the_file_name(tmp_path):

@@ -1,16 +1,19 @@
-"""Checking a person's name (or email) and password, for the login page and the password grant."""
+"""Checking a person's name (or email) and password: the login forms and the OAuth password grant."""
 
 from __future__ import annotations
 
 import asyncio
 
 import asyncpg
+from aiohttp import web
 
+from ..app_keys import POOL, SETTINGS
 from ..config import Settings
+from ..errors import HTTPError
 from ..passwords import verify_password
 from ..repo import api_accounts
 from ..repo.api_accounts import LoginAccount
-from .ratelimit import charge_login_attempt, forgive_login_attempt, login_keys
+from .limits import charge_login_attempt, client_address, forgive_login_attempt, login_keys
 
 # A real scrypt hash of a random password: unknown names cost the same ~0.3 s as known ones,
 # so response times don't tell which names exist.
@@ -20,6 +23,16 @@ MAX_NAME = 320
 
 class LoginFailed(Exception):
     """Wrong name or password (deliberately not saying which)."""
+
+
+class LoginRefused(Exception):
+    """A login form that logs nobody in: `reason` is `missing`, `bad_login` or `too_many`, with its status."""
+
+    def __init__(self, reason: str, status: int, username: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.username = username  # what to show again in the form ("" when nothing usable was sent)
 
 
 def normalize_login_name(name: str, domain: str) -> str:
@@ -44,3 +57,20 @@ async def authenticate(pool: asyncpg.Pool, settings: Settings, address: str, nam
     async with pool.acquire() as conn:
         await forgive_login_attempt(conn, keys, charged)
     return account
+
+
+async def check_login_form(request: web.Request, form) -> LoginAccount:
+    """The account behind a login form's `username` and `password`; LoginRefused with the reason otherwise."""
+    name, password = form.get("username"), form.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not name.strip() or not password:
+        raise LoginRefused("missing", 422)
+    settings = request.config_dict[SETTINGS]
+    try:
+        return await authenticate(request.config_dict[POOL], settings, client_address(request, settings), name,
+                                  password)
+    except LoginFailed:
+        raise LoginRefused("bad_login", 422, name) from None
+    except HTTPError as exc:
+        if exc.status != 429:
+            raise
+        raise LoginRefused("too_many", 429, name) from None

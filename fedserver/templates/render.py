@@ -1,0 +1,117 @@
+"""Rendering pages: one Jinja2 environment per language, the headers every page sends, the stylesheet.
+
+Autoescape is on for every `.html` template: a value from the database or the request
+is text, never markup. HTML we stored ourselves (a bio, a post) goes through
+`|stored_html`, which sanitizes it again to the allow-list of `activities.sanitize`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from http import HTTPStatus
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from activities.sanitize import sanitize_html
+
+from ..app_keys import SETTINGS
+from .catalogs import load_translations
+from .formatting import format_datetime, format_money, format_number
+from .negotiation import LANGUAGE_NAMES, LANGUAGES, pick_language
+
+STYLESHEET_PATH = "/static/site.css"
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # No script source at all, so inline scripts stay forbidden; styles only from our stylesheet.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+# Public pages (profile, posts, errors) vary with the representation and the language.
+PUBLIC_HEADERS = {**_SECURITY_HEADERS, "Vary": "Accept, Accept-Language"}
+# Pages with a form or a session: never cached.
+FORM_HEADERS = {**_SECURITY_HEADERS, "Cache-Control": "no-store", "Vary": "Accept-Language, Cookie"}
+
+
+def stored_html(html: str) -> Markup:
+    """HTML we stored (bios, posts), sanitized again before it is shown."""
+    return Markup(sanitize_html(html, max_chars=None))
+
+
+class Pages:
+    """The templates, compiled for each language, and the stylesheet of one time zone."""
+
+    def __init__(self, timezone: str):
+        self.stylesheet = resources.files(__package__).joinpath("static", "site.css").read_bytes()
+        self.stylesheet_version = hashlib.sha256(self.stylesheet).hexdigest()[:12]
+        zone = ZoneInfo(timezone)
+        self._environments = {lang: self._environment(lang, zone) for lang in LANGUAGES}
+
+    def _environment(self, lang: str, zone: ZoneInfo) -> Environment:
+        env = Environment(loader=PackageLoader(__package__, "pages"), autoescape=select_autoescape(("html",)),
+                          undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
+                          lstrip_blocks=True, auto_reload=False)
+        env.policies["ext.i18n.trimmed"] = True
+        env.install_gettext_translations(load_translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        env.filters.update(number=functools.partial(format_number, lang=lang),
+                           money=functools.partial(format_money, lang=lang),
+                           datetime=functools.partial(format_datetime, lang=lang, zone=zone),
+                           stored_html=stored_html)
+        env.globals.update(lang=lang, language_names=LANGUAGE_NAMES,
+                           stylesheet_url=f"{STYLESHEET_PATH}?v={self.stylesheet_version}")
+        return env
+
+    def render(self, lang: str, template: str, **context: Any) -> str:
+        """A template rendered in a language."""
+        return self._environments[lang].get_template(template).render(**context)
+
+
+@functools.cache
+def _pages(timezone: str) -> Pages:
+    return Pages(timezone)
+
+
+PAGES = web.AppKey("fedserver.pages", Pages)
+
+
+def setup_pages(app: web.Application) -> None:
+    """Compile the catalogs and templates for the app's settings; serve the stylesheet."""
+    app[PAGES] = _pages(app[SETTINGS].instance.timezone)
+    app.router.add_get(STYLESHEET_PATH, stylesheet_get)
+
+
+async def stylesheet_get(request: web.Request) -> web.Response:
+    """The stylesheet; immutable under its versioned URL, since a new version gets a new URL."""
+    pages = request.config_dict[PAGES]
+    current = request.query.get("v") == pages.stylesheet_version
+    return web.Response(body=pages.stylesheet, content_type="text/css", charset="utf-8", headers={
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "public, max-age=31536000, immutable" if current else "no-cache",
+    })
+
+
+def render_page(request: web.Request, template: str, *, status: int = 200,
+                headers: dict[str, str] = PUBLIC_HEADERS, lang: str | None = None, **context: Any) -> web.Response:
+    """A page as a response, in `lang` or the browser's language, with the HTML security headers."""
+    html = request.config_dict[PAGES].render(lang or pick_language(request), template, **context)
+    return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+
+
+def _says_more_than_the_status(status: int, detail: str) -> bool:
+    try:
+        return detail.lower() != HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return bool(detail)
+
+
+def error_page(request: web.Request, status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The error page for a browser: a title for the status in its language, and the technical detail if any."""
+    merged = {**PUBLIC_HEADERS, "Cache-Control": "no-store", **(headers or {})}
+    shown = detail if _says_more_than_the_status(status, detail) else ""
+    return render_page(request, "error.html", status=status, headers=merged, status_code=status, detail=shown)
