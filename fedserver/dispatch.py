@@ -68,9 +68,7 @@ Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
 
 def object_type(activity: InboundActivity) -> str:
     """The embedded object's type, or REFERENCE for an object given by id."""
-    if activity.object is None:
-        return REFERENCE
-    kind = activity.object.get("type")
+    kind = activity.object_type
     return kind if isinstance(kind, str) else REFERENCE
 
 

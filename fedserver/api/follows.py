@@ -10,15 +10,7 @@ from ..federation import outbox
 from ..repo import api_accounts
 from . import entities, presenter
 from .auth import require_scopes, require_user
-from .listing import (
-    NOT_FOUND,
-    newest_first,
-    optional_viewer,
-    page_of,
-    page_response,
-    path_id,
-    window,
-)
+from .listing import NOT_FOUND, newest_first, optional_viewer, page_of, page_response, path_id, window
 
 MAX_ACCOUNTS = 80
 

@@ -13,15 +13,7 @@ from ..repo import api_accounts, home_feed, timelines
 from ..repo.status_views import Entry
 from . import presenter
 from .auth import require_scopes, require_user
-from .listing import (
-    NOT_FOUND,
-    newest_first,
-    optional_viewer,
-    page_of,
-    page_response,
-    path_id,
-    window,
-)
+from .listing import NOT_FOUND, newest_first, optional_viewer, page_of, page_response, path_id, window
 from .pagination import Page
 from .params import query_params
 

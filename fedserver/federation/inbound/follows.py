@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
 from activities.build import build_accept, build_reject, new_object_id
 from activities.parse import InboundActivity, ref
 
@@ -11,6 +15,9 @@ from ...repo import home_feed
 from ...repo import interactions as repo
 from .. import feeds
 from .common import local_actor, remote_actor
+
+# Removes what an Undo undoes between (remote actor id, local actor id); True if there was something.
+Remove = Callable[[asyncpg.Connection, int, int], Awaitable[bool]]
 
 
 async def on_follow(ctx: InboundContext, act: InboundActivity) -> Result:
@@ -76,8 +83,8 @@ async def on_reject_follow(ctx: InboundContext, act: InboundActivity) -> Result:
     return DONE
 
 
-async def on_undo_follow(ctx: InboundContext, act: InboundActivity) -> Result:
-    """A remote actor stops following a local one (Undo with the Follow embedded)."""
+async def _undo_towards_local(ctx: InboundContext, act: InboundActivity, remove: Remove, nothing: str) -> Result:
+    """Undo of the sender's own embedded activity aimed at a local actor: `remove` it, if there was one."""
     if ref((act.object or {}).get("actor")) not in (None, act.actor):
         return ignored("an actor can only undo its own activities")
     async with ctx.pool.acquire() as conn, conn.transaction():
@@ -85,9 +92,16 @@ async def on_undo_follow(ctx: InboundContext, act: InboundActivity) -> Result:
         if actor is None:
             return ignored("unknown actor")
         local = await local_actor(conn, ref((act.object or {}).get("object")))
-        if local and await repo.delete_follow(conn, follower_id=actor.id, followee_id=local.id):
+        if local and await remove(conn, actor.id, local.id):
             return DONE
-    return ignored("no such follow")
+    return ignored(nothing)
+
+
+async def on_undo_follow(ctx: InboundContext, act: InboundActivity) -> Result:
+    """A remote actor stops following a local one (Undo with the Follow embedded)."""
+    return await _undo_towards_local(
+        ctx, act, lambda conn, actor_id, local_id: repo.delete_follow(conn, follower_id=actor_id, followee_id=local_id),
+        "no such follow")
 
 
 async def on_block(ctx: InboundContext, act: InboundActivity) -> Result:
@@ -106,13 +120,4 @@ async def on_block(ctx: InboundContext, act: InboundActivity) -> Result:
 
 async def on_undo_block(ctx: InboundContext, act: InboundActivity) -> Result:
     """A remote actor lifts its block of a local one."""
-    if ref((act.object or {}).get("actor")) not in (None, act.actor):
-        return ignored("an actor can only undo its own activities")
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        actor = await actors_repo.get_actor_by_uri(conn, act.actor)
-        if actor is None:
-            return ignored("unknown actor")
-        local = await local_actor(conn, ref((act.object or {}).get("object")))
-        if local and await repo.delete_block(conn, actor.id, local.id):
-            return DONE
-    return ignored("no block")
+    return await _undo_towards_local(ctx, act, repo.delete_block, "no block")
