@@ -18,6 +18,7 @@ import {
   createFederation,
   generateCryptoKeyPair,
   MemoryKvStore,
+  signRequest,
   verifyRequestDetailed,
 } from "@fedify/fedify";
 import {
@@ -43,6 +44,7 @@ import {
 
 const FEDIFY_VERSION = "2.3.6";
 const PUBLIC = PUBLIC_COLLECTION.href;
+const AS_CONTEXT = "https://www.w3.org/ns/activitystreams";
 
 // ---------------------------------------------------------------------------
 // Command line
@@ -169,6 +171,7 @@ const boundPort = server.address().port;
 const hostForUrl = args.host.includes(":") ? `[${args.host}]` : args.host;
 const ORIGIN = `http://${hostForUrl}:${boundPort}`;
 
+const USER_AGENT = { software: `fedserver-test-peer/${FEDIFY_VERSION}`, url: ORIGIN };
 federation = createFederation({
   kv: new MemoryKvStore(),
   origin: ORIGIN,
@@ -176,7 +179,7 @@ federation = createFederation({
   // (SSRF guard) unless this is set.  Tests only!
   allowPrivateAddress: true,
   firstKnock: args["first-knock"],
-  userAgent: { software: `fedserver-test-peer/${FEDIFY_VERSION}`, url: ORIGIN },
+  userAgent: USER_AGENT,
 });
 
 // ---------------------------------------------------------------------------
@@ -479,6 +482,108 @@ async function send(ctx, a, recipients, activity, options = {}) {
   }
   changed();
   return entry;
+}
+
+// ---------------------------------------------------------------------------
+// Raw sending: an arbitrary JSON activity, signed but not re-serialised.
+// ---------------------------------------------------------------------------
+
+const RAW_BODY_CAP = 2000;
+const RAW_TIMEOUT_MS = 30000;
+// The same shape as Fedify's own User-Agent (getUserAgent in
+// @fedify/vocab-runtime, which is not a direct dependency).
+const RAW_USER_AGENT = `${USER_AGENT.software} (Fedify/${FEDIFY_VERSION}; Node.js/${process.versions.node}; +${USER_AGENT.url})`;
+
+/** `Offer` -> `offers`, for fragment ids like the peer's other activity ids. */
+function rawIdKind(type) {
+  const t = (type ?? "").toLowerCase().replace(/[^a-z0-9]+/g, "");
+  return t === "" ? "activities" : `${t}s`;
+}
+
+/**
+ * The activity exactly as the caller gave it, plus `@context`, `id` and
+ * `actor` when they are missing (or null).  Key order: @context, id, the
+ * caller's keys, actor.
+ */
+function completeRawActivity(a, given) {
+  const activity = { "@context": given["@context"] ?? AS_CONTEXT };
+  if (given.id == null) activity.id = newActivityId(a, rawIdKind(typeOf(given))).href;
+  for (const [k, v] of Object.entries(given)) {
+    if (k === "@context" || ((k === "id" || k === "actor") && v == null)) continue;
+    activity[k] = v;
+  }
+  if (given.actor == null) activity.actor = actorUri(a.name).href;
+  return activity;
+}
+
+/**
+ * POST `given` to `inbox`, signed with the actor's RSA key by Fedify's
+ * signRequest().  No Fedify vocabulary round trip: the body is
+ * JSON.stringify of the completed activity, so unknown types and fields
+ * survive.  A non-2xx answer is returned as data, not thrown.
+ */
+async function sendRaw(a, inbox, given, spec) {
+  const activity = completeRawActivity(a, given);
+  const body = JSON.stringify(activity);
+  const entry = {
+    seq: ++seq,
+    at: new Date().toISOString(),
+    actor: a.name,
+    type: typeOf(activity),
+    id: typeof activity.id === "string" ? activity.id : null,
+    recipients: [inbox.href],
+    ok: null,
+    error: null,
+    raw: true,
+    inbox: inbox.href,
+    spec,
+    status: null,
+  };
+  sentLog.push(entry);
+  const fail = (message) => {
+    entry.ok = false;
+    entry.error = message;
+    log.error("raw delivery of {id} failed: {error}", { id: entry.id, error: message });
+    changed();
+    return new HttpError(502, message);
+  };
+  let response;
+  try {
+    const ctx = ctxFor();
+    const keys = await ctx.getActorKeyPairs(a.name);
+    const rsa = keys.find((k) => k.privateKey.algorithm.name === "RSASSA-PKCS1-v1_5");
+    if (rsa == null) throw new Error(`${a.name} has no RSA key`);
+    const request = new Request(inbox, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/activity+json",
+        "Accept": "application/activity+json, application/ld+json",
+        "User-Agent": RAW_USER_AGENT,
+      },
+      body,
+    });
+    // draft-cavage: adds Host, Date, Digest (SHA-256) and Signature
+    // (covering every header); rfc9421: adds Host, Date, Content-Digest,
+    // Signature-Input and Signature.
+    const signed = await signRequest(request, rsa.privateKey, rsa.keyId, { spec });
+    // No redirect following: a redirected POST would carry a signature for
+    // the wrong URL; the 3xx is returned as data instead.
+    response = await fetch(signed, { redirect: "manual", signal: AbortSignal.timeout(RAW_TIMEOUT_MS) });
+  } catch (e) {
+    const cause = e?.cause?.message ?? e?.cause?.code;
+    throw fail(`raw delivery to ${inbox.href} failed: ${e?.message ?? e}${cause ? ` (${cause})` : ""}`);
+  }
+  let text = "";
+  try {
+    text = await response.text();
+  } catch (e) {
+    text = `(could not read the response body: ${e?.message ?? e})`;
+  }
+  entry.status = response.status;
+  entry.ok = response.ok;
+  if (!response.ok) entry.error = `inbox answered ${response.status}: ${text.slice(0, 200)}`;
+  changed();
+  return { id: entry.id, activity, status: response.status, body: text.slice(0, RAW_BODY_CAP), spec };
 }
 
 /**
@@ -1121,6 +1226,19 @@ const routes = {
       recipients: n.recipients.map((r) => r.id),
       warnings,
     };
+  },
+
+  "POST /_control/send-raw": async (p) => {
+    const a = getActorState(p.actor);
+    const inbox = requireUrl(p.inbox, "inbox");
+    if (p.activity == null || typeof p.activity !== "object" || Array.isArray(p.activity)) {
+      throw new HttpError(400, "\"activity\" must be a JSON object");
+    }
+    const spec = p.spec ?? "draft-cavage-http-signatures-12";
+    if (!KNOCKS.includes(spec)) {
+      throw new HttpError(400, `"spec" must be one of ${KNOCKS.join(", ")}`);
+    }
+    return await sendRaw(a, inbox, p.activity, spec);
   },
 
   "GET /_control/notes": (p) => {
