@@ -279,6 +279,14 @@ function typeOf(json) {
   return typeof t === "string" ? t.replace(/^as:/, "") : null;
 }
 
+/** Every type of a JSON object, without the `as:` / AS namespace prefix. */
+function typesOf(json) {
+  const list = Array.isArray(json?.type) ? json.type : [json?.type];
+  return list
+    .filter((t) => typeof t === "string")
+    .map((t) => t.replace(/^as:/, "").replace(/^https:\/\/www\.w3\.org\/ns\/activitystreams#/, ""));
+}
+
 function idOf(v) {
   if (v == null) return null;
   if (typeof v === "string") return v;
@@ -700,10 +708,39 @@ function matchFollows(ctx, objectId, remoteActor) {
   return candidates;
 }
 
+/**
+ * Is this Accept/Reject the answer to a Follow?  Decided from the JSON as
+ * received: an embedded object must have type Follow; a bare id (or an
+ * object without type) must not be the id of something else this peer sent
+ * (e.g. an Offer sent with send-raw).  Unknown bare ids keep the old
+ * fallback to the sender's pending follow.
+ */
+function followAnswer(ctx, objectId) {
+  const raw = ctx.data?.rec?.activity?.object;
+  if (raw != null && typeof raw === "object" && !Array.isArray(raw)) {
+    const types = typesOf(raw);
+    if (types.length > 0) {
+      return types.includes("Follow") ? { follow: true } : { follow: false, type: types.join("/") };
+    }
+  }
+  if (objectId == null) return { follow: true };
+  for (const a of actors.values()) {
+    for (const f of a.following.values()) if (f.followId === objectId) return { follow: true };
+  }
+  const sent = sentLog.find((e) => e.id === objectId);
+  if (sent != null && sent.type !== "Follow") return { follow: false, type: sent.type ?? "unknown" };
+  return { follow: true };
+}
+
 async function onAccept(ctx, accept) {
   markHandled(ctx, accept);
   const remote = accept.actorId?.href;
   const objectId = accept.objectId?.href ?? null;
+  const shape = followAnswer(ctx, objectId);
+  if (!shape.follow) {
+    note(ctx.data, `Accept from ${remote} of ${shape.type} ${objectId} recorded; not a follow answer, follow state untouched`);
+    return;
+  }
   const matches = matchFollows(ctx, objectId, remote);
   if (matches.length === 0) {
     note(ctx.data, `Accept from ${remote} of ${objectId} matched no outgoing follow`);
@@ -722,6 +759,11 @@ async function onReject(ctx, reject) {
   markHandled(ctx, reject);
   const remote = reject.actorId?.href;
   const objectId = reject.objectId?.href ?? null;
+  const shape = followAnswer(ctx, objectId);
+  if (!shape.follow) {
+    note(ctx.data, `Reject from ${remote} of ${shape.type} ${objectId} recorded; not a follow answer, follow state untouched`);
+    return;
+  }
   let matches = matchFollows(ctx, objectId, remote);
   if (matches.length === 0) {
     // Reject of an already accepted follow (= "remove follower").
@@ -898,6 +940,7 @@ async function handleInboxDelivery(request, url, deferred) {
     id: typeof json?.id === "string" ? json.id : null,
     type: typeOf(json),
     objectType: typeof json?.object === "object" ? typeOf(json.object) : null,
+    objectTypes: json?.object != null && typeof json.object === "object" ? typesOf(json.object) : [],
     actor: idOf(json?.actor),
     activity: json,
     rawText,
@@ -920,6 +963,16 @@ async function handleInboxDelivery(request, url, deferred) {
     responseBody: null,
     localActors: [],
   };
+
+  if (rec.objectType == null && typeof json?.object === "string") {
+    // A bare reference to an activity this peer sent with send-raw (e.g.
+    // Accept{object: "<Offer id>"}) gets that activity's type.
+    const sent = sentLog.find((e) => e.raw && e.id === json.object);
+    if (sent?.type) {
+      rec.objectType = sent.type;
+      rec.objectTypes = [sent.type];
+    }
+  }
 
   // Our own, independent check of the HTTP signature (either spec), so a
   // test can tell "verified by HTTP signature" apart from "verified by an
@@ -1332,7 +1385,7 @@ const routes = {
       (p.actor == null || r.inbox === p.actor || (r.inbox === "shared" && r.localActors.includes(p.actor))) &&
       (p.inbox == null || (p.inbox === "shared" ? r.inbox === "shared" : p.inbox === "personal" ? r.inbox !== "shared" : r.inbox === p.inbox)) &&
       (p.type == null || r.type === p.type) &&
-      (p.objectType == null || r.objectType === p.objectType) &&
+      (p.objectType == null || r.objectType === p.objectType || r.objectTypes.includes(p.objectType)) &&
       (p.id == null || r.id === p.id) &&
       (p.from == null || r.actor === p.from) &&
       (p.since == null || r.seq > Number(p.since)) &&
