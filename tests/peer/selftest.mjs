@@ -317,6 +317,105 @@ await check("control API errors are JSON with non-2xx status", async () => {
   }
 });
 
+await check("send-raw: FEP-0837 Offer{Agreement} and Accept{Offer} arrive as sent, follows untouched", async () => {
+  // dave asks locked carol again, so a pending follow is there to be misread.
+  await post(A, "/_control/follow", { actor: "dave", target: u.carol });
+  await get(B, "/_control/follow-requests", { actor: "carol", wait: 5 });
+  const followingBefore = await get(A, "/_control/following", { actor: "alice", state: "accepted" });
+  assert(followingBefore.some((x) => x.id === u.bob), "precondition: alice follows bob");
+  const vf = { vf: "https://w3id.org/valueflows/ont/vf#", stipulates: "vf:stipulates" };
+  const agreement = {
+    type: "Agreement", id: `${u.alice}/agreements/1`, attributedTo: u.alice,
+    stipulates: { type: "Commitment", resourceQuantity: { hasUnit: "one", hasNumericalValue: "2" } },
+  };
+  const offer = await post(A, "/_control/send-raw", {
+    actor: "alice", inbox: `${u.bob}/inbox`,
+    activity: { "@context": ["https://www.w3.org/ns/activitystreams", vf], type: "Offer", to: u.bob, object: agreement },
+  });
+  assert(offer.status === 202 && offer.body === "", `Offer answered ${offer.status} ${offer.body}`);
+  assert(offer.id.startsWith(`${u.alice}#offers/`) && offer.activity.id === offer.id, `id ${offer.id}`);
+  assert(offer.activity.actor === u.alice && offer.activity["@context"][1].vf === vf.vf, "actor/@context not filled/kept");
+  const offers = await get(B, "/_control/inbox", { actor: "bob", type: "Offer", objectType: "Agreement", wait: 5 });
+  const o = offers.find((r) => r.id === offer.id);
+  assert(o && o.signatureVerified && o.verifiedBy === "http-signature" && o.signatureSpec === "draft-cavage", "Offer not verified");
+  assert(JSON.stringify(o.activity) === JSON.stringify(offer.activity), "Offer not recorded exactly as sent");
+  assert(o.headers["content-type"] === "application/activity+json" && /^SHA-256=/.test(o.headers.digest), "headers");
+
+  const accept = await post(B, "/_control/send-raw", {
+    actor: "bob", inbox: `${u.alice}/inbox`, spec: "rfc9421",
+    activity: {
+      type: "Accept", to: u.alice,
+      object: { type: "Offer", id: offer.id, actor: u.alice, object: agreement },
+      result: { ...agreement, id: `${u.bob}/agreements/1`, attributedTo: u.bob },
+    },
+  });
+  assert(accept.status === 202 && accept.id.startsWith(`${u.bob}#accepts/`), `Accept answered ${accept.status} ${accept.body}`);
+  const accepts = await get(A, "/_control/inbox", { actor: "alice", type: "Accept", objectType: "Offer", wait: 5 });
+  const acc = accepts.find((r) => r.id === accept.id);
+  assert(acc && acc.signatureVerified && acc.verifiedBy === "http-signature" && acc.signatureSpec === "rfc9421", "Accept not verified");
+  assert(acc.activity.result.type === "Agreement" && acc.activity.object.id === offer.id, "Accept not recorded as sent");
+  assert(acc.effects.some((e) => e.includes("not a follow answer")), `effects ${JSON.stringify(acc.effects)}`);
+
+  // Offer/Accept/Reject between dave and carol, who has dave's follow pending:
+  // a bare Offer id and an embedded Offer must not settle that follow.
+  const daveOffer = await post(A, "/_control/send-raw", {
+    actor: "dave", inbox: `${u.carol}/inbox`, activity: { type: "Offer", to: u.carol, object: agreement },
+  });
+  assert(daveOffer.status === 202, `dave's Offer answered ${daveOffer.status}`);
+  const bareAccept = await post(B, "/_control/send-raw", {
+    actor: "carol", inbox: `${u.dave}/inbox`, activity: { type: "Accept", object: daveOffer.id },
+  });
+  const reject = await post(B, "/_control/send-raw", {
+    actor: "bob", inbox: `${A.url}/inbox`,
+    activity: { type: "Reject", to: u.alice, object: { type: "Offer", id: offer.id, actor: u.alice } },
+  });
+  assert(bareAccept.status === 202 && reject.status === 202, `answers ${bareAccept.status} ${reject.status}`);
+  const bare = await get(A, "/_control/inbox", { actor: "dave", id: bareAccept.id, objectType: "Offer", wait: 5 });
+  assert(bare.length === 1 && bare[0].signatureVerified, "bare-id Accept{Offer} not recorded with objectType Offer");
+  const rej = await get(A, "/_control/inbox", { inbox: "shared", type: "Reject", objectType: "Offer", wait: 5 });
+  assert(rej.some((r) => r.id === reject.id && r.signatureVerified), "Reject{Offer} not recorded");
+
+  const upd = await post(B, "/_control/send-raw", {
+    actor: "bob", inbox: `${u.alice}/inbox`, activity: { type: "Update", to: u.alice, object: { ...agreement, id: `${u.bob}/agreements/1` } },
+  });
+  const receipt = await post(B, "/_control/send-raw", {
+    actor: "bob", inbox: `${u.alice}/inbox`,
+    activity: { type: "Create", to: u.alice, object: { type: "Document", name: "Receipt", id: `${u.bob}/receipts/1`, attributedTo: u.bob } },
+  });
+  assert(upd.status === 202 && receipt.status === 202, `answers ${upd.status} ${receipt.status}`);
+  assert((await get(A, "/_control/inbox", { id: upd.id, objectType: "Agreement", accepted: "true", wait: 5 })).length === 1, "Update(Agreement)");
+  assert((await get(A, "/_control/inbox", { id: receipt.id, objectType: "Document", accepted: "true", wait: 5 })).length === 1, "Create(Document)");
+
+  const followingAfter = await get(A, "/_control/following", { actor: "alice", state: "accepted" });
+  assert(JSON.stringify(followingAfter) === JSON.stringify(followingBefore), "alice's follows changed");
+  const daveFollowing = await get(A, "/_control/following", { actor: "dave" });
+  assert(daveFollowing.find((x) => x.id === u.carol)?.state === "pending", "dave's pending follow was settled by an Offer answer");
+  const sent = await get(A, "/_control/sent", { actor: "alice", type: "Offer" });
+  assert(sent.some((e) => e.id === offer.id && e.ok === true && e.recipients[0] === `${u.bob}/inbox`), "Offer not in /_control/sent");
+});
+
+await check("send-raw: an inbox's non-2xx is data; an unreachable inbox is 502", async () => {
+  const forged = await post(A, "/_control/send-raw", {
+    actor: "alice", inbox: `${u.bob}/inbox`, activity: { type: "Offer", actor: u.dave, object: { type: "Agreement" } },
+  });
+  assert(forged.status === 401 && /do not match/.test(forged.body), `status ${forged.status} ${forged.body}`);
+  const sent = await get(A, "/_control/sent", { actor: "alice", type: "Offer" });
+  assert(sent.some((e) => e.id === forged.id && e.ok === false && /401/.test(e.error)), "failed send not recorded");
+  for (const [body, status] of [
+    [{ actor: "alice", inbox: "http://127.0.0.1:1/inbox", activity: { type: "Offer" } }, 502],
+    [{ actor: "alice", inbox: `${u.bob}/inbox`, activity: [] }, 400],
+    [{ actor: "alice", inbox: `${u.bob}/inbox`, activity: {}, spec: "rfc9999" }, 400],
+    [{ actor: "nobody", inbox: `${u.bob}/inbox`, activity: {} }, 404],
+  ]) {
+    try {
+      await post(A, "/_control/send-raw", body);
+      throw new Error(`${JSON.stringify(body)} did not fail`);
+    } catch (e) {
+      assert(e.status === status && typeof e.body?.error === "string", e.message);
+    }
+  }
+});
+
 await check("peer exits when its stdin closes, and on SIGTERM", async () => {
   const [p1, p2] = await Promise.all([startPeer(), startPeer()]);
   const t0 = Date.now();
