@@ -995,11 +995,20 @@ async function handleInboxDelivery(request, url, deferred) {
     rec.httpSignature = { verified: false, reason: `error: ${e?.message ?? e}` };
   }
 
-  const response = await federation.fetch(request, {
-    contextData: { rec, deferred },
-    onNotFound: () => jsonResponse(404, { error: "not found" }),
-    onNotAcceptable: () => jsonResponse(406, { error: "not acceptable" }),
-  });
+  let response;
+  try {
+    response = await federation.fetch(request, {
+      contextData: { rec, deferred },
+      onNotFound: () => jsonResponse(404, { error: "not found" }),
+      onNotAcceptable: () => jsonResponse(406, { error: "not acceptable" }),
+    });
+  } catch (e) {
+    // e.g. JSON-LD processing failed on a @context URL the peer cannot
+    // fetch.  Still a 500, as before, but now recorded like any other POST.
+    rec.error = String(e?.message ?? e);
+    log.error("inbox {path} failed: {error}", { path: url.pathname, error: e });
+    response = jsonResponse(500, { error: rec.error });
+  }
   rec.status = response.status;
   try {
     rec.responseBody = (await response.clone().text()).slice(0, 1000);
