@@ -401,6 +401,14 @@ await check("send-raw: an inbox's non-2xx is data; an unreachable inbox is 502",
   assert(forged.status === 401 && /do not match/.test(forged.body), `status ${forged.status} ${forged.body}`);
   const sent = await get(A, "/_control/sent", { actor: "alice", type: "Offer" });
   assert(sent.some((e) => e.id === forged.id && e.ok === false && /401/.test(e.error)), "failed send not recorded");
+  // A @context the receiving peer cannot fetch: 500, and still recorded.
+  const unfetchable = await post(A, "/_control/send-raw", {
+    actor: "alice", inbox: `${u.bob}/inbox`,
+    activity: { "@context": ["https://www.w3.org/ns/activitystreams", "http://127.0.0.1:1/ctx"], type: "Offer", object: { type: "Agreement" } },
+  });
+  assert(unfetchable.status === 500, `unfetchable @context answered ${unfetchable.status}`);
+  const recs = await get(B, "/_control/inbox", { id: unfetchable.id });
+  assert(recs.length === 1 && recs[0].status === 500 && recs[0].error && !recs[0].accepted, "500 not recorded");
   for (const [body, status] of [
     [{ actor: "alice", inbox: "http://127.0.0.1:1/inbox", activity: { type: "Offer" } }, 502],
     [{ actor: "alice", inbox: `${u.bob}/inbox`, activity: [] }, 400],
