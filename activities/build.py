@@ -74,6 +74,7 @@ class NoteExtras:
     language: str | None = None
     hashtags: tuple[tuple[str, str], ...] = ()  # (name without '#', href)
     attachments: tuple[dict, ...] = ()
+    context: str | None = None  # what the post belongs to (an order's Agreement, for its messages)
 
 
 def _extra_fields(extras: NoteExtras, content_html: str) -> dict:
@@ -81,6 +82,8 @@ def _extra_fields(extras: NoteExtras, content_html: str) -> dict:
                     "attachment": list(extras.attachments)}
     if extras.language:
         fields["contentMap"] = {extras.language: content_html}
+    if extras.context:
+        fields["context"] = extras.context
     return fields
 
 

@@ -16,6 +16,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from rewards import web as rewards_web
 from rewards.hooks import receipt_hook
+from storefront import inbound as storefront_inbound
+from storefront import web as storefront_web
 
 from .admin import routes as admin_routes
 from .api.app import setup_api
@@ -70,6 +72,7 @@ def build_dispatcher() -> Dispatcher:
     """Inbound dispatch, with every package's handlers registered."""
     dispatcher = Dispatcher()
     inbound.register(dispatcher)
+    storefront_inbound.register(dispatcher)
     return dispatcher
 
 
@@ -90,5 +93,6 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     media.setup(app)
     setup_api(app)
     rewards_web.setup_routes(app)
+    storefront_web.setup_routes(app)
     admin_routes.setup_routes(app)
     return app

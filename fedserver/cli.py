@@ -9,19 +9,21 @@ import sys
 from typing import Awaitable, Callable
 
 from rewards import cli as rewards_cli
+from storefront import cli as storefront_cli
 
 from . import __version__, cli_outbox
-from .app import build_publisher
 from .accounts import (
     ROLES, AccountError, create_account, delete_account, ensure_instance_actor, set_role, validate_new_account,
 )
+from .app import build_publisher
 from .config import ConfigError, Settings, load_settings
 from .db import DatabaseError, migrate, open_database
 from .embedded import EmbeddedDatabaseError
 from .logs import setup_logging
 from .repo import actors as actors_repo
 
-USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError, *cli_outbox.ERRORS)
+USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError, *cli_outbox.ERRORS,
+               *storefront_cli.ERRORS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     role.add_argument("role", choices=ROLES, help="admin: may log in at /admin; user: may not")
     cli_outbox.add_account_parsers(account_cmds)
     cli_outbox.add_parsers(commands)
+    storefront_cli.add_parsers(commands, account_cmds)
     rewards_cli.add_parser(commands)
     return parser
 
@@ -155,6 +158,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account role": _cmd_account_role,
     **cli_outbox.COMMANDS,
     "rewards": rewards_cli.run,
+    "product": storefront_cli.product,
+    "order": storefront_cli.order,
+    "account seller": storefront_cli.seller,
 }
 
 

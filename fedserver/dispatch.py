@@ -7,6 +7,10 @@ embedded object, or `REFERENCE` when the object is given by id only; a handler r
 for `ANY` takes every object type of its activity not registered more precisely. An
 activity nobody handles is recorded as ignored with the pair named, never given to a
 handler written for something else.
+
+Packages may also register post hooks: after a handler stores or updates a remote post, each
+hook reads it in the same transaction (the storefront keeps the listing a Note carries, and
+turns a direct message that orders into an order).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from activities.parse import InboundActivity, parse_activity
+from activities.actor import Actor
+from activities.parse import InboundActivity, RemotePost, parse_activity
 
 from .config import Settings
 from .net.http import FetchBudget, HttpClient, Signer
@@ -61,9 +66,17 @@ class InboundContext:
     budget: FetchBudget
     recipient_id: int | None
     publisher: Publisher
+    post_hooks: tuple[PostHook, ...] = ()
+
+    async def post_stored(self, conn: asyncpg.Connection, post: RemotePost, author: Actor) -> None:
+        """Run the post hooks on a remote post just stored or updated, in the caller's transaction."""
+        for hook in self.post_hooks:
+            await hook(conn, self, post, author)
 
 
 Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
+# Reads a remote post just stored or updated (its author given), in the handler's transaction.
+PostHook = Callable[[asyncpg.Connection, InboundContext, RemotePost, Actor], Awaitable[None]]
 
 
 def object_type(activity: InboundActivity) -> str:
@@ -77,6 +90,11 @@ class Dispatcher:
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self.post_hooks: tuple[PostHook, ...] = ()
+
+    def on_post(self, hook: PostHook) -> None:
+        """Run `hook` on every remote post a handler stores or updates."""
+        self.post_hooks = (*self.post_hooks, hook)
 
     def register(self, activity_type: str, object_types: str | Iterable[str], handler: Handler) -> None:
         """Route `activity_type` with any of `object_types` (ANY, REFERENCE or type names) to `handler`."""

@@ -23,6 +23,7 @@ from . import (
     search,
     status_actions,
     statuses,
+    storefront,
     timelines,
 )
 from .auth import auth_middleware
@@ -72,6 +73,7 @@ def build_api_app() -> web.Application:
     status_actions.setup_routes(api)
     timelines.setup_routes(api)
     notifications.setup_routes(api)
+    storefront.setup_routes(api)
     return api
 
 

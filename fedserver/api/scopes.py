@@ -8,12 +8,12 @@ from __future__ import annotations
 
 READ_SCOPES = (
     "read:accounts", "read:blocks", "read:bookmarks", "read:favourites", "read:filters", "read:follows",
-    "read:lists", "read:mutes", "read:notifications", "read:search", "read:statuses",
+    "read:lists", "read:mutes", "read:notifications", "read:search", "read:statuses", "read:storefront",
 )
 WRITE_SCOPES = (
     "write:accounts", "write:blocks", "write:bookmarks", "write:conversations", "write:favourites",
     "write:filters", "write:follows", "write:lists", "write:media", "write:mutes", "write:notifications",
-    "write:reports", "write:statuses",
+    "write:reports", "write:statuses", "write:storefront",
 )
 FOLLOW_SCOPES = ("read:blocks", "read:follows", "read:mutes", "write:blocks", "write:follows", "write:mutes")
 ADMIN_READ_SCOPES = tuple(f"admin:read:{name}" for name in (

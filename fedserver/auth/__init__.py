@@ -10,6 +10,7 @@ and lower modules (config, repositories, passwords, errors), never a feature pac
 - `cookies`: the one way auth cookies are set (HttpOnly, SameSite, Path, Secure on https).
 - `sessions`: login sessions per area, with their HMAC-derived CSRF token.
 - `csrf`: the double-submit CSRF cookie of forms shown before login.
+- `signed`: the remote actor behind a signed GET (for documents only their audience may read).
 """
 
 from __future__ import annotations

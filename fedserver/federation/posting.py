@@ -28,6 +28,7 @@ class PostOptions:
     media_ids: tuple[int, ...] = ()
     idempotency_key: str | None = None
     app_id: int | None = None
+    context: str | None = None  # what the post belongs to (an order's messages name its Agreement)
 
 
 class DuplicatePost(Exception):
@@ -47,7 +48,8 @@ def note_extras(settings: Settings, options: PostOptions, hashtags: Sequence[str
     """The Note fields a post's options and hashtags produce (attachments come after insertion)."""
     base = tags_base(settings)
     return NoteExtras(summary=options.spoiler_text or None, sensitive=options.sensitive,
-                      language=options.language, hashtags=tuple((tag, base + quote(tag)) for tag in hashtags))
+                      language=options.language, hashtags=tuple((tag, base + quote(tag)) for tag in hashtags),
+                      context=options.context)
 
 
 async def claim_key(conn: asyncpg.Connection, actor_id: int, options: PostOptions) -> None:

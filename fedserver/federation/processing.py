@@ -49,7 +49,7 @@ class InboxWorker:
         """Dispatch one stored activity; what came of it (never raises)."""
         rt = self.runtime
         ctx = InboundContext(rt.pool, rt.settings, rt.http, rt.signer, FetchBudget(FETCH_BUDGET), item["recipient_id"],
-                             rt.publisher)
+                             rt.publisher, rt.dispatcher.post_hooks)
         try:
             result = await rt.dispatcher.dispatch(ctx, item["body"])
         except (ParseError, ValueError) as exc:

@@ -12,12 +12,12 @@ from activities.collections import (
 from rewards import web as rewards_web
 
 from ..app_keys import POOL, SETTINGS
+from ..documents import activity_response, wants_activitypub
 from ..errors import HTTPError
 from ..repo import actors as actors_repo
 from ..repo import follows as follows_repo
 from ..repo import status_meta
 from ..templates import error_page, render_page
-from .negotiation import activity_response, wants_activitypub
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000

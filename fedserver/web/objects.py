@@ -15,41 +15,22 @@ from activities.actor import build_tombstone
 from activities.parse import audience
 
 from ..app_keys import POOL, SETTINGS
+from ..auth.signed import signed_reader
+from ..documents import activity_response, wants_activitypub
 from ..errors import HTTPError
 from ..repo import outgoing as outgoing_repo
 from ..repo import published as published_repo
 from ..repo import statuses as statuses_repo
-from ..repo.remote_actors import get_actor_by_key_id
-from ..signatures import SignatureError, parse_request_signature, verify_parsed
 from ..templates import render_page
-from .negotiation import activity_response, wants_activitypub
 
 _CONTEXT_FREE = ("public", "unlisted")
-
-
-async def _signed_reader(request: web.Request) -> str | None:
-    """The actor id of a verified signer whose key we already know, else None (no network I/O)."""
-    if "Signature" not in request.headers and "Signature-Input" not in request.headers:
-        return None
-    settings = request.config_dict[SETTINGS]
-    try:
-        parsed = parse_request_signature(request.method, request.raw_path, request.headers.items(), b"",
-                                         scheme=settings.instance.scheme, authority=request.host)
-        async with request.config_dict[POOL].acquire() as conn:
-            actor = await get_actor_by_key_id(conn, parsed.key_id)
-        if actor is None:
-            return None
-        verify_parsed(parsed, actor.public_key_pem)
-    except SignatureError:
-        return None
-    return actor.uri
 
 
 async def _may_read(request: web.Request, visibility: str, document: dict, author_id: int) -> bool:
     """Anyone for public/unlisted; addressees (and followers, for private) when signed."""
     if visibility in _CONTEXT_FREE:
         return True
-    reader = await _signed_reader(request)
+    reader = await signed_reader(request)
     if reader is None:
         return False
     if reader in audience(document):

@@ -212,14 +212,14 @@ async def test_a_block_takes_the_blockers_posts_out_of_the_home_timeline(bob, po
 
 
 async def test_an_activity_nobody_handles_is_ignored_with_its_pair_named(bob):
-    offer = {"id": bob.new_id("offers"), "type": "Offer", "to": [ALICE],
-             "object": {"type": "Agreement", "id": bob.new_id("agreements")}}
+    add = {"id": bob.new_id("adds"), "type": "Add", "to": [ALICE],
+           "object": {"type": "Note", "id": bob.new_id("notes")}, "target": f"{bob.keys.uri}/featured"}
     accept = {"id": bob.new_id("accepts"), "type": "Accept",
               "object": {"type": "Offer", "id": bob.new_id("offers"), "actor": ALICE}}
-    await bob.send(offer)
+    await bob.send(add)
     await bob.send(accept)
-    assert await bob.process() == ["ignored", "ignored"]  # not given to the follow handler
-    assert await bob.val("SELECT last_error FROM inbox_items WHERE activity_uri = $1", offer["id"]) == \
-        "no handler for Offer/Agreement"
+    assert await bob.process() == ["ignored", "ignored"]  # the Accept of an Offer is not given to the follow handler
+    assert await bob.val("SELECT last_error FROM inbox_items WHERE activity_uri = $1", add["id"]) == \
+        "no handler for Add/Note"
     assert await bob.val("SELECT last_error FROM inbox_items WHERE activity_uri = $1", accept["id"]) == \
-        "no handler for Accept/Offer"
+        "no such order here"

@@ -7,6 +7,7 @@ import pytest
 from activities.parse import parse_activity
 from fedserver.app import build_dispatcher
 from fedserver.dispatch import ANY, DONE, REFERENCE, Dispatcher, Outcome, ignored, object_type
+from fedserver.federation.inbound import register as register_federation
 
 ACTOR = "https://remote.example/users/bob"
 
@@ -55,10 +56,16 @@ def test_object_type_of_embedded_objects_and_references():
     assert object_type(parse_activity(_activity("Undo", "https://remote.example/l/1"))) == REFERENCE
 
 
-def test_federation_registers_the_social_activities_and_nothing_of_the_shop():
-    routes = set(build_dispatcher().routes())
+def test_federation_registers_the_social_activities_and_the_storefront_its_orders():
+    federation = Dispatcher()
+    register_federation(federation)
+    social = set(federation.routes())
     for pair in [("Follow", ANY), ("Accept", "Follow"), ("Reject", REFERENCE), ("Undo", "Like"), ("Undo", "Block"),
                  ("Create", "Note"), ("Create", "Article"), ("Update", "Person"), ("Update", "Note"),
                  ("Delete", ANY), ("Like", ANY), ("Announce", ANY), ("Block", ANY)]:
-        assert pair in routes
-    assert not {pair for pair in routes if pair[0] == "Offer" or "Agreement" in pair}
+        assert pair in social
+    assert not {pair for pair in social if pair[0] == "Offer" or "Agreement" in pair or "Offer" in pair}
+    shop = set(build_dispatcher().routes()) - social
+    assert shop == {("Offer", "Agreement"), ("Accept", "Offer"), ("Reject", "Offer"), ("Update", "Agreement"),
+                    ("Create", "Document")}
+    assert federation.post_hooks == () and len(build_dispatcher().post_hooks) == 1

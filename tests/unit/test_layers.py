@@ -26,7 +26,8 @@ PURE = ("activities", "fedserver.signatures", "fedserver.passwords", "fedserver.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("pure", PURE),
     ("repos", ("fedserver.repo", "rewards.store", "rewards.logstore")),
-    ("root", ("fedserver.app", "fedserver.server", "fedserver.cli", "fedserver.cli_outbox", "fedserver.__main__")),
+    ("root", ("fedserver.app", "fedserver.server", "fedserver.cli", "fedserver.cli_outbox", "fedserver.__main__",
+              "storefront.cli")),
     ("api", ("fedserver.api",)),
     ("admin", ("fedserver.admin",)),
     ("web", ("fedserver.web",)),
@@ -43,7 +44,8 @@ SIDEWAYS = {
     ("web", "federation"),  # a signed GET of a private post is checked against stored keys
     ("web", "rewards"),  # profiles show points from the witnessed log; the instance actor its reward keys
     ("admin", "rewards"),  # administrators resolve rewards alerts
-    ("storefront", "federation"),
+    ("api", "storefront"),  # the client API's shop endpoints call the storefront's services
+    ("storefront", "federation"),  # orders tell people by direct message, through the outbox
     ("storefront", "rewards"),
 }
 # What does I/O (network, database, processes, the event loop); pure cores import none of it.
@@ -183,7 +185,7 @@ def test_the_io_check_would_catch_a_pure_module_importing_the_database():
 
 
 # Modules that may hold SQL: the repositories, rewards' own store modules, and the database plumbing.
-SQL_HOMES = ("fedserver.repo", "rewards.store", "rewards.logstore", "fedserver.db")
+SQL_HOMES = ("fedserver.repo", "rewards.store", "rewards.logstore", "storefront.store", "fedserver.db")
 _QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
 _SQL_WORDS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "LOCK ", "NOTIFY ", "WITH ")
 

@@ -48,6 +48,7 @@ async def on_create_post(ctx: InboundContext, act: InboundActivity) -> Result:
             return ignored("nobody here follows or is addressed")
         if await repo.insert_remote_post(conn, post, author.id):
             await post_stored(conn, post)
+            await ctx.post_stored(conn, post, author)
     return DONE
 
 
@@ -72,6 +73,7 @@ async def on_update_post(ctx: InboundContext, act: InboundActivity) -> Result:
         if changed:
             await feeds.post_edited(conn, await status_views.get_object_id(conn, post.id), mention_uris=post.mentions,
                                     hashtags=tag_hashtags(post.raw.get("tag")))
+            await ctx.post_stored(conn, post, author)
     return DONE if changed else ignored("unknown post")
 
 

@@ -1,4 +1,5 @@
-"""Content negotiation between ActivityPub clients and browsers, and JSON responses for both."""
+"""ActivityPub documents at their ids: content negotiation between ActivityPub clients and browsers, and the
+JSON response for them (shared by the public documents and the storefront)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from ..templates.negotiation import accept_entries
+from .templates.negotiation import accept_entries
 
 ACTIVITY_JSON = "application/activity+json"
 LD_JSON_PROFILE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'

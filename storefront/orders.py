@@ -1,0 +1,238 @@
+"""Orders: placing one, taking one from another server (an Offer or a Mastodon user's direct message),
+and moving it through its states, each in the caller's transaction.
+
+Stock is reserved when an order is accepted (`store.reserve_stock`: one UPDATE guarded by the
+stock) and returned when an accepted or paid order is cancelled. A move is checked against the
+one table of `rules`, then written only if the order is still in the state it was read in; a move
+by the local party goes to the other party as the FEP-0837 activity (Accept, Reject,
+Update(Agreement), Create(Receipt)) or, for a Mastodon buyer or a party on this instance, as a
+direct message; a move that came from another server is told to the local party (`messages`).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import asyncpg
+
+from activities.actor import Actor
+from activities.build import activity_uri, new_object_id
+from activities.trade import (
+    Terms,
+    build_accept_offer,
+    build_agreement,
+    build_agreement_update,
+    build_offer,
+    build_receipt,
+    build_reject_offer,
+)
+from activities.urls import BadId, id_host
+from fedserver.publish import Publisher
+from fedserver.repo import actors as actors_repo
+
+from . import messages, rules, store
+from .rules import MoveRefused
+from .store import ListingRow, OrderRow
+
+
+class OrderError(Exception):
+    """An order refused before anything was stored; the message says why."""
+
+
+def order_url(base_url: str) -> str:
+    """A new Agreement id on this instance."""
+    return f"{base_url}/orders/{new_object_id()}"
+
+
+def party_of(order: OrderRow, actor_uri: str) -> str | None:
+    """`buyer` or `seller` for a party of the order, else None."""
+    return "buyer" if actor_uri == order.buyer_uri else "seller" if actor_uri == order.seller_uri else None
+
+
+def check_orderable(listing: ListingRow, buyer_id: int, quantity: object) -> int:
+    """The quantity, if this buyer may order it from this listing now; OrderError otherwise."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= rules.MAX_QUANTITY:
+        raise OrderError(f"the quantity must be a whole number from 1 to {rules.MAX_QUANTITY}")
+    if listing.seller_id == buyer_id:
+        raise OrderError("you cannot order your own product")
+    if listing.status != "active":
+        raise OrderError({"paused": "the listing is paused: it takes no orders now",
+                          "sold_out": "the listing is sold out",
+                          "deleted": "the listing was deleted"}.get(listing.status, "the listing takes no orders"))
+    if listing.stock is not None and quantity > listing.stock:
+        raise OrderError(f"only {listing.stock} left")
+    return quantity
+
+
+async def _actor(conn: asyncpg.Connection, uri: str) -> Actor:
+    actor = await actors_repo.get_actor_by_uri(conn, uri)
+    assert actor is not None
+    return actor
+
+
+async def _new_order(conn: asyncpg.Connection, listing: ListingRow, buyer: Actor, quantity: int, *, uri: str,
+                     channel: str, offer_uri: str | None = None, message: str = "",
+                     thread_uri: str | None = None) -> OrderRow | None:
+    shipping, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
+    order_id = await store.insert_order(
+        conn, uri=uri, offer_uri=offer_uri, listing_id=listing.id, buyer_id=buyer.id, seller_id=listing.seller_id,
+        quantity=quantity, unit_price=listing.price, shipping_krw=shipping, total_krw=total, channel=channel,
+        message=message[:1000], thread_uri=thread_uri)
+    if order_id is None:
+        return None
+    await store.insert_order_event(conn, order_id, "order", "buyer", "requested", message[:1000])
+    return await store.get_order(conn, order_id)
+
+
+async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
+                      quantity: object, message: str = "") -> OrderRow:
+    """A local buyer orders: from a listing here (taken at once when it accepts automatically), or from
+    another server's listing (an Offer goes to its maker)."""
+    quantity = check_orderable(listing, buyer.id, quantity)
+    seller = await _actor(conn, listing.seller_uri)
+    uri = order_url(publisher.settings.base_url)
+    if listing.is_local:
+        order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="local", message=message)
+        assert order is not None
+        await messages.tell(conn, publisher, buyer, seller, messages.new_order_text(order, listing.title),
+                            order_uri=order.uri)
+        return await accept_automatically(conn, publisher, order, listing)
+    offer_uri = activity_uri(buyer.uri, "offer", new_object_id())
+    order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer_uri,
+                             message=message)
+    assert order is not None
+    agreement = build_agreement(uri, listing.uri, quantity, order.total_krw, currency=listing.currency)
+    offer = build_offer(buyer.uri, offer_uri, agreement, seller.uri)
+    if message:
+        offer["content"] = message[:1000]
+    await publisher.publish(conn, buyer, offer, [seller.inbox_uri], object_uri=uri)
+    return order
+
+
+async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, offer: dict, terms: Terms,
+                        listing: ListingRow) -> OrderRow | None:
+    """An Offer from another server for a listing here: a new order (None if this Offer was seen before)."""
+    quantity = check_orderable(listing, buyer.id, terms.quantity)
+    uri = terms.agreement_id or order_url(publisher.settings.base_url)
+    try:
+        if id_host(uri) != id_host(buyer.uri):
+            raise OrderError("the Agreement's id is not on the buyer's server")
+    except BadId:
+        raise OrderError("the Agreement's id is not a URL") from None
+    _, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
+    if terms.total is not None and terms.total != total:
+        raise OrderError(f"the total for {quantity} is {total} won, not {terms.total}")
+    message = offer.get("content") if isinstance(offer.get("content"), str) else ""
+    order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer["id"],
+                             message=message)
+    if order is None:
+        return None  # the same Offer (or Agreement) again: one order
+    seller = await _actor(conn, listing.seller_uri)
+    await messages.notify_local(conn, publisher, seller, messages.new_order_text(order, listing.title), order.uri)
+    return await accept_automatically(conn, publisher, order, listing)
+
+
+async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
+                               quantity: int, note_uri: str, text: str) -> OrderRow:
+    """A Mastodon user's direct message that orders: a new order, answered in the same thread."""
+    quantity = check_orderable(listing, buyer.id, quantity)
+    order = await _new_order(conn, listing, buyer, quantity, uri=order_url(publisher.settings.base_url),
+                             channel="dm", message=text, thread_uri=note_uri)
+    assert order is not None  # a fresh Agreement id
+    return await accept_automatically(conn, publisher, order, listing)
+
+
+async def refuse_direct_order(conn: asyncpg.Connection, publisher: Publisher, seller: Actor, buyer: Actor,
+                              reason: str, note_uri: str) -> None:
+    """Answer a direct message that orders what cannot be ordered, in its thread; nothing is stored."""
+    await messages.tell(conn, publisher, seller, buyer, f"주문을 받을 수 없습니다: {reason}", order_uri=note_uri,
+                        in_reply_to=note_uri)
+
+
+async def refuse_offer(conn: asyncpg.Connection, publisher: Publisher, seller: Actor, buyer: Actor, offer: dict,
+                       reason: str) -> None:
+    """Reject an Offer that cannot become an order; nothing is stored but the Reject."""
+    reject = build_reject_offer(seller.uri, activity_uri(seller.uri, "reject", new_object_id()), offer, reason,
+                                buyer.uri)
+    await publisher.publish(conn, seller, reject, [buyer.inbox_uri], object_uri=offer.get("id"))
+
+
+async def accept_automatically(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow,
+                               listing: ListingRow) -> OrderRow:
+    """Accept a new order when its listing says so, while stock lasts; sold out meanwhile: rejected."""
+    if not listing.auto_accept:
+        return order
+    try:
+        return await move(conn, publisher, order, "accept", "seller")
+    except OrderError as exc:
+        return await move(conn, publisher, order, "reject", "seller", reason=str(exc))
+
+
+async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, event: str, party: str, *,
+               reason: str = "", details: str = "") -> OrderRow:
+    """Make one move (MoveRefused, or OrderError when the stock is short), record it and tell the other party."""
+    target = rules.next_state(order.state, event, party)
+    listing = await store.get_listing(conn, order.listing_id)
+    assert listing is not None
+    reserved: int | None = None
+    if event == "accept" and listing.is_local:
+        if not await store.reserve_stock(conn, listing.id, order.quantity):
+            fresh = await store.get_listing(conn, listing.id)
+            left = fresh.stock if fresh and fresh.status != "deleted" else 0
+            raise OrderError("sold out" if not left else f"only {left} left")
+        reserved = order.quantity
+    elif event == "cancel" and order.reserved:
+        await store.release_stock(conn, listing.id, order.reserved)
+        reserved = 0
+    if not await store.move_order(conn, order.id, order.state, target, reserved=reserved, reason=reason or None):
+        raise MoveRefused(f"the order is no longer {order.state}: it cannot be {rules.done_word(event)} now")
+    await store.insert_order_event(conn, order.id, event, party, target, reason)
+    moved = await store.get_order(conn, order.id)
+    assert moved is not None
+    await _announce(conn, publisher, moved, listing, event, party, reason, details)
+    return moved
+
+
+async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow, event: str,
+                    party: str, reason: str, details: str) -> None:
+    """Tell the other party: by activity, by direct message, or (a move from another server) by a notice."""
+    mover_local = order.seller_is_local if party == "seller" else order.buyer_is_local
+    other = "buyer" if party == "seller" else "seller"
+    mover = await _actor(conn, order.seller_uri if party == "seller" else order.buyer_uri)
+    counterpart = await _actor(conn, order.buyer_uri if party == "seller" else order.seller_uri)
+    if event == "accept" and mover_local:
+        profile = await store.get_seller_profile(conn, mover.id)
+        details = f"{messages.payment_text(profile)} {messages.business_text(profile)}"
+    text = messages.move_text(order, listing.title, reason=reason, details=details)
+    if not mover_local:
+        await messages.notify_local(conn, publisher, counterpart, text, order.uri)
+    elif (order.buyer_is_local if other == "buyer" else order.seller_is_local) or order.channel == "dm":
+        await messages.tell(conn, publisher, mover, counterpart, text, order_uri=order.uri,
+                            in_reply_to=order.thread_uri if order.channel == "dm" else None)
+    else:
+        await _send_activity(conn, publisher, order, listing, mover, counterpart, event, reason, text)
+
+
+async def _send_activity(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow,
+                         mover: Actor, counterpart: Actor, event: str, reason: str, text: str) -> None:
+    """The FEP-0837 activity of a move, to the other party's server."""
+    kind = {"accept": "accept", "reject": "reject", "complete": "create"}.get(event, "update")
+    new_id = activity_uri(mover.uri, kind, new_object_id())
+    offer = {"id": order.offer_uri, "type": "Offer", "actor": order.buyer_uri,
+             "object": build_agreement(order.uri, listing.uri, order.quantity, order.total_krw)}
+    if event == "accept":
+        profile = await store.get_seller_profile(conn, mover.id)
+        agreement = build_agreement(order.uri, listing.uri, order.quantity, order.total_krw,
+                                    attributed_to=mover.uri, content=f"<p>{escape(text)}</p>",
+                                    payto=profile.payto or None)
+        activity = build_accept_offer(mover.uri, new_id, offer, agreement, counterpart.uri)
+    elif event == "reject":
+        activity = build_reject_offer(mover.uri, new_id, offer, reason or "주문을 받을 수 없습니다", counterpart.uri)
+    elif event == "complete":
+        activity = build_receipt(mover.uri, new_id, f"{order.uri}/receipt", order.uri, counterpart.uri)
+    else:
+        agreement = build_agreement(order.uri, listing.uri, order.quantity, order.total_krw, state=order.state,
+                                    content=f"<p>{escape(text)}</p>")
+        activity = build_agreement_update(mover.uri, new_id, agreement, counterpart.uri)
+    await publisher.publish(conn, mover, activity, [counterpart.inbox_uri], object_uri=order.uri)
+

@@ -1,0 +1,88 @@
+"""The rules of an order, pure: which party may make which move from which state, what it costs,
+and what a direct message that orders says. No I/O.
+
+One table of allowed moves (`MOVES`): requested → accepted | rejected | cancelled;
+accepted → paid | cancelled; paid → shipped | cancelled; shipped → delivered;
+delivered → completed. The listing's author (the seller) accepts, rejects, marks paid,
+shipped and delivered; the buyer completes; both may cancel before payment, only the
+seller after it (the seller refunds).
+"""
+
+from __future__ import annotations
+
+import re
+
+STATES = ("requested", "accepted", "rejected", "paid", "shipped", "delivered", "completed", "cancelled")
+EVENTS = ("accept", "reject", "pay", "ship", "deliver", "complete", "cancel")
+PARTIES = ("buyer", "seller")
+FINAL_STATES = frozenset({"rejected", "completed", "cancelled"})
+
+# (state, event) -> (next state, parties who may make that move)
+MOVES: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("requested", "accept"): ("accepted", frozenset({"seller"})),
+    ("requested", "reject"): ("rejected", frozenset({"seller"})),
+    ("requested", "cancel"): ("cancelled", frozenset({"buyer", "seller"})),
+    ("accepted", "pay"): ("paid", frozenset({"seller"})),
+    ("accepted", "cancel"): ("cancelled", frozenset({"buyer", "seller"})),
+    ("paid", "ship"): ("shipped", frozenset({"seller"})),
+    ("paid", "cancel"): ("cancelled", frozenset({"seller"})),
+    ("shipped", "deliver"): ("delivered", frozenset({"seller"})),
+    ("delivered", "complete"): ("completed", frozenset({"buyer"})),
+}
+# The event that leads to a state (what an Update(Agreement) announcing that state means).
+EVENT_TO = {target: event for (_, event), (target, _) in MOVES.items()}
+# States that hold reserved stock: leaving them for `cancelled` gives it back.
+HOLDS_STOCK = frozenset({"accepted", "paid"})
+
+MAX_QUANTITY = 1000
+
+
+class MoveRefused(Exception):
+    """A move the table does not allow; the message names the state and the move."""
+
+
+def next_state(state: str, event: str, party: str) -> str:
+    """The state after `party` makes `event` in `state`; MoveRefused when that is not allowed."""
+    if state not in STATES or event not in EVENTS or party not in PARTIES:
+        raise MoveRefused(f"unknown state, move or party: {state}, {event}, {party}")
+    move = MOVES.get((state, event))
+    if move is None:
+        raise MoveRefused(f"the order is {state}: it cannot be {done_word(event)}")
+    target, parties = move
+    if party not in parties:
+        raise MoveRefused(f"the order is {state}: only the {' or '.join(sorted(parties))} may {event} it")
+    return target
+
+
+def done_word(event: str) -> str:
+    """The move as a past participle: `accepted`, `marked paid`, ..."""
+    return {"accept": "accepted", "reject": "rejected", "pay": "marked paid", "ship": "marked shipped",
+            "deliver": "marked delivered", "complete": "completed", "cancel": "cancelled"}[event]
+
+
+def shipping_fee(subtotal: int, shipping: int, free_over: int | None) -> int:
+    """배송비: the flat fee, or nothing when the order reaches the free-shipping total."""
+    return 0 if free_over is not None and subtotal >= free_over else shipping
+
+
+def order_total(unit_price: int, quantity: int, shipping: int, free_over: int | None) -> tuple[int, int]:
+    """(shipping fee, total with shipping) of `quantity` at `unit_price`."""
+    subtotal = unit_price * quantity
+    fee = shipping_fee(subtotal, shipping, free_over)
+    return fee, subtotal + fee
+
+
+_ORDER_WORD = re.compile(r"(?:주문|\border\b)", re.IGNORECASE)
+_QUANTITY_AFTER = re.compile(r"(?:주문|\border\b)\s*(?:[:x×]\s*)?(\d{1,6})\s*(?:개|ea|pcs?|items?)?", re.IGNORECASE)
+_QUANTITY_UNIT = re.compile(r"(\d{1,6})\s*(?:개|ea|pcs?)", re.IGNORECASE)
+
+
+def order_quantity(text: str) -> int | None:
+    """How many a direct message orders ("주문 2개", "order 3", "2개 주문", "주문": 1); None if it orders nothing.
+
+    A quantity outside 1 to 1000 is still returned, so the caller can refuse it with a reason.
+    """
+    if not _ORDER_WORD.search(text):
+        return None
+    match = _QUANTITY_AFTER.search(text) or _QUANTITY_UNIT.search(text)
+    return int(match.group(1)) if match else 1

@@ -1,0 +1,314 @@
+"""SQL of the storefront: seller profiles, listings and their stock, orders and their history.
+
+Functions take a connection; the caller owns the transaction. Stock and order state only move by
+one UPDATE ... WHERE that checks what it changes (never read-then-write in Python), under the
+table constraints (stock never below zero, states from the one list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+import asyncpg
+
+from activities.listing import Listing
+
+# Seller profiles
+
+
+@dataclass(frozen=True)
+class SellerProfile:
+    """What a maker discloses to buyers (전자상거래법 §13) and how to pay them."""
+
+    business_name: str = ""
+    representative: str = ""
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+    registration_number: str = ""
+    mail_order_number: str = ""
+    payment_text: str = ""
+    payto: str = ""
+
+    @property
+    def discloses_business(self) -> bool:
+        """Whether the maker gave the identity a registered online seller must show."""
+        return bool(self.business_name and self.address and self.phone)
+
+
+PROFILE_FIELDS = tuple(f.name for f in fields(SellerProfile))
+
+
+async def get_seller_profile(conn: asyncpg.Connection, account_id: int) -> SellerProfile:
+    """The maker's profile (empty for a hobby maker who gave none)."""
+    row = await conn.fetchrow(f"SELECT {', '.join(PROFILE_FIELDS)} FROM seller_profiles WHERE account_id = $1",
+                              account_id)
+    return SellerProfile(**dict(row)) if row else SellerProfile()
+
+
+async def update_seller_profile(conn: asyncpg.Connection, account_id: int, changes: dict[str, str]) -> SellerProfile:
+    """Set some fields of the maker's profile (the others keep their value); the profile as stored."""
+    names = [name for name in PROFILE_FIELDS if name in changes]
+    columns = ", ".join(["account_id", *names])
+    values = ", ".join(f"${i}" for i in range(1, len(names) + 2))
+    updates = ", ".join([*(f"{n} = EXCLUDED.{n}" for n in names), "updated_at = now()"])
+    await conn.execute(
+        f"INSERT INTO seller_profiles ({columns}) VALUES ({values}) "
+        f"ON CONFLICT (account_id) DO UPDATE SET {updates}",
+        account_id, *(changes[n] for n in names),
+    )
+    return await get_seller_profile(conn, account_id)
+
+
+# Listings
+
+
+@dataclass(frozen=True)
+class ListingRow:
+    """A listing as stored, with its Note's id and its seller."""
+
+    id: int
+    uri: str
+    object_id: int
+    seller_id: int
+    seller_uri: str
+    is_local: bool
+    title: str
+    description: str
+    currency: str
+    price: int
+    stock: int | None
+    token_price: int | None
+    shipping_krw: int
+    free_shipping_over: int | None
+    auto_accept: bool
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+_LISTING = """l.id, o.uri, l.object_id, l.seller_id, a.uri AS seller_uri, l.is_local, l.title, l.description, l.currency,
+              l.price, l.stock, l.token_price, l.shipping_krw, l.free_shipping_over, l.auto_accept, l.status,
+              l.created_at, l.updated_at
+              FROM listings l JOIN objects o ON o.id = l.object_id JOIN actors a ON a.id = l.seller_id"""
+
+
+def _listing(row: asyncpg.Record | None) -> ListingRow | None:
+    return ListingRow(**dict(row)) if row else None
+
+
+async def next_listing_id(conn: asyncpg.Connection) -> int:
+    """The id the next listing will have (its URL is made before its Note is stored)."""
+    return await conn.fetchval("SELECT nextval(pg_get_serial_sequence('listings', 'id'))")
+
+
+async def insert_listing_with_id(conn: asyncpg.Connection, listing_id: int, **values: object) -> None:
+    """Store a local listing (its Note is already in `objects`) under an id taken with `next_listing_id`."""
+    await conn.execute(
+        """INSERT INTO listings (id, object_id, seller_id, is_local, title, description, price, stock, token_price,
+                                 shipping_krw, free_shipping_over, auto_accept, status)
+           OVERRIDING SYSTEM VALUE
+           VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9, $10, $11,
+                   CASE WHEN $7::integer = 0 THEN 'sold_out' ELSE 'active' END)""",
+        listing_id, values["object_id"], values["seller_id"], values["title"], values["description"],
+        values["price"], values["stock"], values["token_price"], values["shipping_krw"],
+        values["free_shipping_over"], values["auto_accept"],
+    )
+
+
+async def get_listing(conn: asyncpg.Connection, listing_id: int) -> ListingRow | None:
+    """A listing by its id here."""
+    return _listing(await conn.fetchrow(f"SELECT {_LISTING} WHERE l.id = $1", listing_id))
+
+
+async def get_listing_by_uri(conn: asyncpg.Connection, uri: str) -> ListingRow | None:
+    """A listing by its Note's id (local or remote)."""
+    return _listing(await conn.fetchrow(f"SELECT {_LISTING} WHERE o.uri = $1", uri))
+
+
+async def lock_listing(conn: asyncpg.Connection, listing_id: int) -> ListingRow | None:
+    """A listing, locked until the caller's transaction ends (a change of its fields and of its Note)."""
+    return _listing(await conn.fetchrow(f"SELECT {_LISTING} WHERE l.id = $1 FOR UPDATE OF l", listing_id))
+
+
+async def list_listings(conn: asyncpg.Connection, seller_id: int, *, include_deleted: bool = False,
+                        limit: int = 200) -> list[ListingRow]:
+    """A seller's listings, newest first."""
+    rows = await conn.fetch(
+        f"SELECT {_LISTING} WHERE l.seller_id = $1 AND ($2 OR l.status <> 'deleted') ORDER BY l.id DESC LIMIT $3",
+        seller_id, include_deleted, limit,
+    )
+    return [_listing(r) for r in rows]  # type: ignore[misc]
+
+
+_EDITABLE = ("title", "description", "price", "stock", "token_price", "shipping_krw", "free_shipping_over",
+             "auto_accept", "status")
+
+
+async def update_listing(conn: asyncpg.Connection, listing_id: int, changes: dict[str, object]) -> ListingRow:
+    """Change some fields of a listing; a stock change also moves `status` between active and sold_out."""
+    names = [n for n in _EDITABLE if n in changes]
+    sets = [f"{n} = ${i}" for i, n in enumerate(names, start=2)]
+    if "stock" in names and "status" not in names:
+        sets.append(f"""status = CASE WHEN ${names.index('stock') + 2}::integer = 0 AND status = 'active' THEN 'sold_out'
+                                      WHEN coalesce(${names.index('stock') + 2}::integer, 1) > 0 AND status = 'sold_out'
+                                      THEN 'active' ELSE status END""")
+    await conn.execute(f"UPDATE listings SET {', '.join(sets)}, updated_at = now() WHERE id = $1",
+                       listing_id, *(changes[n] for n in names))
+    return await get_listing(conn, listing_id)  # type: ignore[return-value]
+
+
+async def reserve_stock(conn: asyncpg.Connection, listing_id: int, quantity: int) -> bool:
+    """Take `quantity` from an orderable listing's stock (made-to-order: nothing to take); False when short."""
+    row = await conn.fetchval(
+        """UPDATE listings SET stock = stock - $2,
+                  status = CASE WHEN stock - $2 = 0 THEN 'sold_out' ELSE status END, updated_at = now()
+           WHERE id = $1 AND status IN ('active', 'paused') AND (stock IS NULL OR stock >= $2)
+           RETURNING id""",
+        listing_id, quantity,
+    )
+    return row is not None
+
+
+async def release_stock(conn: asyncpg.Connection, listing_id: int, quantity: int) -> None:
+    """Give reserved stock back (an accepted order was cancelled); a sold-out listing is orderable again."""
+    await conn.execute(
+        """UPDATE listings SET stock = stock + $2,
+                  status = CASE WHEN status = 'sold_out' THEN 'active' ELSE status END, updated_at = now()
+           WHERE id = $1 AND stock IS NOT NULL""",
+        listing_id, quantity,
+    )
+
+
+async def upsert_remote_listing(conn: asyncpg.Connection, object_id: int, seller_id: int, listing: Listing) -> None:
+    """Keep what a remote Note's FEP-0837 fields say, for discovery (a new version replaces the old)."""
+    await conn.execute(
+        """INSERT INTO listings (object_id, seller_id, is_local, title, currency, price, stock)
+           VALUES ($1, $2, false, $3, $4, $5, $6)
+           ON CONFLICT (object_id) DO UPDATE SET title = EXCLUDED.title, currency = EXCLUDED.currency,
+               price = EXCLUDED.price, stock = EXCLUDED.stock, updated_at = now()
+           WHERE NOT listings.is_local""",
+        object_id, seller_id, listing.title, listing.currency, listing.price, listing.available,
+    )
+
+
+async def mark_listing_deleted(conn: asyncpg.Connection, listing_id: int) -> None:
+    """A deleted listing stays (orders point at it) but is never offered again."""
+    await conn.execute("UPDATE listings SET status = 'deleted', updated_at = now() WHERE id = $1", listing_id)
+
+
+# Orders
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """An order as this instance keeps it, with the ids of its listing and parties."""
+
+    id: int
+    uri: str
+    offer_uri: str | None
+    listing_id: int
+    listing_uri: str
+    buyer_id: int
+    buyer_uri: str
+    buyer_is_local: bool
+    seller_id: int
+    seller_uri: str
+    seller_is_local: bool
+    quantity: int
+    unit_price: int
+    shipping_krw: int
+    total_krw: int
+    payment_method: str
+    channel: str
+    state: str
+    reserved: int
+    message: str
+    reason: str
+    thread_uri: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_ORDER = """r.id, r.uri, r.offer_uri, r.listing_id, o.uri AS listing_uri, r.buyer_id, b.uri AS buyer_uri,
+            b.is_local AS buyer_is_local, r.seller_id, s.uri AS seller_uri, s.is_local AS seller_is_local,
+            r.quantity, r.unit_price, r.shipping_krw, r.total_krw, r.payment_method, r.channel, r.state,
+            r.reserved, r.message, r.reason, r.thread_uri, r.created_at, r.updated_at
+            FROM orders r JOIN listings l ON l.id = r.listing_id JOIN objects o ON o.id = l.object_id
+            JOIN actors b ON b.id = r.buyer_id JOIN actors s ON s.id = r.seller_id"""
+
+
+def _order(row: asyncpg.Record | None) -> OrderRow | None:
+    return OrderRow(**dict(row)) if row else None
+
+
+async def insert_order(conn: asyncpg.Connection, *, uri: str, offer_uri: str | None, listing_id: int, buyer_id: int,
+                       seller_id: int, quantity: int, unit_price: int, shipping_krw: int, total_krw: int,
+                       channel: str, message: str = "", thread_uri: str | None = None,
+                       payment_method: str = "krw") -> int | None:
+    """Store a new (requested) order once: None when its Agreement id or Offer was already seen."""
+    return await conn.fetchval(
+        """INSERT INTO orders (uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price, shipping_krw,
+                               total_krw, channel, message, thread_uri, payment_method)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT DO NOTHING RETURNING id""",
+        uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price, shipping_krw, total_krw, channel,
+        message, thread_uri, payment_method,
+    )
+
+
+async def get_order(conn: asyncpg.Connection, order_id: int) -> OrderRow | None:
+    """An order by its id here."""
+    return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.id = $1", order_id))
+
+
+async def get_order_by_uri(conn: asyncpg.Connection, uri: str) -> OrderRow | None:
+    """An order by its Agreement id."""
+    return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.uri = $1", uri))
+
+
+async def get_order_by_offer(conn: asyncpg.Connection, offer_uri: str) -> OrderRow | None:
+    """An order by the Offer that made it."""
+    return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.offer_uri = $1", offer_uri))
+
+
+async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, to_state: str, *,
+                     reserved: int | None = None, reason: str | None = None) -> bool:
+    """Set a new state if the order is still in `from_state` (else False: someone moved it first)."""
+    status = await conn.execute(
+        """UPDATE orders SET state = $3, reserved = coalesce($4, reserved), reason = coalesce($5, reason),
+                             updated_at = now()
+           WHERE id = $1 AND state = $2""",
+        order_id, from_state, to_state, reserved, reason,
+    )
+    return status.endswith(" 1")
+
+
+async def insert_order_event(conn: asyncpg.Connection, order_id: int, event: str, party: str, state: str,
+                             note: str = "") -> None:
+    """Keep one move in the order's history."""
+    await conn.execute(
+        "INSERT INTO order_events (order_id, event, party, state, note) VALUES ($1, $2, $3, $4, $5)",
+        order_id, event, party, state, note,
+    )
+
+
+async def list_orders(conn: asyncpg.Connection, account_id: int, role: str | None, *,
+                      limit: int = 500) -> list[OrderRow]:
+    """An account's orders as buyer, seller or both (`role` None), newest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_ORDER}
+            WHERE ((r.buyer_id = $1 AND $2::text IS DISTINCT FROM 'seller')
+                   OR (r.seller_id = $1 AND $2::text IS DISTINCT FROM 'buyer'))
+            ORDER BY r.id DESC LIMIT $3""",
+        account_id, role, limit,
+    )
+    return [_order(r) for r in rows]  # type: ignore[misc]
+
+
+async def count_orders_by_state(conn: asyncpg.Connection, listing_id: int) -> dict[str, int]:
+    """How many orders of a listing are in each state."""
+    rows = await conn.fetch("SELECT state, count(*) AS n FROM orders WHERE listing_id = $1 GROUP BY state",
+                            listing_id)
+    return {row["state"]: row["n"] for row in rows}
