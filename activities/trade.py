@@ -17,9 +17,10 @@ from html import escape
 from .context import AS_CONTEXT
 from .listing import KRW, LISTING_CONTEXT, _field, _first, _id, _number, _whole
 
-TRADE_CONTEXT = [AS_CONTEXT, {**LISTING_CONTEXT[1], "Agreement": "vf:Agreement", "Commitment": "vf:Commitment",
-                              "stipulates": "vf:stipulates", "stipulatesReciprocal": "vf:stipulatesReciprocal",
-                              "satisfies": "vf:satisfies"}]
+# `Agreement` stays a plain term: Fedify 2.3 (and so every server built on it) fails with a 500 on an Accept
+# whose `result` is typed with an expanded vf:Agreement that has vf:satisfies commitments.
+TRADE_CONTEXT = [AS_CONTEXT, {**LISTING_CONTEXT[1], "Commitment": "vf:Commitment", "stipulates": "vf:stipulates",
+                              "stipulatesReciprocal": "vf:stipulatesReciprocal", "satisfies": "vf:satisfies"}]
 # Order states an Update(Agreement) announces, by the `preview` name it carries.
 PREVIEWS = {"paid": "Paid", "shipped": "Shipped", "delivered": "Delivered", "cancelled": "Cancelled"}
 MAX_QUANTITY = 1000

@@ -103,6 +103,7 @@ class FederationSettings(_Section):
     allow_private_addresses: bool = False
     delivery_concurrency: int = Field(default=32, ge=1, le=1024)
     delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    inbox_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     pause_failing_domain_after_days: float = Field(default=3.0, gt=0, le=365)
     probe_interval_hours: float = Field(default=6.0, gt=0, le=24 * 30)
     retry_delay_scale: float = Field(default=1.0, gt=0, le=1000)

@@ -101,7 +101,9 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
     order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer_uri,
                              message=message)
     assert order is not None
-    agreement = build_agreement(uri, listing.uri, quantity, order.total_krw, currency=listing.currency)
+    # The maker adds shipping, which a listing's FEP-0837 fields do not tell: the Offer asks for the goods'
+    # price, and the maker's Accept states the total the buyer pays.
+    agreement = build_agreement(uri, listing.uri, quantity, listing.price * quantity, currency=listing.currency)
     offer = build_offer(buyer.uri, offer_uri, agreement, seller.uri)
     if message:
         offer["content"] = message[:1000]
@@ -120,8 +122,8 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     except BadId:
         raise OrderError("the Agreement's id is not a URL") from None
     _, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
-    if terms.total is not None and terms.total != total:
-        raise OrderError(f"the total for {quantity} is {total} won, not {terms.total}")
+    if terms.total is not None and terms.total not in (listing.price * quantity, total):
+        raise OrderError(f"the price of {quantity} is {listing.price * quantity} won, not {terms.total}")
     message = offer.get("content") if isinstance(offer.get("content"), str) else ""
     order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer["id"],
                              message=message)

@@ -285,6 +285,12 @@ async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, t
     return status.endswith(" 1")
 
 
+async def set_order_total(conn: asyncpg.Connection, order_id: int, *, shipping_krw: int, total_krw: int) -> None:
+    """The total a maker's acceptance states (the buyer's server did not know the shipping fee)."""
+    await conn.execute("UPDATE orders SET shipping_krw = $2, total_krw = $3, updated_at = now() WHERE id = $1",
+                       order_id, shipping_krw, total_krw)
+
+
 async def insert_order_event(conn: asyncpg.Connection, order_id: int, event: str, party: str, state: str,
                              note: str = "") -> None:
     """Keep one move in the order's history."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from activities.parse import ParseError
@@ -39,7 +40,8 @@ class InboxWorker:
         options = WorkerOptions(concurrency=CONCURRENCY, poll_seconds=POLL_SECONDS,
                                 shutdown_timeout=runtime.settings.server.shutdown_timeout,
                                 ordering_key=lambda item: item["actor_uri"])
-        self.jobs = JobWorker(runtime.pool, INBOX, self.process, options)
+        queue = replace(INBOX, lease_seconds=runtime.settings.federation.inbox_lease_seconds)
+        self.jobs = JobWorker(runtime.pool, queue, self.process, options)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process inbox items until `stop` is set."""

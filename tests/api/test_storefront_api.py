@@ -69,3 +69,17 @@ async def test_refusals_are_json_errors_and_change_nothing(client, auth, bob_aut
     other = await client.patch(f"/api/v1/storefront/products/{product['id']}", json={"price": 1}, headers=bob_auth)
     assert other.status == 404
     assert (await client.get("/api/v1/storefront/orders/99999", headers=bob_auth)).status == 404
+
+
+async def test_a_move_made_on_another_server_shows_in_the_notifications_api(client, auth, pool, settings, alice):
+    from fedserver.app import build_publisher
+    from storefront import messages
+
+    async with pool.acquire() as conn, conn.transaction():
+        await messages.notify_local(conn, build_publisher(settings), alice, "새 주문: 청자 찻잔 1개, 합계 ₩41,000.",
+                                    "https://b.example/orders/1")
+    notices = await _json(await client.get("/api/v1/notifications", headers=auth))
+    assert [n["type"] for n in notices] == ["mention"]
+    status = notices[0]["status"]
+    assert status["visibility"] == "direct" and "새 주문" in status["content"]
+    assert notices[0]["account"]["acct"] == status["account"]["acct"]  # this instance's own actor
