@@ -8,6 +8,11 @@ for `ANY` takes every object type of its activity not registered more precisely.
 activity nobody handles is recorded as ignored with the pair named, never given to a
 handler written for something else.
 
+One sender's activities are handled in the order they arrived (a Follow before its Undo). A
+package may narrow that for its own pairs with `order_by`: activities of one sender about
+different things of that package (two orders) then run side by side, those about the same
+thing (an order's acceptance, then its payment) still one after another.
+
 Packages may also register post hooks: after a handler stores or updates a remote post, each
 hook reads it in the same transaction (the storefront keeps the listing a Note carries, and
 turns a direct message that orders into an order).
@@ -75,6 +80,8 @@ class InboundContext:
 
 
 Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
+# The thing an activity is about, for ordering (None: order it with everything else of its sender).
+SubjectKey = Callable[[dict], str | None]
 # Reads a remote post just stored or updated (its author given), in the handler's transaction.
 PostHook = Callable[[asyncpg.Connection, InboundContext, RemotePost, Actor], Awaitable[None]]
 
@@ -91,6 +98,20 @@ class Dispatcher:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str], Handler] = {}
         self.post_hooks: tuple[PostHook, ...] = ()
+        self._subjects: dict[tuple[str, str], SubjectKey] = {}
+
+    def order_by(self, activity_type: str, object_types: str | Iterable[str], subject: SubjectKey) -> None:
+        """Order a sender's activities of these pairs per `subject` instead of all together."""
+        for kind in [object_types] if isinstance(object_types, str) else object_types:
+            self._subjects[(activity_type, kind)] = subject
+
+    def ordering_key(self, actor: str, body: dict) -> str:
+        """What an activity waits behind: its sender, or its sender and subject for pairs ordered by subject."""
+        kind, obj = body.get("type"), body.get("object")
+        object_kind = obj.get("type") if isinstance(obj, dict) else REFERENCE
+        subject_of = self._subjects.get((kind, object_kind)) if isinstance(kind, str) else None
+        subject = subject_of(body) if subject_of else None
+        return f"{actor} {subject}" if subject else actor
 
     def on_post(self, hook: PostHook) -> None:
         """Run `hook` on every remote post a handler stores or updates."""

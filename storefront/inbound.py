@@ -43,9 +43,8 @@ async def on_offer(ctx: InboundContext, act: InboundActivity) -> Result:
         listing = await store.get_listing_by_uri(conn, terms.listing_id)
         if listing is None or not listing.is_local:
             return ignored("the Agreement is not for a listing of this server")
-        try:
-            async with conn.transaction():
-                order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing)
+        try:  # refused before anything is written: no savepoint needed
+            order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing)
         except OrderError as exc:
             seller = await actors_repo.get_actor_by_uri(conn, listing.seller_uri)
             await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))  # type: ignore[arg-type]
@@ -71,9 +70,8 @@ async def _move(ctx: InboundContext, conn: asyncpg.Connection, order: store.Orde
         return ignored(f"only the {only or 'buyer or seller'} of the order may {event} it")
     if (order.seller_is_local if party == "seller" else order.buyer_is_local):
         return ignored("a local party's move cannot come from another server")
-    try:
-        async with conn.transaction():
-            await orders.move(conn, ctx.publisher, order, event, party, reason=reason, details=details)
+    try:  # a remote party's move reserves no stock here: refused before anything is written
+        await orders.move(conn, ctx.publisher, order, event, party, reason=reason, details=details)
     except (MoveRefused, OrderError) as exc:
         return ignored(str(exc))
     return DONE
@@ -169,13 +167,25 @@ async def _direct_order(conn: asyncpg.Connection, ctx: InboundContext, post: Rem
             return
         seller = await actors_repo.get_actor_by_uri(conn, listing.seller_uri)
         assert seller is not None
-        try:
-            async with conn.transaction():
-                await orders.receive_direct_order(conn, ctx.publisher, author, listing, quantity, post.id,
-                                                  html_to_text(post.content, max_chars=1000))
+        try:  # refused before anything is written
+            await orders.receive_direct_order(conn, ctx.publisher, author, listing, quantity, post.id,
+                                              html_to_text(post.content, max_chars=1000))
         except OrderError as exc:
             await orders.refuse_direct_order(conn, ctx.publisher, seller, author, str(exc), post.id)
         return
+
+
+def agreement_of(body: dict) -> str | None:
+    """The order (Agreement id) an order activity is about: activities about different orders run side by side."""
+    obj = body.get("object")
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("type") == "Document":  # a Receipt names its order in `context`
+        return obj["context"] if isinstance(obj.get("context"), str) else None
+    for candidate in (obj, body.get("result"), obj.get("object")):  # Offer/Update, Accept's result, Reject's Offer
+        if isinstance(candidate, dict) and candidate.get("type") == "Agreement" and isinstance(candidate.get("id"), str):
+            return candidate["id"]
+    return None
 
 
 def register(dispatcher: Dispatcher) -> None:
@@ -186,3 +196,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("Update", "Agreement", on_update_agreement)
     dispatcher.register("Create", "Document", on_create_document)
     dispatcher.on_post(on_post_stored)
+    for kind, object_type in (("Offer", "Agreement"), ("Accept", "Offer"), ("Reject", "Offer"),
+                              ("Update", "Agreement"), ("Create", "Document")):
+        dispatcher.order_by(kind, object_type, agreement_of)

@@ -9,14 +9,19 @@ it is never taken for a new order.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import asyncpg
 
 from activities.actor import Actor
+from activities.build import Mention, NoteExtras, build_note, new_object_id, status_uri
 from activities.listing import won
+from activities.text import compose_html
 from fedserver.federation import outbox
 from fedserver.federation.posting import PostOptions
 from fedserver.publish import Publisher
 from fedserver.repo import actors as actors_repo
+from fedserver.repo import statuses as statuses_repo
 
 from .store import ListingRow, OrderRow, SellerProfile
 
@@ -78,10 +83,23 @@ async def tell(conn: asyncpg.Connection, publisher: Publisher, author: Actor, to
 
 
 async def notify_local(conn: asyncpg.Connection, publisher: Publisher, to: Actor, text: str, order_uri: str) -> str:
-    """A move made on another server, told to the local party by this instance's actor."""
+    """A move made on another server, told to the local party by this instance's actor.
+
+    A notice stays on this server (its only reader is local), so it is written in one statement
+    rather than published: a direct Note in the reader's home timeline and notifications.
+    """
     instance = await actors_repo.get_instance_account(conn)
     assert instance is not None
-    return await tell(conn, publisher, instance.actor, to, text, order_uri=order_uri)
+    author = instance.actor
+    uri = status_uri(author.uri, new_object_id())
+    mention = Mention(to.uri, f"@{to.username}")
+    html = compose_html(f"@{to.username} {text}", {f"@{to.username}".lower(): (mention, to.url or to.uri)})
+    published = datetime.now(timezone.utc)
+    note = build_note(author, id=uri, content_html=html, published=published, to=[to.uri], cc=[], mentions=[mention],
+                      extras=NoteExtras(context=order_uri))
+    await statuses_repo.insert_direct_notice(conn, uri=uri, author_id=author.id, recipient_id=to.id, content=html,
+                                             data=note, published_at=published)
+    return uri
 
 
 def listing_title(listing: ListingRow) -> str:

@@ -11,6 +11,7 @@ direct message; a move that came from another server is told to the local party 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
 import asyncpg
@@ -74,14 +75,10 @@ async def _new_order(conn: asyncpg.Connection, listing: ListingRow, buyer: Actor
                      channel: str, offer_uri: str | None = None, message: str = "",
                      thread_uri: str | None = None) -> OrderRow | None:
     shipping, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
-    order_id = await store.insert_order(
+    return await store.insert_order(
         conn, uri=uri, offer_uri=offer_uri, listing_id=listing.id, buyer_id=buyer.id, seller_id=listing.seller_id,
         quantity=quantity, unit_price=listing.price, shipping_krw=shipping, total_krw=total, channel=channel,
         message=message[:1000], thread_uri=thread_uri)
-    if order_id is None:
-        return None
-    await store.insert_order_event(conn, order_id, "order", "buyer", "requested", message[:1000])
-    return await store.get_order(conn, order_id)
 
 
 async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
@@ -96,7 +93,7 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
         assert order is not None
         await messages.tell(conn, publisher, buyer, seller, messages.new_order_text(order, listing.title),
                             order_uri=order.uri)
-        return await accept_automatically(conn, publisher, order, listing)
+        return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller))
     offer_uri = activity_uri(buyer.uri, "offer", new_object_id())
     order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer_uri,
                              message=message)
@@ -131,7 +128,7 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
         return None  # the same Offer (or Agreement) again: one order
     seller = await _actor(conn, listing.seller_uri)
     await messages.notify_local(conn, publisher, seller, messages.new_order_text(order, listing.title), order.uri)
-    return await accept_automatically(conn, publisher, order, listing)
+    return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller))
 
 
 async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
@@ -141,7 +138,8 @@ async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, b
     order = await _new_order(conn, listing, buyer, quantity, uri=order_url(publisher.settings.base_url),
                              channel="dm", message=text, thread_uri=note_uri)
     assert order is not None  # a fresh Agreement id
-    return await accept_automatically(conn, publisher, order, listing)
+    return await accept_automatically(conn, publisher, order, listing,
+                                      Parties(buyer, await _actor(conn, listing.seller_uri)))
 
 
 async def refuse_direct_order(conn: asyncpg.Connection, publisher: Publisher, seller: Actor, buyer: Actor,
@@ -160,21 +158,31 @@ async def refuse_offer(conn: asyncpg.Connection, publisher: Publisher, seller: A
 
 
 async def accept_automatically(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow,
-                               listing: ListingRow) -> OrderRow:
+                               listing: ListingRow, parties: Parties) -> OrderRow:
     """Accept a new order when its listing says so, while stock lasts; sold out meanwhile: rejected."""
     if not listing.auto_accept:
         return order
     try:
-        return await move(conn, publisher, order, "accept", "seller")
+        return await move(conn, publisher, order, "accept", "seller", listing=listing, parties=parties)
     except OrderError as exc:
-        return await move(conn, publisher, order, "reject", "seller", reason=str(exc))
+        return await move(conn, publisher, order, "reject", "seller", reason=str(exc), listing=listing,
+                          parties=parties)
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The buyer and the seller of an order, when the caller already has them."""
+
+    buyer: Actor
+    seller: Actor
 
 
 async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, event: str, party: str, *,
-               reason: str = "", details: str = "") -> OrderRow:
+               reason: str = "", details: str = "", listing: ListingRow | None = None,
+               parties: Parties | None = None) -> OrderRow:
     """Make one move (MoveRefused, or OrderError when the stock is short), record it and tell the other party."""
     target = rules.next_state(order.state, event, party)
-    listing = await store.get_listing(conn, order.listing_id)
+    listing = listing or await store.get_listing(conn, order.listing_id)
     assert listing is not None
     reserved: int | None = None
     if event == "accept" and listing.is_local:
@@ -186,44 +194,44 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
     elif event == "cancel" and order.reserved:
         await store.release_stock(conn, listing.id, order.reserved)
         reserved = 0
-    if not await store.move_order(conn, order.id, order.state, target, reserved=reserved, reason=reason or None):
+    moved = await store.move_order(conn, order.id, order.state, target, event=event, party=party,
+                                   reserved=reserved, reason=reason)
+    if moved is None:
         raise MoveRefused(f"the order is no longer {order.state}: it cannot be {rules.done_word(event)} now")
-    await store.insert_order_event(conn, order.id, event, party, target, reason)
-    moved = await store.get_order(conn, order.id)
-    assert moved is not None
-    await _announce(conn, publisher, moved, listing, event, party, reason, details)
+    parties = parties or Parties(await _actor(conn, order.buyer_uri), await _actor(conn, order.seller_uri))
+    await _announce(conn, publisher, moved, listing, event, party, reason, details, parties)
     return moved
 
 
 async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow, event: str,
-                    party: str, reason: str, details: str) -> None:
+                    party: str, reason: str, details: str, parties: Parties) -> None:
     """Tell the other party: by activity, by direct message, or (a move from another server) by a notice."""
     mover_local = order.seller_is_local if party == "seller" else order.buyer_is_local
-    other = "buyer" if party == "seller" else "seller"
-    mover = await _actor(conn, order.seller_uri if party == "seller" else order.buyer_uri)
-    counterpart = await _actor(conn, order.buyer_uri if party == "seller" else order.seller_uri)
-    if event == "accept" and mover_local:
-        profile = await store.get_seller_profile(conn, mover.id)
+    other_local = order.buyer_is_local if party == "seller" else order.seller_is_local
+    mover, counterpart = (parties.seller, parties.buyer) if party == "seller" else (parties.buyer, parties.seller)
+    profile = await store.get_seller_profile(conn, mover.id) if event == "accept" and mover_local else None
+    if profile is not None:
         details = f"{messages.payment_text(profile)} {messages.business_text(profile)}"
     text = messages.move_text(order, listing.title, reason=reason, details=details)
     if not mover_local:
         await messages.notify_local(conn, publisher, counterpart, text, order.uri)
-    elif (order.buyer_is_local if other == "buyer" else order.seller_is_local) or order.channel == "dm":
+    elif other_local or order.channel == "dm":
         await messages.tell(conn, publisher, mover, counterpart, text, order_uri=order.uri,
                             in_reply_to=order.thread_uri if order.channel == "dm" else None)
     else:
-        await _send_activity(conn, publisher, order, listing, mover, counterpart, event, reason, text)
+        await _send_activity(conn, publisher, order, listing, mover, counterpart, event, reason, text, profile)
 
 
 async def _send_activity(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow,
-                         mover: Actor, counterpart: Actor, event: str, reason: str, text: str) -> None:
+                         mover: Actor, counterpart: Actor, event: str, reason: str, text: str,
+                         profile: store.SellerProfile | None) -> None:
     """The FEP-0837 activity of a move, to the other party's server."""
     kind = {"accept": "accept", "reject": "reject", "complete": "create"}.get(event, "update")
     new_id = activity_uri(mover.uri, kind, new_object_id())
     offer = {"id": order.offer_uri, "type": "Offer", "actor": order.buyer_uri,
              "object": build_agreement(order.uri, listing.uri, order.quantity, order.total_krw)}
     if event == "accept":
-        profile = await store.get_seller_profile(conn, mover.id)
+        assert profile is not None
         agreement = build_agreement(order.uri, listing.uri, order.quantity, order.total_krw,
                                     attributed_to=mover.uri, content=f"<p>{escape(text)}</p>",
                                     payto=profile.payto or None)

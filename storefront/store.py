@@ -231,12 +231,13 @@ class OrderRow:
     updated_at: datetime
 
 
-_ORDER = """r.id, r.uri, r.offer_uri, r.listing_id, o.uri AS listing_uri, r.buyer_id, b.uri AS buyer_uri,
+_ORDER_COLUMNS = """r.id, r.uri, r.offer_uri, r.listing_id, o.uri AS listing_uri, r.buyer_id, b.uri AS buyer_uri,
             b.is_local AS buyer_is_local, r.seller_id, s.uri AS seller_uri, s.is_local AS seller_is_local,
             r.quantity, r.unit_price, r.shipping_krw, r.total_krw, r.payment_method, r.channel, r.state,
-            r.reserved, r.message, r.reason, r.thread_uri, r.created_at, r.updated_at
-            FROM orders r JOIN listings l ON l.id = r.listing_id JOIN objects o ON o.id = l.object_id
+            r.reserved, r.message, r.reason, r.thread_uri, r.created_at, r.updated_at"""
+_ORDER_JOINS = """JOIN listings l ON l.id = r.listing_id JOIN objects o ON o.id = l.object_id
             JOIN actors b ON b.id = r.buyer_id JOIN actors s ON s.id = r.seller_id"""
+_ORDER = f"{_ORDER_COLUMNS} FROM orders r {_ORDER_JOINS}"
 
 
 def _order(row: asyncpg.Record | None) -> OrderRow | None:
@@ -246,16 +247,20 @@ def _order(row: asyncpg.Record | None) -> OrderRow | None:
 async def insert_order(conn: asyncpg.Connection, *, uri: str, offer_uri: str | None, listing_id: int, buyer_id: int,
                        seller_id: int, quantity: int, unit_price: int, shipping_krw: int, total_krw: int,
                        channel: str, message: str = "", thread_uri: str | None = None,
-                       payment_method: str = "krw") -> int | None:
-    """Store a new (requested) order once: None when its Agreement id or Offer was already seen."""
-    return await conn.fetchval(
-        """INSERT INTO orders (uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price, shipping_krw,
-                               total_krw, channel, message, thread_uri, payment_method)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           ON CONFLICT DO NOTHING RETURNING id""",
+                       payment_method: str = "krw") -> OrderRow | None:
+    """Store a new (requested) order once, with its first event: None when its Agreement id or Offer was seen."""
+    return _order(await conn.fetchrow(
+        f"""WITH r AS (
+                INSERT INTO orders (uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price,
+                                    shipping_krw, total_krw, channel, message, thread_uri, payment_method)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                ON CONFLICT DO NOTHING RETURNING *),
+            event AS (INSERT INTO order_events (order_id, event, party, state, note)
+                      SELECT id, 'order', 'buyer', 'requested', $11 FROM r)
+            SELECT {_ORDER_COLUMNS} FROM r {_ORDER_JOINS}""",
         uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price, shipping_krw, total_krw, channel,
         message, thread_uri, payment_method,
-    )
+    ))
 
 
 async def get_order(conn: asyncpg.Connection, order_id: int) -> OrderRow | None:
@@ -273,31 +278,25 @@ async def get_order_by_offer(conn: asyncpg.Connection, offer_uri: str) -> OrderR
     return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.offer_uri = $1", offer_uri))
 
 
-async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, to_state: str, *,
-                     reserved: int | None = None, reason: str | None = None) -> bool:
-    """Set a new state if the order is still in `from_state` (else False: someone moved it first)."""
-    status = await conn.execute(
-        """UPDATE orders SET state = $3, reserved = coalesce($4, reserved), reason = coalesce($5, reason),
-                             updated_at = now()
-           WHERE id = $1 AND state = $2""",
-        order_id, from_state, to_state, reserved, reason,
-    )
-    return status.endswith(" 1")
+async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, to_state: str, *, event: str,
+                     party: str, reserved: int | None = None, reason: str = "") -> OrderRow | None:
+    """Set a new state, with its event, if the order is still in `from_state` (else None: someone moved it first)."""
+    return _order(await conn.fetchrow(
+        f"""WITH r AS (
+                UPDATE orders SET state = $3, reserved = coalesce($4, reserved),
+                                  reason = CASE WHEN $5 = '' THEN reason ELSE $5 END, updated_at = now()
+                WHERE id = $1 AND state = $2 RETURNING *),
+            event AS (INSERT INTO order_events (order_id, event, party, state, note)
+                      SELECT id, $6, $7, $3, $5 FROM r)
+            SELECT {_ORDER_COLUMNS} FROM r {_ORDER_JOINS}""",
+        order_id, from_state, to_state, reserved, reason, event, party,
+    ))
 
 
 async def set_order_total(conn: asyncpg.Connection, order_id: int, *, shipping_krw: int, total_krw: int) -> None:
     """The total a maker's acceptance states (the buyer's server did not know the shipping fee)."""
     await conn.execute("UPDATE orders SET shipping_krw = $2, total_krw = $3, updated_at = now() WHERE id = $1",
                        order_id, shipping_krw, total_krw)
-
-
-async def insert_order_event(conn: asyncpg.Connection, order_id: int, event: str, party: str, state: str,
-                             note: str = "") -> None:
-    """Keep one move in the order's history."""
-    await conn.execute(
-        "INSERT INTO order_events (order_id, event, party, state, note) VALUES ($1, $2, $3, $4, $5)",
-        order_id, event, party, state, note,
-    )
 
 
 async def list_orders(conn: asyncpg.Connection, account_id: int, role: str | None, *,

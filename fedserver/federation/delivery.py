@@ -130,17 +130,24 @@ class DeliveryWorker:
         self._signers: dict[int, Signer] = {}
         self._bodies: dict[int, bytes] = {}
         self._next_probe_check = 0.0
+        # Domains recorded as failing, re-read at each probe check: an answer from one of them ends its
+        # failing period; an answer from any other needs no write (most deliveries).
+        self._failing: frozenset[str] = frozenset()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send until `stop` is set, then let in-flight POSTs finish (bounded)."""
         await self.jobs.run(stop)
 
     async def _claim_probes(self, conn: asyncpg.Connection, free: int) -> list[Job]:
-        """At most once per poll interval: take due probe slots of paused domains and lease one row each."""
+        """At most once per poll interval: re-read the failing domains; take due probe slots of paused domains
+        and lease one row each."""
         now = time.monotonic()
-        if now < self._next_probe_check or free <= 0:
+        if now < self._next_probe_check:
             return []
         self._next_probe_check = now + POLL_SECONDS
+        self._failing = frozenset(await repo.failing_domains(conn))
+        if free <= 0:
+            return []
         probes: list[Job] = []
         domains = await repo.take_probe_slots(conn, pause_after_seconds=self.pause_after,
                                               probe_interval_seconds=self.probe_interval)
@@ -161,8 +168,12 @@ class DeliveryWorker:
             result = await self.http.post_activity(delivery["inbox_uri"], body, signer=signer)
         outcome = classify(result, delivery.attempts, rng=self.rng, scale=self.scale)
         _log_outcome(delivery, outcome, result)
+        if outcome.domain == "failing":
+            self._failing = self._failing | {delivery["domain"]}
+        needs_record = outcome.state == "gone" or outcome.domain == "failing" or (
+            outcome.domain == "alive" and delivery["domain"] in self._failing)
         return JobOutcome(outcome.state, describe(result), result.status, delay=outcome.delay,
-                          effects=lambda conn: _record_health(conn, delivery, outcome))
+                          effects=(lambda conn: _record_health(conn, delivery, outcome)) if needs_record else None)
 
     async def _signer(self, actor_id: int) -> Signer | None:
         """The sender's key, loaded once per process."""

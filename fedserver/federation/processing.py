@@ -39,7 +39,8 @@ class InboxWorker:
         self.runtime = runtime
         options = WorkerOptions(concurrency=CONCURRENCY, poll_seconds=POLL_SECONDS,
                                 shutdown_timeout=runtime.settings.server.shutdown_timeout,
-                                ordering_key=lambda item: item["actor_uri"])
+                                ordering_key=lambda item: runtime.dispatcher.ordering_key(item["actor_uri"],
+                                                                                           item["body"]))
         queue = replace(INBOX, lease_seconds=runtime.settings.federation.inbox_lease_seconds)
         self.jobs = JobWorker(runtime.pool, queue, self.process, options)
 

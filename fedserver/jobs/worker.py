@@ -12,9 +12,10 @@ when their lease runs out. Nothing is held only in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,11 @@ class WorkerOptions:
     shutdown_timeout: float = 10.0
     ordering_key: Callable[[Job], Hashable] | None = None
     extra_claim: ExtraClaim | None = None  # claimed first on each fill (such as probes of paused domains)
+
+
+@contextlib.asynccontextmanager
+async def _no_transaction() -> AsyncIterator[None]:
+    yield
 
 
 class JobWorker:
@@ -171,13 +177,16 @@ class JobWorker:
         """Write the outcome (and its effects) in one transaction, if the lease is still ours."""
         outcome, delay = settle(outcome, job.attempts, self.queue.max_attempts, self.rng, self.options.retry_scale)
         error = outcome.error[:500] if outcome.error else None
-        async with self.pool.acquire() as conn, conn.transaction():
-            if outcome.retry:
-                kept = await store.reschedule(conn, self.queue, job, delay, error=error, status=outcome.status)
-            else:
-                kept = await store.finish(conn, self.queue, job, outcome.state, error=error, status=outcome.status)
-            if kept and outcome.effects is not None:
-                await outcome.effects(conn)
+        async with self.pool.acquire() as conn:
+            # One statement needs no transaction of its own (a round trip each for BEGIN and COMMIT).
+            async with conn.transaction() if outcome.effects is not None else _no_transaction():
+                if outcome.retry:
+                    kept = await store.reschedule(conn, self.queue, job, delay, error=error, status=outcome.status)
+                else:
+                    kept = await store.finish(conn, self.queue, job, outcome.state, error=error,
+                                              status=outcome.status)
+                if kept and outcome.effects is not None:
+                    await outcome.effects(conn)
         if not kept:
             log.info("%s job %s was taken over after its lease ran out", self.queue.table, job.id)
         return outcome

@@ -54,19 +54,20 @@ async def enqueue(conn: asyncpg.Connection, activity: dict, sender_id: int, inbo
     targets = sorted({inbox for inbox in inboxes if inbox})
     if not targets:
         return 0
-    status = await conn.execute(
-        """WITH body AS (
-               INSERT INTO delivery_bodies (activity_uri, body) VALUES ($1, $3::jsonb)
-               ON CONFLICT (activity_uri) DO UPDATE SET activity_uri = EXCLUDED.activity_uri
-               RETURNING id)
-           INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, domain, body_id)
-           SELECT $1, $2, t.inbox, t.domain, body.id
-           FROM unnest($4::text[], $5::text[]) AS t(inbox, domain), body
-           ON CONFLICT (activity_uri, inbox_uri) DO NOTHING""",
+    return await conn.fetchval(
+        f"""WITH body AS (
+                INSERT INTO delivery_bodies (activity_uri, body) VALUES ($1, $3::jsonb)
+                ON CONFLICT (activity_uri) DO UPDATE SET activity_uri = EXCLUDED.activity_uri
+                RETURNING id),
+            added AS (
+                INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, domain, body_id)
+                SELECT $1, $2, t.inbox, t.domain, body.id
+                FROM unnest($4::text[], $5::text[]) AS t(inbox, domain), body
+                ON CONFLICT (activity_uri, inbox_uri) DO NOTHING
+                RETURNING 1)
+            SELECT count(*) FROM added, (SELECT pg_notify('{CHANNEL}', '')) AS woken""",
         activity["id"], sender_id, activity, targets, [_domain(inbox) for inbox in targets],
     )
-    await conn.execute(f"NOTIFY {CHANNEL}")
-    return int(status.rsplit(" ", 1)[-1])
 
 
 def _domain(inbox: str) -> str:
@@ -152,6 +153,12 @@ async def record_domain_failure(conn: asyncpg.Connection, domain: str) -> None:
            SET failing_since = coalesce(h.failing_since, now()), last_failure_at = now()""",
         domain,
     )
+
+
+async def failing_domains(conn: asyncpg.Connection) -> list[str]:
+    """Domains in a failing period now."""
+    rows = await conn.fetch("SELECT domain FROM delivery_domains WHERE failing_since IS NOT NULL")
+    return [row["domain"] for row in rows]
 
 
 async def record_domain_success(conn: asyncpg.Connection, domain: str) -> None:

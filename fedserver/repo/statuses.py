@@ -46,6 +46,23 @@ async def insert_object(conn: asyncpg.Connection, *, uri: str, object_type: str,
     )
 
 
+async def insert_direct_notice(conn: asyncpg.Connection, *, uri: str, author_id: int, recipient_id: int,
+                               content: str, data: dict, published_at: datetime) -> int:
+    """A local direct post to one local person, in their home timeline and notifications, in one statement."""
+    return await conn.fetchval(
+        """WITH post AS (
+               INSERT INTO objects (uri, object_type, actor_id, is_local, content, url, visibility, data, published_at)
+               VALUES ($1, 'Note', $2, true, $4, $1, 'direct', $5::jsonb, $6) RETURNING id),
+           mention AS (INSERT INTO status_mentions (object_id, actor_id) SELECT id, $3 FROM post),
+           feed AS (INSERT INTO home_feed (account_id, entry_id, object_id, author_id)
+                    SELECT $3, id, id, $2 FROM post),
+           notice AS (INSERT INTO notifications (account_id, from_id, type, object_id)
+                      SELECT $3, $2, 'mention', id FROM post)
+           SELECT id FROM post""",
+        uri, author_id, recipient_id, content, data, published_at,
+    )
+
+
 async def get_object_by_uri(conn: asyncpg.Connection, uri: str) -> StoredObject | None:
     """A post (deleted ones included) by its id, with its author's id."""
     row = await conn.fetchrow(

@@ -282,7 +282,7 @@ async def test_hostile_offers_are_refused_and_leave_no_order(shop, remote):
     assert await shop.val("SELECT count(*) FROM orders") == 0 and (await shop.listing(listing.id)).stock == 3
     reasons = await shop.pool.fetch("SELECT last_error FROM inbox_items ORDER BY id")
     assert ["only 3 left" in reasons[0][0], "buyer's server" in reasons[1][0], "not for a listing" in reasons[2][0],
-            "total" in reasons[3][0]] == [True] * 4
+            "the price of 1 is 38000 won" in reasons[3][0]] == [True] * 4
     assert await shop.val("SELECT count(*) FROM activities WHERE activity_type = 'Reject'") == 3
 
 

@@ -69,3 +69,19 @@ def test_federation_registers_the_social_activities_and_the_storefront_its_order
     assert shop == {("Offer", "Agreement"), ("Accept", "Offer"), ("Reject", "Offer"), ("Update", "Agreement"),
                     ("Create", "Document")}
     assert federation.post_hooks == () and len(build_dispatcher().post_hooks) == 1
+
+
+def test_order_activities_of_one_sender_wait_only_behind_the_same_order():
+    dispatcher = build_dispatcher()
+    agreement = {"type": "Agreement", "id": "https://b.example/orders/1"}
+    offer = {"type": "Offer", "id": "https://b.example/offers/1", "object": agreement}
+    keys = [dispatcher.ordering_key(ACTOR, body) for body in (
+        offer, {"type": "Accept", "object": offer, "result": agreement},
+        {"type": "Reject", "object": offer}, {"type": "Update", "object": agreement},
+        {"type": "Create", "object": {"type": "Document", "name": "Receipt", "context": agreement["id"]}})]
+    assert set(keys) == {f"{ACTOR} https://b.example/orders/1"}
+    other = {**offer, "object": {**agreement, "id": "https://b.example/orders/2"}}
+    assert dispatcher.ordering_key(ACTOR, other) != keys[0]
+    for body in ({"type": "Follow", "object": "https://a.example/users/x"}, {"type": "Create", "object": {"type": "Note"}},
+                 {"type": "Update", "object": {"type": "Agreement"}}):
+        assert dispatcher.ordering_key(ACTOR, body) == ACTOR  # everything else: the sender's own order
