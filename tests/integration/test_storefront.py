@@ -266,6 +266,19 @@ async def test_an_offer_becomes_one_order_accepted_automatically_even_when_deliv
     assert "새 주문" in (await shop.mentions_of("alice"))[-1]
 
 
+async def test_an_offer_seen_again_after_it_sold_the_last_piece_is_not_answered_with_a_reject(shop, remote):
+    listing = await shop.list()
+    keys, offer = await _remote_order_setup(shop, remote, listing, quantity=3)
+    await shop.send(keys, offer)
+    assert await shop.process() == ["done"] and (await shop.listing(listing.id)).stock == 0
+    # Redelivered (its first processing killed before it was marked done), or re-sent under a new id.
+    await shop.pool.execute("UPDATE inbox_items SET state = 'queued', attempts = 0")
+    await shop.send(keys, {**offer, "id": _new_id(remote, "offers")})
+    assert await shop.process() == ["ignored", "ignored"]
+    assert await shop.val("SELECT count(*) FROM activities WHERE activity_type = 'Reject'") == 0
+    assert await shop.val("SELECT state FROM orders") == "accepted"
+
+
 async def test_hostile_offers_are_refused_and_leave_no_order(shop, remote):
     listing = await shop.list()
     keys, too_many = await _remote_order_setup(shop, remote, listing, quantity=5)
