@@ -232,6 +232,15 @@ async def test_an_over_long_edit_is_422_and_changes_nothing(client, auth, pool):
     assert await count(pool, "SELECT count(*) FROM activities WHERE activity_type = 'Update'") == 0
 
 
+async def test_a_direct_post_is_not_counted_in_statuses_count(client, auth, pool, alice):
+    public = await post(client, auth, "hello everyone")
+    private = await post(client, auth, "a note to myself", visibility="direct")
+    assert private["visibility"] == "direct" and private["account"]["statuses_count"] == 1
+    assert private["account"]["last_status_at"] == public["account"]["last_status_at"]
+    assert (await client.delete(f"/api/v1/statuses/{private['id']}", headers=auth)).status == 200
+    assert (await get_json(client, "/api/v1/accounts/verify_credentials", auth))["statuses_count"] == 1
+
+
 async def test_delete_answers_the_status_with_its_text_and_federates(client, auth, pool, alice):
     carol = await remote_actor(pool)
     await follow(pool, carol, alice.id)
