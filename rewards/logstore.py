@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from fedserver.db import keeps_session_state
 from rewards.merkle import HashReader, Plan, TreeError, read_plan
 from rewards.tiles import TILE_WIDTH, TileID, tile_hash_reader, tiles_for_nodes
 
@@ -20,6 +21,7 @@ LOG_LEADER_LOCK = 0x7265_7761_7264_6C67  # "rewardlg": one process integrates an
 
 async def take_leader_lock(conn: asyncpg.Connection) -> bool:
     """Try to become the log's leader on this session (the lock dies with the connection)."""
+    keeps_session_state(conn)  # the pool releases the lock too, whatever happens to the caller
     return await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LEADER_LOCK)
 
 

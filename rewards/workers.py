@@ -15,6 +15,7 @@ from contextlib import suppress
 import asyncpg
 
 from fedserver.config import Settings
+from fedserver.db import keeps_session_state
 from fedserver.jobs import JobWorker, WorkerOptions
 from fedserver.runtime import Runtime
 from rewards.client import LogClient
@@ -81,6 +82,7 @@ async def _lead(ctx: RewardsContext, pool: asyncpg.Pool, conn: asyncpg.Connectio
     def on_notify(*_: object) -> None:
         wake.set()
 
+    keeps_session_state(conn)
     await conn.add_listener(LOG_CHANNEL, on_notify)
     cache, publisher = EdgeCache(), Publisher(ctx)
     interval = ctx.settings.rewards.checkpoint_interval

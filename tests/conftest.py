@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from fedserver.accounts import create_account, validate_new_account
 from fedserver.app import build_publisher, create_app
 from fedserver.config import load_settings
-from fedserver.db import init_connection
+from fedserver.db import init_connection, reset_connection
 from tests.support.database import start_cluster, stop_cluster
 
 TEST_DOMAIN = "shop.test"
@@ -49,7 +49,7 @@ def publisher(settings):
 
 @pytest.fixture
 async def pool(db_url):
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=5, init=init_connection)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=5, init=init_connection, reset=reset_connection)
     yield pool
     await pool.close()
 

@@ -21,9 +21,10 @@ from typing import Any
 
 import asyncpg
 
+from ..db import keeps_session_state
 from ..repo import jobs as store
-from .schedule import Outcome, settle
 from ..repo.jobs import Job, Queue
+from .schedule import Outcome, settle
 
 log = logging.getLogger("fedserver.jobs")
 
@@ -102,6 +103,7 @@ class JobWorker:
         except DATABASE_DOWN as exc:
             log.warning("cannot LISTEN on %s (polling instead): %s", self.queue.channel, exc)
             return None
+        keeps_session_state(conn)
         try:
             await conn.add_listener(self.queue.channel, self._notified)
         except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:

@@ -6,11 +6,15 @@ import asyncio
 import random
 from dataclasses import replace
 
+import asyncpg
+
+from fedserver.db import create_pool
 from fedserver.jobs import RETRY, JobWorker, Outcome, WorkerOptions
 from fedserver.jobs.janitor import prune_queues
 from fedserver.repo import jobs
 from fedserver.repo.deliveries import DELIVERIES, prune_bodies
 from fedserver.repo.inbox import INBOX
+from rewards.logstore import LOG_LEADER_LOCK, take_leader_lock
 from tests.support.receivers import wait_for
 
 
@@ -189,3 +193,29 @@ async def test_pruning_deletes_old_finished_rows_and_unused_bodies_only(pool):
     assert kept == {"kept", "fresh"}
     assert await prune_queues(pool, [INBOX, DELIVERIES], [prune_bodies], 14 * 86400.0) == {
         "inbox_items": 0, "deliveries": 0, "prune_bodies": 0}
+
+
+async def test_the_pool_clears_a_lock_and_a_listen_but_leaves_plain_connections_as_they_are(settings):
+    one = settings.model_copy(update={"database": settings.database.model_copy(
+        update={"pool_min_size": 1, "pool_max_size": 1})})
+    pool = await create_pool(settings.database.url, one)
+    other = await asyncpg.connect(settings.database.url)
+    try:
+        async with pool.acquire() as conn:  # the leader left without unlocking (a crash, a cancellation)
+            assert await take_leader_lock(conn)
+            server_pid = conn.get_server_pid()
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LEADER_LOCK)
+        await other.execute("SELECT pg_advisory_unlock_all()")
+        async with pool.acquire() as conn:  # the same session, with its lock gone
+            assert conn.get_server_pid() == server_pid
+            await conn.execute("SET application_name = 'kept'")
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMP TABLE left_open (x int)")
+        async with pool.acquire() as conn:  # the open transaction was rolled back, nothing else reset
+            assert conn.get_server_pid() == server_pid and not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('left_open')") is None
+            assert await conn.fetchval("SHOW application_name") == "kept"
+    finally:
+        await other.close()
+        await pool.close()
+
