@@ -18,7 +18,6 @@ from activities.actor import Actor
 
 from .config import Settings
 from .repo import deliveries as deliveries_repo
-from .repo import published as published_repo
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,8 @@ class Publisher:
     async def publish(self, conn: asyncpg.Connection, actor: Actor, activity: dict, inboxes: Iterable[str], *,
                       object_uri: str | None = None, visibility: str = "direct") -> str:
         """Store `activity`, queue it for `inboxes` and run the hooks, in the caller's transaction; its id."""
-        await published_repo.insert_activity(conn, uri=activity["id"], actor_id=actor.id,
-                                             activity_type=activity["type"], object_uri=object_uri,
-                                             visibility=visibility, data=activity)
-        await deliveries_repo.enqueue(conn, activity, actor.id, inboxes)
+        await deliveries_repo.record_and_enqueue(conn, activity, actor.id, inboxes, object_uri=object_uri,
+                                                 visibility=visibility)
         published = Published(actor, activity, object_uri, visibility)
         for hook in self.hooks:
             await hook(conn, published)

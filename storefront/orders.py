@@ -115,7 +115,7 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     A repeat is recognised before the listing is checked: an Offer processed again after a crash, or
     re-sent, finds the listing sold out by its own order, and must not be answered with a Reject.
     """
-    if await _seen(conn, offer["id"], terms.agreement_id):
+    if await store.order_exists(conn, offer["id"], terms.agreement_id):
         return None
     quantity = check_orderable(listing, buyer.id, terms.quantity)
     uri = terms.agreement_id or order_url(publisher.settings.base_url)
@@ -135,12 +135,6 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     seller = await _actor(conn, listing.seller_uri)
     await messages.notify_local(conn, publisher, seller, messages.new_order_text(order, listing.title), order.uri)
     return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller))
-
-
-async def _seen(conn: asyncpg.Connection, offer_uri: str, agreement_id: str | None) -> bool:
-    if await store.get_order_by_offer(conn, offer_uri) is not None:
-        return True
-    return bool(agreement_id) and await store.get_order_by_uri(conn, agreement_id) is not None
 
 
 async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,

@@ -273,6 +273,12 @@ async def get_order_by_uri(conn: asyncpg.Connection, uri: str) -> OrderRow | Non
     return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.uri = $1", uri))
 
 
+async def order_exists(conn: asyncpg.Connection, offer_uri: str, agreement_id: str | None) -> bool:
+    """Whether an order was made by this Offer, or has this Agreement id."""
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orders WHERE offer_uri = $1 OR uri = $2)",
+                               offer_uri, agreement_id)
+
+
 async def get_order_by_offer(conn: asyncpg.Connection, offer_uri: str) -> OrderRow | None:
     """An order by the Offer that made it."""
     return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.offer_uri = $1", offer_uri))

@@ -46,17 +46,21 @@ class DeliveryRow:
     finished_at: datetime | None
 
 
-async def enqueue(conn: asyncpg.Connection, activity: dict, sender_id: int, inboxes: Iterable[str]) -> int:
-    """Queue `activity` for each distinct inbox, its body stored once; returns how many rows were added.
+async def record_and_enqueue(conn: asyncpg.Connection, activity: dict, sender_id: int, inboxes: Iterable[str], *,
+                             object_uri: str | None, visibility: str) -> int:
+    """Record a published activity and queue it for each distinct inbox, in one statement.
 
-    Runs in the caller's transaction; the NOTIFY is delivered at commit, waking the workers.
+    The activity is stored for its id and the outbox (UniqueViolationError if its id is taken),
+    its body once for delivery; returns how many deliveries were added. Runs in the caller's
+    transaction; the NOTIFY is delivered at commit, waking the workers.
     """
     targets = sorted({inbox for inbox in inboxes if inbox})
-    if not targets:
-        return 0
     return await conn.fetchval(
-        f"""WITH body AS (
-                INSERT INTO delivery_bodies (activity_uri, body) VALUES ($1, $3::jsonb)
+        f"""WITH recorded AS (
+                INSERT INTO activities (uri, actor_id, activity_type, object_uri, visibility, data)
+                VALUES ($1, $2, $6, $7, $8, $3::jsonb) RETURNING id),
+            body AS (
+                INSERT INTO delivery_bodies (activity_uri, body) SELECT $1, $3::jsonb WHERE cardinality($4::text[]) > 0
                 ON CONFLICT (activity_uri) DO UPDATE SET activity_uri = EXCLUDED.activity_uri
                 RETURNING id),
             added AS (
@@ -65,8 +69,10 @@ async def enqueue(conn: asyncpg.Connection, activity: dict, sender_id: int, inbo
                 FROM unnest($4::text[], $5::text[]) AS t(inbox, domain), body
                 ON CONFLICT (activity_uri, inbox_uri) DO NOTHING
                 RETURNING 1)
-            SELECT count(*) FROM added, (SELECT pg_notify('{CHANNEL}', '')) AS woken""",
-        activity["id"], sender_id, activity, targets, [_domain(inbox) for inbox in targets],
+            SELECT count(*) FROM added, (SELECT pg_notify('{CHANNEL}', '') FROM recorded
+                                         WHERE cardinality($4::text[]) > 0) AS woken""",
+        activity["id"], sender_id, activity, targets, [_domain(inbox) for inbox in targets], activity["type"],
+        object_uri, visibility,
     )
 
 

@@ -25,16 +25,6 @@ class PublishedActivity:
 _COLUMNS = "id, uri, actor_id, activity_type, object_uri, visibility, data, created_at"
 
 
-async def insert_activity(conn: asyncpg.Connection, *, uri: str, actor_id: int, activity_type: str,
-                          object_uri: str | None, visibility: str, data: dict) -> int:
-    """Store a published activity; raises UniqueViolationError if its uri is taken."""
-    return await conn.fetchval(
-        """INSERT INTO activities (uri, actor_id, activity_type, object_uri, visibility, data)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id""",
-        uri, actor_id, activity_type, object_uri, visibility, data,
-    )
-
-
 async def get_activity_by_uri(conn: asyncpg.Connection, uri: str) -> PublishedActivity | None:
     """A published activity by its id."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM activities WHERE uri = $1", uri)
