@@ -12,7 +12,7 @@ Printed: placing rate over HTTP, orders per second end to end, and the oversell 
 stock never below zero, accepted orders = min(N, S), stock left = S - accepted on A, and B in
 agreement with A on every order.
 
-Usage: python bench/orders.py [--orders 1000] [--stock 800] [--concurrency 32] [--buyers 10]
+Usage: python bench/orders.py [--orders 1000] [--stock 800] [--concurrency 32] [--buyers 10] [--env K=V]...
 Database: see bench/benchdb.py (two databases are created and dropped on the server).
 """
 
@@ -36,12 +36,12 @@ from fedserver.api.oauth_service import issue_token, register_app  # noqa: E402
 from tests.support.instance import Instance, free_port, instance_env  # noqa: E402
 
 
-def _instance(url: str, root: Path, name: str) -> Instance:
+def _instance(url: str, root: Path, name: str, settings: dict[str, str]) -> Instance:
     port = free_port()
     (root / name).mkdir(parents=True, exist_ok=True)
     env = instance_env(database_url=url, data_dir=root / name / "data", port=port,
                        extra={"FEDSERVER_LOGGING__ACCESS_LOG": "false", "FEDSERVER_LOGGING__LEVEL": "warning",
-                              "FEDSERVER_API__RATE_LIMIT_PER_5MIN": "0"})
+                              "FEDSERVER_API__RATE_LIMIT_PER_5MIN": "0", **settings})
     return Instance(port=port, env=env, cwd=root / name, log_path=root / name / "server.log")
 
 
@@ -98,7 +98,8 @@ async def _place(b: Instance, tokens: list[str], listing: str, n: int, concurren
 async def bench(args: argparse.Namespace, admin_url: str) -> None:
     urls = [await create_database(admin_url) for _ in range(2)]
     with tempfile.TemporaryDirectory(prefix="fedbench-orders-") as tmp:
-        a, b = (_instance(url, Path(tmp), name) for url, name in zip(urls, "ab"))
+        settings = dict(item.split("=", 1) for item in args.env)
+        a, b = (_instance(url, Path(tmp), name, settings) for url, name in zip(urls, "ab"))
         try:
             for x in (a, b):
                 await asyncio.to_thread(x.start)
@@ -156,6 +157,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--buyers", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--env", action="append", default=[], metavar="FEDSERVER_X=VALUE",
+                        help="a setting for both instances, e.g. FEDSERVER_DATABASE__POOL_MAX_SIZE=20")
     args = parser.parse_args()
     with database_server() as admin_url:
         asyncio.run(bench(args, admin_url))
