@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import socket
-import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +17,7 @@ import asyncpg
 
 from .config import Settings
 from .embedded import EmbeddedPostgres, start_embedded
+from .repo.session_state import holds_session_state
 
 log = logging.getLogger("fedserver.db")
 
@@ -110,17 +110,6 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-# Connections on which session state was set (LISTEN, a session advisory lock): only these get
-# asyncpg's full reset query when they go back to the pool. The rest skip it; a rollback of an
-# open transaction and the clearing of listeners still happen (asyncpg does both before `reset`).
-_SESSION_STATE: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
-
-
-def keeps_session_state(conn: asyncpg.Connection) -> None:
-    """Note that `conn` holds a LISTEN or a session lock, to be cleared when the pool takes it back."""
-    _SESSION_STATE.add(getattr(conn, "_con", None) or conn)  # a pool proxy wraps the connection
-
-
 async def reset_connection(conn: asyncpg.Connection) -> None:
     """The pool's reset: the full reset query (one more round trip per release) only where needed.
 
@@ -128,8 +117,7 @@ async def reset_connection(conn: asyncpg.Connection) -> None:
     (ROLLBACK if a transaction is open) they are as new. Skipping `UNLISTEN *; RESET ALL; ...` on
     them saves a round trip on every release: measured, about a tenth of a busy process's CPU.
     """
-    if conn in _SESSION_STATE:
-        _SESSION_STATE.discard(conn)
+    if holds_session_state(conn):
         await conn.execute(conn.get_reset_query())
 
 

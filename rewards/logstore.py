@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from fedserver.db import keeps_session_state
+from fedserver.repo.session_state import keeps_session_state
 from rewards.merkle import HashReader, Plan, TreeError, read_plan
 from rewards.tiles import TILE_WIDTH, TileID, tile_hash_reader, tiles_for_nodes
 

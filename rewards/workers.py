@@ -15,8 +15,8 @@ from contextlib import suppress
 import asyncpg
 
 from fedserver.config import Settings
-from fedserver.db import keeps_session_state
 from fedserver.jobs import JobWorker, WorkerOptions
+from fedserver.repo.session_state import keeps_session_state
 from fedserver.runtime import Runtime
 from rewards.client import LogClient
 from rewards.context import RewardsContext, RewardsHttp, http_session, load_context

@@ -21,9 +21,9 @@ from typing import Any
 
 import asyncpg
 
-from ..db import keeps_session_state
 from ..repo import jobs as store
 from ..repo.jobs import Job, Queue
+from ..repo.session_state import keeps_session_state
 from .schedule import Outcome, settle
 
 log = logging.getLogger("fedserver.jobs")
