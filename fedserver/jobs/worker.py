@@ -12,18 +12,18 @@ when their lease runs out. Nothing is held only in memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from ..repo import jobs as store
-from ..repo.jobs import Job, Queue
+from ..repo.jobs import Job, Queue, Settled
 from ..repo.session_state import keeps_session_state
+from .batcher import Batcher
 from .schedule import Outcome, settle
 
 log = logging.getLogger("fedserver.jobs")
@@ -49,11 +49,6 @@ class WorkerOptions:
     extra_claim: ExtraClaim | None = None  # claimed first on each fill (such as probes of paused domains)
 
 
-@contextlib.asynccontextmanager
-async def _no_transaction() -> AsyncIterator[None]:
-    yield
-
-
 class JobWorker:
     """Works one queue in this process until its stop event is set."""
 
@@ -67,6 +62,9 @@ class JobWorker:
         self.in_flight: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
         self._chains: dict[Hashable, asyncio.Task] = {}
+        # Outcomes without effects, of jobs that end at about the same time, go in one statement.
+        self._outcomes: Batcher[Settled, bool] = Batcher(pool, self._record_many, name=f"{queue.table}-outcomes",
+                                                         max_batch=256, max_flushers=2)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run until `stop` is set, then let jobs in flight finish (bounded)."""
@@ -179,19 +177,25 @@ class JobWorker:
         """Write the outcome (and its effects) in one transaction, if the lease is still ours."""
         outcome, delay = settle(outcome, job.attempts, self.queue.max_attempts, self.rng, self.options.retry_scale)
         error = outcome.error[:500] if outcome.error else None
-        async with self.pool.acquire() as conn:
-            # One statement needs no transaction of its own (a round trip each for BEGIN and COMMIT).
-            async with conn.transaction() if outcome.effects is not None else _no_transaction():
+        if outcome.effects is None:
+            state = "queued" if outcome.retry else outcome.state
+            kept = await self._outcomes.submit(Settled(job, state, delay, error, outcome.status))
+        else:
+            async with self.pool.acquire() as conn, conn.transaction():
                 if outcome.retry:
                     kept = await store.reschedule(conn, self.queue, job, delay, error=error, status=outcome.status)
                 else:
                     kept = await store.finish(conn, self.queue, job, outcome.state, error=error,
                                               status=outcome.status)
-                if kept and outcome.effects is not None:
+                if kept:
                     await outcome.effects(conn)
         if not kept:
             log.info("%s job %s was taken over after its lease ran out", self.queue.table, job.id)
         return outcome
+
+    async def _record_many(self, conn: asyncpg.Connection, outcomes: list[Settled]) -> list[bool]:
+        kept = await store.record_many(conn, self.queue, outcomes)
+        return [settled.job.id in kept for settled in outcomes]
 
     async def _drain(self) -> None:
         """Give jobs in flight the shutdown timeout to finish; cancelled ones come back after their lease."""

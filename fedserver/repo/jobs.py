@@ -110,6 +110,35 @@ async def reschedule(conn: asyncpg.Connection, queue: Queue, job: Job, delay_sec
     return result.endswith(" 1")
 
 
+@dataclass(frozen=True)
+class Settled:
+    """An outcome to record for a claimed job: a final `state`, or `queued` again after `delay` seconds."""
+
+    job: Job
+    state: str
+    delay: float
+    error: str | None
+    status: int | None
+
+
+async def record_many(conn: asyncpg.Connection, queue: Queue, outcomes: list[Settled]) -> set[int]:
+    """Record many outcomes in one statement (`finish` or `reschedule` each); the ids whose lease still held."""
+    rows = await conn.fetch(
+        f"""UPDATE {queue.table} AS t
+            SET state = u.state, last_error = u.error, last_status = u.status, locked_until = NULL,
+                finished_at = CASE WHEN u.state = 'queued' THEN NULL ELSE now() END,
+                next_attempt_at = CASE WHEN u.state = 'queued' THEN now() + make_interval(secs => u.delay)
+                                       ELSE t.next_attempt_at END
+            FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::float8[], $5::text[], $6::int[])
+                 AS u(id, lease, state, delay, error, status)
+            WHERE t.id = u.id AND t.locked_until = u.lease AND t.state = 'queued'
+            RETURNING t.id""",
+        [o.job.id for o in outcomes], [o.job.lease for o in outcomes], [o.state for o in outcomes],
+        [o.delay for o in outcomes], [o.error for o in outcomes], [o.status for o in outcomes],
+    )
+    return {row["id"] for row in rows}
+
+
 async def prune(conn: asyncpg.Connection, queue: Queue, older_than_seconds: float, limit: int) -> int:
     """Delete up to `limit` rows that finished more than `older_than_seconds` ago; how many went."""
     result = await conn.execute(

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import asyncpg
 
-from fedserver.db import create_pool
+from fedserver.db import create_pool, init_connection
 from fedserver.jobs import RETRY, JobWorker, Outcome, WorkerOptions
 from fedserver.jobs.janitor import prune_queues
 from fedserver.repo import jobs
@@ -57,6 +57,33 @@ async def test_an_outcome_is_written_only_while_the_lease_is_held(pool):
         assert await jobs.finish(conn, INBOX, second, "ignored", error="why", status=None)
     row = await _row(pool, item)
     assert (row["state"], row["attempts"], row["last_error"], row["locked_until"]) == ("ignored", 2, "why", None)
+
+
+async def test_outcomes_that_end_together_are_written_in_one_statement_each_with_its_own_lease(pool, db_url):
+    ids = await _items(pool, ["a", "b", "c", "d"])
+    async with pool.acquire() as conn:
+        claimed = await jobs.claim(conn, INBOX, 4)
+        await conn.execute("UPDATE inbox_items SET locked_until = locked_until + interval '1 hour' WHERE id = $1",
+                           ids[3])  # taken over by another worker meanwhile: its old lease no longer holds
+    outcomes = {ids[0]: Outcome("done"), ids[1]: Outcome("ignored", "not for us"),
+                ids[2]: Outcome(RETRY, "peer down", 503), ids[3]: Outcome("done")}
+    updates = []
+
+    async def watched(conn):
+        await init_connection(conn)
+        conn.add_query_logger(lambda record: updates.append(record.query)
+                              if record.query.lstrip().startswith("UPDATE inbox_items") else None)
+
+    async with asyncpg.create_pool(db_url, min_size=1, max_size=2, init=watched) as own:
+        worker = JobWorker(own, INBOX, lambda job: asyncio.sleep(0, outcomes[job.id]))
+        recorded = await asyncio.gather(*(worker.attempt(job) for job in claimed))
+    assert [o.state for o in recorded] == ["done", "ignored", RETRY, "done"] and len(updates) == 1
+    rows = [await _row(pool, i) for i in ids]
+    assert [(r["state"], r["last_error"], r["last_status"]) for r in rows] == [
+        ("done", None, None), ("ignored", "not for us", None), ("queued", "peer down", 503), ("queued", None, None)]
+    assert rows[2]["locked_until"] is None and await pool.fetchval(  # retried on the schedule: 16 s or more
+        "SELECT next_attempt_at > now() + interval '10 seconds' FROM inbox_items WHERE id = $1", ids[2])
+    assert rows[3]["locked_until"] is not None  # the other worker's lease is untouched
 
 
 async def test_a_rescheduled_row_waits_until_it_is_due(pool):
