@@ -10,13 +10,14 @@ their deliveries commit together or not at all.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from activities.actor import Actor
 
 from .config import Settings
+from .repo import actors as actors_repo
 from .repo import deliveries as deliveries_repo
 
 
@@ -40,6 +41,16 @@ class Publisher:
 
     settings: Settings
     hooks: tuple[PublishHook, ...] = ()
+    _instance: list[Actor] = field(default_factory=list, compare=False, repr=False)
+
+    async def instance_actor(self, conn: asyncpg.Connection) -> Actor:
+        """This instance's own actor (type Application), read once: notices are authored by it."""
+        if not self._instance:
+            account = await actors_repo.get_instance_account(conn)
+            if account is None:
+                raise RuntimeError("this instance has no instance actor yet: it is made when the server starts")
+            self._instance.append(account.actor)
+        return self._instance[0]
 
     async def publish(self, conn: asyncpg.Connection, actor: Actor, activity: dict, inboxes: Iterable[str], *,
                       object_uri: str | None = None, visibility: str = "direct") -> str:

@@ -88,20 +88,22 @@ async def on_accept_offer(ctx: InboundContext, act: InboundActivity) -> Result:
         order = await _order_answered(conn, act)
         details = _text(result.get("content")) if isinstance(result, dict) else ""
         if order is not None and act.actor == order.seller_uri:
-            await _take_stated_total(conn, order, result)
-            order = await store.get_order(conn, order.id)
+            order = await _take_stated_total(conn, order, result)
         return await _move(ctx, conn, order, act.actor, "accept", only="seller", details=details)
 
 
-async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, result: object) -> None:
+async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, result: object) -> store.OrderRow | None:
     """The total the maker's Accept states (the goods and shipping), when it is the goods' price or more."""
     try:
         total = parse_terms(result).total
     except TradeError:
-        return
+        return order
     subtotal = order.unit_price * order.quantity
-    if order.state == "requested" and total is not None and subtotal <= total <= subtotal + 10_000_000:
-        await store.set_order_total(conn, order.id, shipping_krw=total - subtotal, total_krw=total)
+    if order.state != "requested" or total is None or not subtotal <= total <= subtotal + 10_000_000:
+        return order
+    if total == order.total_krw:
+        return order
+    return await store.set_order_total(conn, order.id, shipping_krw=total - subtotal, total_krw=total)
 
 
 async def on_reject_offer(ctx: InboundContext, act: InboundActivity) -> Result:

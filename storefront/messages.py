@@ -20,7 +20,6 @@ from activities.text import compose_html
 from fedserver.federation import outbox
 from fedserver.federation.posting import PostOptions
 from fedserver.publish import Publisher
-from fedserver.repo import actors as actors_repo
 from fedserver.repo import statuses as statuses_repo
 
 from .store import ListingRow, OrderRow, SellerProfile
@@ -88,9 +87,7 @@ async def notify_local(conn: asyncpg.Connection, publisher: Publisher, to: Actor
     A notice stays on this server (its only reader is local), so it is written in one statement
     rather than published: a direct Note in the reader's home timeline and notifications.
     """
-    instance = await actors_repo.get_instance_account(conn)
-    assert instance is not None
-    author = instance.actor
+    author = await publisher.instance_actor(conn)
     uri = status_uri(author.uri, new_object_id())
     mention = Mention(to.uri, f"@{to.username}")
     html = compose_html(f"@{to.username} {text}", {f"@{to.username}".lower(): (mention, to.url or to.uri)})

@@ -86,9 +86,9 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
     """A local buyer orders: from a listing here (taken at once when it accepts automatically), or from
     another server's listing (an Offer goes to its maker)."""
     quantity = check_orderable(listing, buyer.id, quantity)
-    seller = await _actor(conn, listing.seller_uri)
     uri = order_url(publisher.settings.base_url)
     if listing.is_local:
+        seller = await _actor(conn, listing.seller_uri)
         order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="local", message=message)
         assert order is not None
         await messages.tell(conn, publisher, buyer, seller, messages.new_order_text(order, listing.title),
@@ -101,10 +101,10 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
     # The maker adds shipping, which a listing's FEP-0837 fields do not tell: the Offer asks for the goods'
     # price, and the maker's Accept states the total the buyer pays.
     agreement = build_agreement(uri, listing.uri, quantity, listing.price * quantity, currency=listing.currency)
-    offer = build_offer(buyer.uri, offer_uri, agreement, seller.uri)
+    offer = build_offer(buyer.uri, offer_uri, agreement, listing.seller_uri)
     if message:
         offer["content"] = message[:1000]
-    await publisher.publish(conn, buyer, offer, [seller.inbox_uri], object_uri=uri)
+    await publisher.publish(conn, buyer, offer, [listing.seller_inbox], object_uri=uri)
     return order
 
 
@@ -204,24 +204,29 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
                                    reserved=reserved, reason=reason)
     if moved is None:
         raise MoveRefused(f"the order is no longer {order.state}: it cannot be {rules.done_word(event)} now")
-    parties = parties or Parties(await _actor(conn, order.buyer_uri), await _actor(conn, order.seller_uri))
     await _announce(conn, publisher, moved, listing, event, party, reason, details, parties)
     return moved
 
 
 async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow, event: str,
-                    party: str, reason: str, details: str, parties: Parties) -> None:
+                    party: str, reason: str, details: str, parties: Parties | None) -> None:
     """Tell the other party: by activity, by direct message, or (a move from another server) by a notice."""
     mover_local = order.seller_is_local if party == "seller" else order.buyer_is_local
     other_local = order.buyer_is_local if party == "seller" else order.seller_is_local
+    if not mover_local:  # a move made on another server: only the local party, to be told, is needed
+        counterpart = (parties.buyer if party == "seller" else parties.seller) if parties else None
+        counterpart = counterpart or await _actor(conn, order.buyer_uri if party == "seller" else order.seller_uri)
+        text = messages.move_text(order, listing.title, reason=reason, details=details)
+        await messages.notify_local(conn, publisher, counterpart, text, order.uri)
+        return
+    if parties is None:
+        parties = Parties(await _actor(conn, order.buyer_uri), await _actor(conn, order.seller_uri))
     mover, counterpart = (parties.seller, parties.buyer) if party == "seller" else (parties.buyer, parties.seller)
-    profile = await store.get_seller_profile(conn, mover.id) if event == "accept" and mover_local else None
+    profile = await store.get_seller_profile(conn, mover.id) if event == "accept" else None
     if profile is not None:
         details = f"{messages.payment_text(profile)} {messages.business_text(profile)}"
     text = messages.move_text(order, listing.title, reason=reason, details=details)
-    if not mover_local:
-        await messages.notify_local(conn, publisher, counterpart, text, order.uri)
-    elif other_local or order.channel == "dm":
+    if other_local or order.channel == "dm":
         await messages.tell(conn, publisher, mover, counterpart, text, order_uri=order.uri,
                             in_reply_to=order.thread_uri if order.channel == "dm" else None)
     else:

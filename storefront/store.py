@@ -73,6 +73,7 @@ class ListingRow:
     object_id: int
     seller_id: int
     seller_uri: str
+    seller_inbox: str
     is_local: bool
     title: str
     description: str
@@ -88,7 +89,8 @@ class ListingRow:
     updated_at: datetime
 
 
-_LISTING = """l.id, o.uri, l.object_id, l.seller_id, a.uri AS seller_uri, l.is_local, l.title, l.description, l.currency,
+_LISTING = """l.id, o.uri, l.object_id, l.seller_id, a.uri AS seller_uri, a.inbox_uri AS seller_inbox, l.is_local,
+              l.title, l.description, l.currency,
               l.price, l.stock, l.token_price, l.shipping_krw, l.free_shipping_over, l.auto_accept, l.status,
               l.created_at, l.updated_at
               FROM listings l JOIN objects o ON o.id = l.object_id JOIN actors a ON a.id = l.seller_id"""
@@ -299,10 +301,14 @@ async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, t
     ))
 
 
-async def set_order_total(conn: asyncpg.Connection, order_id: int, *, shipping_krw: int, total_krw: int) -> None:
-    """The total a maker's acceptance states (the buyer's server did not know the shipping fee)."""
-    await conn.execute("UPDATE orders SET shipping_krw = $2, total_krw = $3, updated_at = now() WHERE id = $1",
-                       order_id, shipping_krw, total_krw)
+async def set_order_total(conn: asyncpg.Connection, order_id: int, *, shipping_krw: int,
+                          total_krw: int) -> OrderRow | None:
+    """The total a maker's acceptance states (the buyer's server did not know the shipping fee); the order."""
+    return _order(await conn.fetchrow(
+        f"""WITH r AS (UPDATE orders SET shipping_krw = $2, total_krw = $3, updated_at = now() WHERE id = $1
+                       RETURNING *)
+            SELECT {_ORDER_COLUMNS} FROM r {_ORDER_JOINS}""",
+        order_id, shipping_krw, total_krw))
 
 
 async def list_orders(conn: asyncpg.Connection, account_id: int, role: str | None, *,
