@@ -8,11 +8,14 @@ import time
 
 import pytest
 
+from fedserver.app import build_publisher
 from rewards.logstore import sequenced_size
 from rewards.note import parse_note, parse_signature_lines, sign_note, verify_note
 from rewards.points import PointsPolicy
 from rewards.receipt import build_receipt
 from rewards.receipts import ReceiptRefused, append_checked, check_receipt
+from storefront import actions
+from storefront.products import ProductDraft
 from tests.support.rewards import FakeMember, account_with_post, context, pin, publish_now
 
 
@@ -176,3 +179,14 @@ async def test_balance_counts_published_receipts_only(client, pool, settings, pe
     assert (await client.get("/rewards/balance/alice@else.test")).status == 404
     leaf = parse_note(bytes(await pool.fetchval("SELECT leaf FROM rewards_log_entries WHERE idx = 3")))
     assert "points -1" in leaf.text
+
+
+async def test_a_listing_earns_receipts_like_any_post_until_it_is_deleted(client, pool, settings, peer, alice):
+    actor, _ = alice
+    publisher = build_publisher(settings)
+    listing = await actions.create_product(pool, publisher, "alice", ProductDraft(title="분청 접시", price=24_000))
+    status, answer = await post(client, peer.sign(peer.receipt(obj=listing.uri, beneficiary=actor)))
+    assert status == 200 and answer["index"] == 0, answer
+    await actions.delete_product(pool, publisher, str(listing.id))
+    status, answer = await post(client, peer.sign(peer.receipt(obj=listing.uri, beneficiary=actor)))
+    assert status == 422 and await size(pool) == 1, answer
