@@ -112,12 +112,16 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
                         listing: ListingRow) -> OrderRow | None:
     """An Offer from another server for a listing here: a new order (None if this Offer was seen before).
 
-    A repeat is recognised before the listing is checked: an Offer processed again after a crash, or
-    re-sent, finds the listing sold out by its own order, and must not be answered with a Reject.
+    A repeat is never answered with a Reject: an Offer processed again after a crash, or re-sent,
+    may find the listing sold out by its own order. A refusal therefore first checks that the
+    Offer is new; an accepted Offer's repeat is caught by the order's unique ids.
     """
-    if await store.order_exists(conn, offer["id"], terms.agreement_id):
-        return None
-    quantity = check_orderable(listing, buyer.id, terms.quantity)
+    try:
+        quantity = check_orderable(listing, buyer.id, terms.quantity)
+    except OrderError:
+        if await store.order_exists(conn, offer["id"], terms.agreement_id):
+            return None
+        raise
     uri = terms.agreement_id or order_url(publisher.settings.base_url)
     try:
         if id_host(uri) != id_host(buyer.uri):
