@@ -158,8 +158,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account role": _cmd_account_role,
     **cli_outbox.COMMANDS,
     "rewards": rewards_cli.run,
-    "product": storefront_cli.product,
-    "order": storefront_cli.order,
+    "product": lambda settings, args: storefront_cli.product(settings, args, build_publisher(settings)),
+    "order": lambda settings, args: storefront_cli.order(settings, args, build_publisher(settings)),
     "account seller": storefront_cli.seller,
 }
 

@@ -8,12 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from fedserver.app import build_publisher
 from fedserver.config import Settings
 from fedserver.db import open_database
 from fedserver.federation import outbox
 from fedserver.media.service import MediaRefused, Upload, upload_media
 from fedserver.net.http import HttpClient
+from fedserver.publish import Publisher
 
 from . import actions, store
 from .actions import MARKS
@@ -112,9 +112,8 @@ async def _uploads(pool, settings: Settings, username: str, paths: list[str]) ->
     return tuple(ids)
 
 
-async def product(settings: Settings, args: argparse.Namespace) -> int:
+async def product(settings: Settings, args: argparse.Namespace, publisher: Publisher) -> int:
     """`fedserver product create|list|update|delete`."""
-    publisher = build_publisher(settings)
     async with open_database(settings) as pool:
         if args.product_command == "create":
             draft = ProductDraft(
@@ -157,9 +156,8 @@ def _print_listings(listings: list[store.ListingRow], as_json: bool) -> None:
         print(f"{listing.id:>6} {listing.status:<9} {listing.price:>12,} won  {stock:<14} {listing.title}")
 
 
-async def order(settings: Settings, args: argparse.Namespace) -> int:
+async def order(settings: Settings, args: argparse.Namespace, publisher: Publisher) -> int:
     """`fedserver order create|list|accept|reject|mark|cancel|complete`."""
-    publisher = build_publisher(settings)
     async with open_database(settings) as pool:
         if args.order_command == "create":
             async with HttpClient(settings) as http:
