@@ -237,7 +237,7 @@ async def delete_product(conn: asyncpg.Connection, publisher: Publisher, actor: 
     assert post is not None
     await store.mark_listing_deleted(conn, listing_id)
     await statuses_repo.mark_object_deleted(conn, post.id)
-    await interactions_repo.insert_tombstone(conn, post.uri, actor.uri)
+    await interactions_repo.insert_tombstone(conn, post.uri, actor.uri, owner=True)
     inboxes = await published_repo.audience_inboxes(conn, post.uri) + await follower_inboxes(conn, actor.id)
     delete = build_delete(actor.uri, activity_uri(actor.uri, "delete", new_object_id()), post.uri, "Note",
                           to=[PUBLIC], cc=list(post.data.get("cc") or []))

@@ -255,7 +255,7 @@ async def delete_object(conn: asyncpg.Connection, publisher: Publisher, actor: A
         raise OutboxError(f"@{actor.username} has no post at {url}")
     if not await statuses_repo.mark_object_deleted(conn, post.id):
         raise OutboxError(f"{url} is already deleted")
-    await interactions_repo.insert_tombstone(conn, post.uri, actor.uri)
+    await interactions_repo.insert_tombstone(conn, post.uri, actor.uri, owner=True)
     inboxes = await published_repo.audience_inboxes(conn, post.uri)
     if post.visibility != "direct":
         inboxes += await follower_inboxes(conn, actor.id)

@@ -89,7 +89,7 @@ async def _store_post(pool: asyncpg.Pool, http: HttpClient, signer: Signer, docu
     author = await ensure_remote_actor(pool, http, signer, author_uri, budget)
     post = parse_post(document, followers_uri=author.followers_uri)
     async with pool.acquire() as conn, conn.transaction():
-        if await interactions_repo.is_tombstoned(conn, post.id):
+        if await interactions_repo.is_tombstoned(conn, post.id, author.uri):
             return None
         if await interactions_repo.insert_remote_post(conn, post, author.id):
             object_id = await status_views.get_object_id(conn, post.id)

@@ -87,13 +87,10 @@ async def resolve_object(pool: asyncpg.Pool, settings: Settings, http: HttpClien
     """A post by its id: known, or (remote and `http` given) fetched with its author and stored."""
     async with pool.acquire() as conn:
         found = await statuses_repo.get_object_by_uri(conn, url)
-        tombstoned = found is None and await interactions_repo.is_tombstoned(conn, url)
     if found is not None:
         if found.deleted_at is not None:
             raise TargetError(f"{url} was deleted")
         return found
-    if tombstoned:
-        raise TargetError(f"{url} was deleted")
     if is_local_url(settings, url) or http is None:
         raise TargetError(f"no known post at {url}")
     return await _fetch_object(pool, settings, http, url)
@@ -114,6 +111,8 @@ async def _fetch_object(pool: asyncpg.Pool, settings: Settings, http: HttpClient
     except ParseError as exc:
         raise TargetError(f"{url} is not a post we can use: {exc}") from None
     async with pool.acquire() as conn:
+        if await interactions_repo.is_tombstoned(conn, post.id, author.uri):
+            raise TargetError(f"{url} was deleted")
         await interactions_repo.insert_remote_post(conn, post, author.id)
         stored = await statuses_repo.get_object_by_uri(conn, post.id)
     assert stored is not None

@@ -121,15 +121,22 @@ async def is_blocked(conn: asyncpg.Connection, blocker_id: int, target_id: int) 
     )
 
 
-async def is_tombstoned(conn: asyncpg.Connection, uri: str) -> bool:
-    """True when an object with this id was deleted."""
-    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tombstones WHERE uri = $1)", uri)
+async def is_tombstoned(conn: asyncpg.Connection, uri: str, actor_uri: str) -> bool:
+    """True when `actor_uri` deleted an object with this id (another actor's Delete of it counts for nothing)."""
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tombstones WHERE uri = $1 AND actor_uri = $2)",
+                               uri, actor_uri)
 
 
-async def insert_tombstone(conn: asyncpg.Connection, uri: str, actor_uri: str) -> None:
-    """Remember a deleted object's id so that a late Create is ignored."""
+async def insert_tombstone(conn: asyncpg.Connection, uri: str, actor_uri: str, *, owner: bool) -> None:
+    """Remember a deleted object's id so that a late Create from the same actor is ignored.
+
+    `owner`: the actor's own stored object was deleted, which replaces a tombstone another actor
+    wrote first for an id it did not know; a Delete of an unknown id never replaces one.
+    """
     await conn.execute(
-        "INSERT INTO tombstones (uri, actor_uri) VALUES ($1, $2) ON CONFLICT DO NOTHING", uri, actor_uri
+        """INSERT INTO tombstones (uri, actor_uri) VALUES ($1, $2)
+           ON CONFLICT (uri) DO UPDATE SET actor_uri = EXCLUDED.actor_uri, deleted_at = now() WHERE $3""",
+        uri, actor_uri, owner,
     )
 
 

@@ -118,6 +118,29 @@ async def test_a_create_after_its_delete_is_ignored(bob):
     assert await bob.val("SELECT count(*) FROM objects WHERE uri = $1", note_id) == 0
 
 
+async def test_a_delete_by_another_actor_of_the_same_server_tombstones_nothing_of_others(bob, remote):
+    remote.add_actor("mallory")
+    mallory = Sender(bob.client, remote, bob.pool, bob.settings)
+    mallory.keys = remote.actors["mallory"]
+    stored, future = bob.new_id("notes"), bob.new_id("notes")
+
+    def create(note_id: str) -> dict:
+        note = {"id": note_id, "type": "Note", "attributedTo": bob.keys.uri, "content": "<p>mine</p>", "to": [ALICE]}
+        return {"id": bob.new_id("creates"), "type": "Create", "object": note, "to": [ALICE]}
+
+    await bob.send(create(stored), path="/users/alice/inbox")
+    assert await bob.process() == ["done"]
+    for target in (stored, future):  # same host, so the origin rules let it through
+        await mallory.send({"id": mallory.new_id("deletes"), "type": "Delete",
+                            "object": {"id": target, "type": "Tombstone"}})
+    assert await bob.process() == ["ignored", "done"]
+    await bob.send(create(future), path="/users/alice/inbox")
+    assert await bob.process() == ["done"]
+    assert await bob.val("SELECT count(*) FROM objects WHERE uri = ANY($1::text[]) AND deleted_at IS NULL",
+                         [stored, future]) == 2
+    assert await bob.val("SELECT count(*) FROM tombstones WHERE uri = $1", stored) == 0
+
+
 async def test_likes_count_on_local_posts_only_and_undo_removes_them(bob, pool):
     async with pool.acquire() as conn:
         alice_id = await conn.fetchval("SELECT id FROM actors WHERE uri = $1", ALICE)

@@ -18,7 +18,7 @@ from ..remote import ensure_remote_actor
 
 async def _needed(ctx, object_id: str, booster: Actor) -> bool:
     async with ctx.pool.acquire() as conn:
-        if await repo.get_object_owner(conn, object_id) is not None or await repo.is_tombstoned(conn, object_id):
+        if await repo.get_object_owner(conn, object_id) is not None:
             return False
         return await repo.has_local_followers(conn, booster.id)
 
@@ -43,4 +43,7 @@ async def fetch_boosted_post(ctx, object_id: str | None, booster: Actor) -> tupl
     if author.is_local or post.id != object_id or post.attributed_to != author.uri \
             or post.visibility not in ("public", "unlisted"):
         return None
+    async with ctx.pool.acquire() as conn:
+        if await repo.is_tombstoned(conn, post.id, author.uri):  # its author deleted it meanwhile
+            return None
     return post, author

@@ -42,7 +42,7 @@ async def on_create_post(ctx: InboundContext, act: InboundActivity) -> Result:
     if post.attributed_to != act.actor or not same_origin(post.id, act.actor):
         return ignored("the post is not the actor's own")
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if await repo.is_tombstoned(conn, post.id):
+        if await repo.is_tombstoned(conn, post.id, act.actor):
             return ignored("the post was deleted before it arrived")
         if not await _relevant(conn, ctx, author, post):
             return ignored("nobody here follows or is addressed")
@@ -92,6 +92,9 @@ async def on_delete(ctx: InboundContext, act: InboundActivity) -> Result:
             await repo.delete_follows_of(conn, actor.id)
             await repo.mark_actor_gone(conn, actor.id)
             return DONE
-        await repo.insert_tombstone(conn, act.object_id, act.actor)
+        owner = await repo.get_object_owner(conn, act.object_id)
+        if owner is not None and owner[0] != actor.id:
+            return ignored("the object is another actor's")
         await repo.delete_object(conn, act.object_id, actor.id)
+        await repo.insert_tombstone(conn, act.object_id, act.actor, owner=owner is not None)
     return DONE
