@@ -7,7 +7,8 @@ a member domain; a valid rewards/receipt/v1; the points follow the policy
 lives on the issuer; the beneficiary is on this instance; the time is recent.
 Then, in the batch transaction: a known id returns the existing entry (same text)
 or is refused (other text); the beneficiary is a live local account owning the
-live object; the actor's daily cap. Accepted receipts are appended in batches: one
+live object; a reversal (undo-*) undoes an earlier countersigned receipt of its kind,
+actor and object, once and for no more points; the actor's daily cap. Accepted receipts are appended in batches: one
 transaction and one commit for all the requests that arrived while the previous
 batch was committing (group commit), with one lookup query for the whole batch.
 """
@@ -28,7 +29,7 @@ from rewards.logstore import append_entries
 from rewards.note import Note, NoteError, NoteSignature, parse_note, verify_note
 from rewards.points import PointsError, check_points, receipt_day, url_domain
 from rewards.receipt import Receipt, ReceiptError, parse_receipt
-from rewards.store import claim_daily_points, claim_daily_points_many, lookup_receipts
+from rewards.store import claim_daily_points, claim_daily_points_many, countersigned_pairs, lookup_receipts
 
 log = logging.getLogger("rewards.receipts")
 
@@ -215,6 +216,7 @@ async def append_checked(ctx: RewardsContext, conn: asyncpg.Connection, items: l
         results[i] = _ownership_refusal(item.receipt, owners[i])
         if results[i] is None:
             fresh.append(i)
+    fresh = await _reversals_that_reverse(conn, items, fresh, results)
     accepted = await _within_caps(ctx, conn, items, fresh, results)
     if accepted:
         first = await append_entries(conn, [items[i].leaf for i in accepted])
@@ -231,6 +233,31 @@ def _ownership_refusal(receipt: Receipt, owner: str | None) -> ReceiptRefused | 
     if owner != receipt.beneficiary:
         return ReceiptRefused(422, f"{receipt.object} does not belong to {receipt.beneficiary}")
     return None
+
+
+async def _reversals_that_reverse(conn: asyncpg.Connection, items: list[CheckedReceipt], fresh: list[int],
+                                  results: list) -> list[int]:
+    """Keep a reversal only if it undoes an earlier receipt we countersigned (same kind, actor, object and
+    beneficiary), once per receipt, and for no more points than are left of them: a member instance
+    cannot drive a local account's points down with reversals of nothing."""
+    reversals = [items[i].receipt for i in fresh if items[i].receipt.is_reversal]
+    if not reversals:
+        return fresh
+    state = await countersigned_pairs(conn, reversals)
+    kept = []
+    for i in fresh:
+        r = items[i].receipt
+        if r.is_reversal:
+            base = r.kind.removeprefix("undo-")
+            done, given = state.get((r.actor, r.object, r.beneficiary, base), (0, 0))
+            undone, taken = state.get((r.actor, r.object, r.beneficiary, r.kind), (0, 0))
+            if undone >= done or given + taken + r.points < 0:
+                results[i] = ReceiptRefused(422, f"an {r.kind} receipt must reverse an earlier {base} receipt of "
+                                                 "the same actor and object, once, and for no more points than it")
+                continue
+            state[(r.actor, r.object, r.beneficiary, r.kind)] = (undone + 1, taken + r.points)
+        kept.append(i)
+    return kept
 
 
 async def _within_caps(ctx: RewardsContext, conn: asyncpg.Connection, items: list[CheckedReceipt],

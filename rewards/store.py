@@ -133,6 +133,21 @@ async def lookup_receipts(conn: asyncpg.Connection, receipts: list[Receipt]
     return known, [r["owner"] for r in rows]
 
 
+async def countersigned_pairs(conn: asyncpg.Connection, receipts: list[Receipt]
+                              ) -> dict[tuple[str, str, str, str], tuple[int, int]]:
+    """For the (actor, object) pairs of `receipts`: per (actor, object, beneficiary, kind) of the receipts we
+    countersigned, how many there are and their points in all."""
+    rows = await conn.fetch(
+        """SELECT actor_uri, object_uri, beneficiary_uri, kind, count(*) AS n, sum(points) AS total
+           FROM rewards_receipts
+           WHERE role = 'counterparty'
+             AND (actor_uri, object_uri) IN (SELECT a, o FROM unnest($1::text[], $2::text[]) AS t(a, o))
+           GROUP BY actor_uri, object_uri, beneficiary_uri, kind""",
+        [r.actor for r in receipts], [r.object for r in receipts],
+    )
+    return {(r["actor_uri"], r["object_uri"], r["beneficiary_uri"], r["kind"]): (r["n"], r["total"]) for r in rows}
+
+
 async def claim_daily_points(conn: asyncpg.Connection, actor: str, day: int, points: int, cap: int) -> bool:
     """Add points to an actor's day if that stays within the cap; False (nothing changed) otherwise."""
     if points <= 0:

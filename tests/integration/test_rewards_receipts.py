@@ -190,3 +190,23 @@ async def test_a_listing_earns_receipts_like_any_post_until_it_is_deleted(client
     await actions.delete_product(pool, publisher, str(listing.id))
     status, answer = await post(client, peer.sign(peer.receipt(obj=listing.uri, beneficiary=actor)))
     assert status == 422 and await size(pool) == 1, answer
+
+
+async def test_a_reversal_needs_an_earlier_receipt_of_its_kind_once_and_never_more_than_it(client, pool, peer, alice):
+    actor, obj = alice
+
+    async def send(kind: str, points: int, who: str = "xavier") -> tuple[int, dict]:
+        return await post(client, peer.sign(peer.receipt(actor=f"https://peer.test/users/{who}", obj=obj,
+                                                         beneficiary=actor, kind=kind, points=points)))
+
+    status, answer = await send("undo-like", -1)  # nothing to reverse: a member could drive points down forever
+    assert status == 422 and "earlier" in answer["error"], answer
+    assert (await send("like", 1))[0] == 200
+    assert (await send("undo-announce", -2))[0] == 422  # another kind
+    assert (await send("undo-like", -1, who="yvonne"))[0] == 422  # another actor
+    assert (await send("undo-like", -1))[0] == 200
+    assert (await send("undo-like", -1))[0] == 422  # once only
+    assert (await send("reply", 1))[0] == 200
+    assert (await send("undo-reply", -3))[0] == 422  # never more than the receipt it reverses
+    assert (await send("undo-reply", -1))[0] == 200
+    assert await size(pool) == 4
