@@ -17,6 +17,8 @@ from fedserver.accounts import (
 from fedserver.app import build_publisher, create_app
 from fedserver.federation import commands
 from fedserver.templates.formatting import format_datetime
+from storefront import actions
+from storefront.products import ProductDraft
 
 HTML = {"Accept": "text/html"}
 SCRIPT = "<script>alert(1)</script>"
@@ -78,7 +80,9 @@ async def test_a_post_shows_its_time_in_the_configured_time_zone(client, berlin,
 
 async def test_every_page_sends_the_security_headers_and_our_stylesheet(client, pool, settings, alice):
     post = (await commands.create_post(pool, build_publisher(settings), "alice", "hello")).removeprefix(settings.base_url)
-    for path in ("/", "/@alice", "/users/alice", post, "/@nobody", "/no/such/page", "/admin/login"):
+    listing = await actions.create_product(pool, build_publisher(settings), "alice", ProductDraft(title="찻잔", price=1))
+    for path in ("/", "/@alice", "/users/alice", post, f"/listings/{listing.id}", "/@nobody", "/no/such/page",
+                 "/admin/login"):
         response = await client.get(path, headers=HTML)
         assert response.content_type == "text/html", path
         assert response.headers["X-Content-Type-Options"] == "nosniff"
