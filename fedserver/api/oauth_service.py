@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from ..auth import hash_secret
 from ..repo import oauth as oauth_repo
 from ..repo.oauth import OAuthApp
 from .scopes import ScopeError, check_allowed, format_scopes, parse_scopes
+
+log = logging.getLogger("fedserver.oauth")
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_TTL_SECONDS = 600
@@ -140,11 +143,11 @@ def _scopes_within(raw: str | None, app: OAuthApp) -> tuple[str, ...]:
 
 
 async def issue_token(conn: asyncpg.Connection, app: OAuthApp, account_id: int | None,
-                      scopes: tuple[str, ...]) -> TokenGrant:
-    """A new access token for an account (or for the app itself)."""
+                      scopes: tuple[str, ...], *, code_hash: bytes | None = None) -> TokenGrant:
+    """A new access token for an account (or for the app itself), bought with the code `code_hash` if given."""
     token = new_secret()
     created = await oauth_repo.insert_token(conn, token_hash=hash_secret(token), app_id=app.id,
-                                            account_id=account_id, scopes=format_scopes(scopes))
+                                            account_id=account_id, scopes=format_scopes(scopes), code_hash=code_hash)
     return TokenGrant(token, scopes, created)
 
 
@@ -201,17 +204,22 @@ async def exchange_code(conn: asyncpg.Connection, *, client_id: str | None, secr
         raise OAuthError(401, "invalid_client", "Client authentication failed: wrong client_secret")
     if not code:
         raise OAuthError(400, "invalid_request", "code is required")
-    grant = await oauth_repo.consume_code(conn, hash_secret(code), app.id) if len(code) <= 256 else None
+    code_hash = hash_secret(code) if len(code) <= 256 else None
+    grant = await oauth_repo.consume_code(conn, code_hash, app.id) if code_hash else None
     if grant is None:
+        if code_hash and await oauth_repo.revoke_token_of_used_code(conn, code_hash, app.id):
+            log.warning("an authorization code was used again: the token it bought is revoked",
+                        extra={"app": app.client_id})
         raise OAuthError(400, "invalid_grant", "The authorization code is invalid, expired or already used")
-    if redirect_uri is not None and redirect_uri != grant.redirect_uri:
-        raise OAuthError(400, "invalid_grant", "redirect_uri differs from the one the code was issued for")
+    # Every code was asked for with a redirect_uri (given, or the app's only one): RFC 6749 4.1.3.
+    if redirect_uri != grant.redirect_uri:
+        raise OAuthError(400, "invalid_grant", "redirect_uri is required and must be the one the code was issued for")
     if grant.code_challenge is not None:
         if not verifier or not pkce_matches(verifier, grant.code_challenge):
             raise OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge")
     elif not secret:
         raise OAuthError(401, "invalid_client", "client_secret is required (or use PKCE)")
-    return await issue_token(conn, app, grant.account_id, grant.scopes)
+    return await issue_token(conn, app, grant.account_id, grant.scopes, code_hash=code_hash)
 
 
 async def client_credentials(conn: asyncpg.Connection, *, client_id: str | None, secret: str | None,

@@ -104,13 +104,27 @@ async def delete_stale_codes(conn: asyncpg.Connection) -> int:
 
 
 async def insert_token(conn: asyncpg.Connection, *, token_hash: bytes, app_id: int, account_id: int | None,
-                       scopes: str) -> datetime:
-    """Store an access token; returns its creation time."""
+                       scopes: str, code_hash: bytes | None = None) -> datetime:
+    """Store an access token (bought with the code `code_hash`, if given); returns its creation time."""
     return await conn.fetchval(
-        "INSERT INTO oauth_tokens (token_hash, app_id, account_id, scopes) VALUES ($1, $2, $3, $4) "
-        "RETURNING created_at",
-        token_hash, app_id, account_id, scopes,
+        """WITH token AS (
+               INSERT INTO oauth_tokens (token_hash, app_id, account_id, scopes) VALUES ($1, $2, $3, $4)
+               RETURNING id, created_at),
+           code AS (UPDATE oauth_codes SET token_id = token.id FROM token WHERE code_hash = $5)
+           SELECT created_at FROM token""",
+        token_hash, app_id, account_id, scopes, code_hash,
     )
+
+
+async def revoke_token_of_used_code(conn: asyncpg.Connection, code_hash: bytes, app_id: int) -> bool:
+    """Revoke the token a code of this app already bought (the code is being used again); False if none."""
+    status = await conn.execute(
+        """UPDATE oauth_tokens SET revoked_at = now()
+           WHERE id = (SELECT token_id FROM oauth_codes WHERE code_hash = $1 AND app_id = $2 AND used_at IS NOT NULL)
+             AND revoked_at IS NULL""",
+        code_hash, app_id,
+    )
+    return status.endswith(" 1")
 
 
 async def get_live_token(conn: asyncpg.Connection, token_hash: bytes) -> AccessToken | None:

@@ -221,13 +221,25 @@ async def test_form_post_without_the_csrf_cookie_is_refused(client, oauth_app, a
 # Codes
 
 
-async def test_a_code_works_once(client, oauth_app, alice):
+async def test_a_code_works_once_and_its_second_use_revokes_the_token_it_bought(client, oauth_app, alice):
     code = await code_for(client, oauth_app)
     form = {"grant_type": "authorization_code", "code": code, "client_id": oauth_app.client_id,
             "client_secret": oauth_app.secret, "redirect_uri": OOB}
-    assert (await client.post("/oauth/token", data=form)).status == 200
-    again = await client.post("/oauth/token", data=form)
+    first = await client.post("/oauth/token", data=form)
+    assert first.status == 200
+    token = {"Authorization": f"Bearer {(await first.json())['access_token']}"}
+    assert (await client.get("/api/v1/accounts/verify_credentials", headers=token)).status == 200
+    again = await client.post("/oauth/token", data=form)  # a stolen code replayed (RFC 6749 section 4.1.2)
     assert again.status == 400 and (await again.json())["error"] == "invalid_grant"
+    assert (await client.get("/api/v1/accounts/verify_credentials", headers=token)).status == 401
+
+
+async def test_a_code_asked_for_with_a_redirect_uri_needs_it_at_the_exchange(client, oauth_app, alice):
+    code = await code_for(client, oauth_app)  # the authorization request named redirect_uri (RFC 6749 4.1.3)
+    response = await client.post("/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "client_id": oauth_app.client_id,
+        "client_secret": oauth_app.secret})
+    assert response.status == 400 and "redirect_uri" in (await response.json())["error_description"]
 
 
 async def test_an_expired_code_is_refused(client, oauth_app, alice, pool):
