@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from .context import PUBLIC
 from .sanitize import MAX_NAME, MAX_SUMMARY, MAX_TAGS, ContentTooLarge, sanitize_html, truncate_text
-from .urls import BadId, id_host
+from .urls import BadId, id_host, same_origin
 
 MAX_DEPTH = 32
 MAX_RECIPIENTS = 5_000
@@ -204,6 +204,8 @@ def parse_actor(doc: object) -> RemoteActor:
         raise ParseError("`publicKey` with `id` and `publicKeyPem` is required")
     if ref(key.get("owner")) not in (None, actor_id):
         raise ParseError("the actor's key is owned by another actor")
+    if not same_origin(ref(key), actor_id):  # a key elsewhere could be anyone's: never take it on the actor's word
+        raise ParseError("the actor's key is not on the actor's own server")
     endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
     name = doc.get("name") if isinstance(doc.get("name"), str) else ""
     summary = doc.get("summary") if isinstance(doc.get("summary"), str) else ""

@@ -20,7 +20,7 @@ from activities.urls import same_origin
 
 from ..net.http import FetchBudget, FetchError, HttpClient, Signer
 from ..repo import actors as actors_repo
-from ..repo.remote_actors import get_actor_by_key_id, upsert_remote_actor
+from ..repo.remote_actors import KeyClaimed, get_actor_by_key_id, upsert_remote_actor
 from ..signatures import key_owner_url, load_public_key
 from ..signatures.common import SignatureError
 
@@ -75,8 +75,8 @@ class KeyResolver:
             key = load_public_key(actor.public_key_pem).key
         except SignatureError as exc:
             raise FetchError(f"the signer's key is unusable: {exc}", permanent=True) from None
-        async with self.pool.acquire() as conn:
-            await upsert_remote_actor(conn, actor)
+        async with self.pool.acquire() as conn:  # the key id itself led to this actor: it may take the key over
+            await upsert_remote_actor(conn, actor, key_verified=True)
         return self._remember(key_id, SignerKey(actor.id, key, time.time()))
 
     async def _fetch_owner(self, key_id: str) -> RemoteActor:
@@ -130,4 +130,8 @@ async def ensure_remote_actor(pool: asyncpg.Pool, http: HttpClient, signer: Sign
     if remote.id != uri:
         raise FetchError("the actor's id is not the URL it was fetched from", permanent=True)
     async with pool.acquire() as conn:
-        return await upsert_remote_actor(conn, remote)
+        try:
+            return await upsert_remote_actor(conn, remote)
+        except KeyClaimed as exc:
+            log.warning("refused an actor that claims another actor's key: %s", exc, extra={"actor": uri})
+            raise FetchError(str(exc), permanent=True) from None

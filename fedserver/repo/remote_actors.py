@@ -28,8 +28,25 @@ async def get_actors_by_handles(conn: asyncpg.Connection, handles: list[tuple[st
     return found
 
 
-async def upsert_remote_actor(conn: asyncpg.Connection, actor: RemoteActor, *, update_key: bool = True) -> Actor:
-    """Insert or refresh a remote actor row; `update_key=False` keeps the stored key."""
+class KeyClaimed(ParseError):
+    """The actor's document names a key id that another actor holds."""
+
+
+async def upsert_remote_actor(conn: asyncpg.Connection, actor: RemoteActor, *, update_key: bool = True,
+                              key_verified: bool = False) -> Actor:
+    """Insert or refresh a remote actor row; `update_key=False` keeps the stored key.
+
+    A key id belongs to one actor. When another actor holds it, the claim is refused (KeyClaimed),
+    unless `key_verified`: the key id itself was dereferenced to this actor, which then takes it
+    over from the earlier claimant (left with an unusable key id until it is fetched again).
+    """
+    if update_key:
+        holder = await conn.fetchval("SELECT uri FROM actors WHERE key_id = $1 AND uri <> $2", actor.key_id, actor.id)
+        if holder is not None:
+            if not key_verified:
+                raise KeyClaimed(f"the key {actor.key_id} belongs to another actor, {holder}")
+            await conn.execute("UPDATE actors SET key_id = 'invalid:' || id WHERE key_id = $1 AND uri <> $2 "
+                               "AND NOT is_local", actor.key_id, actor.id)
     key_sql = "key_id = EXCLUDED.key_id, public_key_pem = EXCLUDED.public_key_pem," if update_key else ""
     row_id = await conn.fetchval(
         f"""INSERT INTO actors (uri, is_local, username, domain, actor_type, display_name, summary, url,

@@ -12,9 +12,13 @@ import time
 
 import pytest
 
+from fedserver.federation.keys import instance_signer
+from fedserver.federation.remote import ensure_remote_actor
+from fedserver.net.http import FetchError, HttpClient
+from fedserver.signatures import generate_rsa_keypair
 from tests.conftest import TEST_DOMAIN
 from tests.support.processing import process_all as _process_all
-from tests.support.remote import AP, RemoteServer, signed_post
+from tests.support.remote import AP, RemoteActorKeys, RemoteServer, signed_post
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -396,3 +400,29 @@ async def test_an_activity_postgresql_always_refuses_gets_a_400_not_a_503_and_is
     # The same sender's valid activity right after is stored as usual.
     assert (await _post(fed_client, remote.actors["bob"], _note_create(remote))).status == 202
     assert await _rows(pool) == 1
+
+
+async def test_an_actor_claiming_anothers_key_id_is_refused_and_never_takes_it_over(fed_client, remote, pool,
+                                                                                     fed_settings):
+    victim = remote.actors["bob"]
+    elsewhere = await RemoteServer().start()
+    try:
+        private_pem, public_pem = generate_rsa_keypair()
+        eve = elsewhere.actors["eve"] = RemoteActorKeys("eve", f"{elsewhere.base}/users/eve", victim.key_id,
+                                                        private_pem, public_pem)
+        twin = remote.actors["twin"] = RemoteActorKeys("twin", f"{remote.base}/users/twin", victim.key_id,
+                                                       private_pem, public_pem)
+        async with HttpClient(fed_settings) as http:
+            signer = await instance_signer(pool, fed_settings)
+            with pytest.raises(FetchError, match="own server"):  # as a search would resolve it
+                await ensure_remote_actor(pool, http, signer, eve.uri)
+            assert (await _post(fed_client, victim, _note_create(remote))).status == 202  # the victim is known now
+            with pytest.raises(FetchError, match="another actor"):  # same host, the victim's key id
+                await ensure_remote_actor(pool, http, signer, twin.uri)
+        assert await pool.fetchval("SELECT count(*) FROM actors WHERE uri = ANY($1::text[])", [eve.uri, twin.uri]) == 0
+        assert (await _post(fed_client, victim, _note_create(remote))).status == 202
+        forged = await _post(fed_client, eve, _note_create(elsewhere, "eve"))  # eve's key under the victim's id
+        assert forged.status == 401
+        assert await pool.fetchval("SELECT key_id FROM actors WHERE uri = $1", victim.uri) == victim.key_id
+    finally:
+        await elsewhere.close()

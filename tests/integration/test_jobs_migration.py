@@ -69,3 +69,20 @@ async def test_hot_queries_use_their_indexes(pool):
         for index, sql in queries.items():
             plan = [row[0] for row in await conn.fetch(f"EXPLAIN {sql}")]
             assert _uses(plan, index), (index, plan)
+
+
+async def test_migration_0016_leaves_each_key_id_to_one_actor(pg_cluster):
+    async with just_before(pg_cluster, "unique_key_ids") as (conn, migration):
+        victim = await _actor(conn, "victim")
+        impostor = await conn.fetchval(
+            f"INSERT INTO actors ({ACTOR_COLUMNS}, fetched_at) VALUES ($1, false, 'eve', 'evil.example', 'Person', "
+            "$2, $3, 'pem', now()) RETURNING id",
+            "https://evil.example/users/eve", "https://evil.example/users/eve/inbox",
+            "https://remote.example/users/victim#key")  # claims the victim's key, and was fetched later
+        await conn.execute(migration.sql)
+        keys = dict(await conn.fetch("SELECT id, key_id FROM actors"))
+        assert keys == {victim: "https://remote.example/users/victim#key", impostor: f"invalid:{impostor}"}
+        await conn.execute(f"INSERT INTO actors ({ACTOR_COLUMNS}) VALUES ('https://x.example/u', false, 'x', "
+                           "'x.example', 'Person', 'https://x.example/i', 'https://remote.example/users/victim#key', "
+                           "'pem') ON CONFLICT (key_id) DO NOTHING")
+        assert await conn.fetchval("SELECT count(*) FROM actors") == 2  # the unique index refuses a second claim

@@ -168,3 +168,6 @@ def test_parse_actor_requires_a_key_owned_by_the_actor():
         parse_actor(doc)
     with pytest.raises(ParseError, match="not an actor type"):
         parse_actor({**doc, "type": "Note"})
+    elsewhere = {**doc, "publicKey": {"id": "https://victim.example/u/v#main-key", "publicKeyPem": "PEM"}}
+    with pytest.raises(ParseError, match="not on the actor's own server"):
+        parse_actor(elsewhere)
