@@ -50,12 +50,14 @@ async def authenticate(pool: asyncpg.Pool, settings: Settings, address: str, nam
         account = await api_accounts.get_login_account(conn, name) if name else None
         keys = login_keys(address, f"id:{account.id}" if account else f"name:{name.lower()}")
         charged = await charge_login_attempt(conn, settings, keys)
+    if charged.delay:
+        await asyncio.sleep(charged.delay)  # many failures for this account lately, from anywhere: slow down
     stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
     matches = await asyncio.to_thread(verify_password, password, stored)
     if not (matches and account and account.password_hash):
         raise LoginFailed()
     async with pool.acquire() as conn:
-        await forgive_login_attempt(conn, keys, charged)
+        await forgive_login_attempt(conn, charged)
     return account
 
 

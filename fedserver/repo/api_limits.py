@@ -40,20 +40,21 @@ async def record_login_attempt(conn: asyncpg.Connection, keys: list[str]) -> lis
     return [row["id"] for row in rows]
 
 
-async def count_login_failures(conn: asyncpg.Connection, keys: list[str], within_seconds: int) -> int:
-    """The most attempts charged to any of `keys` within the period."""
-    return await conn.fetchval(
-        """SELECT coalesce(max(n), 0) FROM (
-               SELECT count(*) AS n FROM login_failures
-               WHERE key = ANY($1::text[]) AND failed_at > now() - make_interval(secs => $2)
-               GROUP BY key) s""",
+async def count_login_failures(conn: asyncpg.Connection, keys: list[str], within_seconds: int) -> dict[str, int]:
+    """The attempts charged to each of `keys` within the period (keys without any are left out)."""
+    rows = await conn.fetch(
+        """SELECT key, count(*) AS n FROM login_failures
+           WHERE key = ANY($1::text[]) AND failed_at > now() - make_interval(secs => $2)
+           GROUP BY key""",
         keys, float(within_seconds),
     )
+    return {row["key"]: row["n"] for row in rows}
 
 
-async def forget_login_attempt(conn: asyncpg.Connection, ids: list[int], account_key: str) -> None:
-    """After a successful login: drop its own charge and the account's earlier failures."""
-    await conn.execute("DELETE FROM login_failures WHERE id = ANY($1::bigint[]) OR key = $2", ids, account_key)
+async def forget_login_attempt(conn: asyncpg.Connection, ids: list[int], keys: list[str]) -> None:
+    """After a successful login: drop its own charge and the earlier failures counted under `keys`."""
+    await conn.execute("DELETE FROM login_failures WHERE id = ANY($1::bigint[]) OR key = ANY($2::text[])",
+                       ids, keys)
 
 
 async def delete_old_login_failures(conn: asyncpg.Connection, older_than_seconds: int) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from fedserver.auth import hash_secret
+from fedserver.auth.limits import ACCOUNT_DELAY_STEP
 from tests.api.conftest import PASSWORD, mint_token, with_api
 from tests.api.forms import hidden_fields, shown_code
 from tests.api.schemas import APPLICATION, OAUTH_METADATA, REGISTERED_APPLICATION, TOKEN, check
@@ -418,20 +420,27 @@ async def test_sixth_failed_login_in_15_minutes_is_refused_even_with_the_right_p
     assert response.headers["Retry-After"] == "900"
 
 
-async def test_login_limit_counts_per_account_across_addresses_and_per_address_across_names(
-        make_client, settings, oauth_app, alice):
+async def test_an_attacker_at_one_address_cannot_lock_the_owner_out_at_another(make_client, settings, oauth_app,
+                                                                               alice):
     client = await make_client(with_api(settings, trust_forwarded_for=True, login_failures_per_15min=2))
     form = {"grant_type": "password", "client_id": oauth_app.client_id, "client_secret": oauth_app.secret,
             "scope": "read", "password": "guess"}
 
-    async def attempt(address: str, username: str, password: str = "guess") -> int:
+    async def attempt(address: str, username: str, password: str = "guess") -> tuple[int, float]:
+        started = time.monotonic()
         response = await client.post("/oauth/token", data={**form, "username": username, "password": password},
                                      headers={"X-Forwarded-For": address})
-        return response.status
+        return response.status, time.monotonic() - started
 
-    assert [await attempt(f"10.0.0.{i}", "alice") for i in range(3)] == [400, 400, 429]  # one account
-    assert [await attempt("10.0.1.1", name) for name in ("x1", "x2", "x3")] == [400, 400, 429]  # one address
-    assert await attempt("10.0.2.1", "bob") == 400  # others are unaffected
+    assert [(await attempt("10.0.0.1", "alice"))[0] for _ in range(3)] == [400, 400, 429]  # one address
+    assert (await attempt("10.0.0.1", "alice", PASSWORD))[0] == 429  # stays locked there
+    assert (await attempt("10.0.9.9", "alice", PASSWORD))[0] == 200  # the owner, elsewhere, gets in
+    assert [(await attempt("10.0.1.1", name))[0] for name in ("x1", "x2", "x3")] == [400, 400, 429]  # names
+    # Many addresses against one account: never locked, but each further try waits longer.
+    spread = [await attempt(f"10.0.2.{i}", "alice") for i in range(6)]
+    assert [status for status, _ in spread] == [400] * 6
+    assert spread[-1][1] >= 4 * ACCOUNT_DELAY_STEP  # the sixth: 6 failures for the account, 4 past the limit
+    assert (await attempt("10.0.3.1", "alice", PASSWORD))[0] == 200
 
 
 async def test_login_page_shows_the_throttle_message(make_client, settings, oauth_app, alice):
