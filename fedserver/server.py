@@ -43,9 +43,9 @@ WORKERS: list[tuple[str, Worker]] = [
 ]
 
 
-async def _start_web(runtime: Runtime) -> web.AppRunner:
+async def _start_web(runtime: Runtime, http: HttpClient) -> web.AppRunner:
     settings = runtime.settings
-    app = create_app(settings, runtime.pool, http=runtime.http, publisher=runtime.publisher)
+    app = create_app(settings, runtime.pool, http=http, publisher=runtime.publisher)
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -90,7 +90,8 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
     await database.open()
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task] = []
-    http = HttpClient(settings)
+    http = HttpClient(settings)  # the workers'
+    web_http = HttpClient(settings)  # what web requests fetch (signers' keys): a stalling host holds no delivery
     try:
         pool = database.pool
         assert pool is not None
@@ -101,6 +102,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         await ensure_instance_actor(pool, settings)
         await ensure_reward_keys(pool, settings.instance.domain)
         await http.start()
+        await web_http.start()
         runtime = Runtime(settings, pool, http, await instance_signer(pool, settings), build_publisher(settings),
                           build_dispatcher())
         if role in ("all", "worker"):
@@ -108,7 +110,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
                      for name, worker in WORKERS]
             log.info("workers started", extra={"workers": [name for name, _ in WORKERS]})
         if role in ("all", "web"):
-            runner = await _start_web(runtime)
+            runner = await _start_web(runtime, web_http)
             where = _listening_on(runner)
             log.info("listening", extra={"address": where, "public": settings.base_url, "role": role})
             if ready:
@@ -124,6 +126,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await http.close()
+        await web_http.close()
         await database.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -7,16 +7,17 @@ actor Update never changes a stored key (checklist #11): only our own fetch does
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import asyncpg
 
 from activities.actor import Actor
 from activities.parse import ParseError, RemoteActor, parse_actor, ref
-from activities.urls import same_origin
+from activities.urls import BadId, id_host, same_origin
 
 from ..net.http import FetchBudget, FetchError, HttpClient, Signer
 from ..repo import actors as actors_repo
@@ -29,6 +30,11 @@ log = logging.getLogger("fedserver.federation.remote")
 REFRESH_AFTER_SECONDS = 60
 _CACHE_SIZE = 4096
 _CACHE_TTL = 300.0
+# Key fetches run while an unauthenticated request waits: at most this many at once, and this
+# many per host, so a host that stalls (or a flood of made-up key ids) cannot take every slot.
+# A request that finds no slot is answered 503 with Retry-After; identical fetches are shared.
+MAX_KEY_FETCHES = 32
+MAX_KEY_FETCHES_PER_HOST = 4
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class KeyResolver:
         self.http = http
         self.signer = signer
         self._cache: OrderedDict[str, tuple[float, SignerKey]] = OrderedDict()
+        self._in_flight: dict[str, asyncio.Future[SignerKey]] = {}
+        self._per_host: Counter[str] = Counter()
 
     def _remember(self, key_id: str, value: SignerKey) -> SignerKey:
         self._cache[key_id] = (time.monotonic(), value)
@@ -69,7 +77,28 @@ class KeyResolver:
         return self._remember(key_id, SignerKey(actor.uri, load_public_key(actor.public_key_pem).key, fetched))
 
     async def fetch(self, key_id: str) -> SignerKey:
-        """Fetch the key's owner from its origin and store it; raises FetchError or SignatureError."""
+        """Fetch the key's owner from its origin and store it; raises FetchError or SignatureError.
+
+        Callers asking for the same key share one fetch. Past the caps (all fetches, fetches to
+        the key's host) the call fails at once with a temporary FetchError (503 to the sender).
+        """
+        shared = self._in_flight.get(key_id)
+        if shared is None:
+            host = _host(key_id)
+            if len(self._in_flight) >= MAX_KEY_FETCHES or self._per_host[host] >= MAX_KEY_FETCHES_PER_HOST:
+                raise FetchError(f"too many key fetches in flight{' to ' + host if host else ''}; retry later")
+            shared = self._in_flight[key_id] = asyncio.ensure_future(self._fetch(key_id))
+            self._per_host[host] += 1
+            shared.add_done_callback(lambda _done, key_id=key_id, host=host: self._fetched(key_id, host))
+        return await asyncio.shield(shared)  # one caller giving up does not cancel the others' fetch
+
+    def _fetched(self, key_id: str, host: str) -> None:
+        self._in_flight.pop(key_id, None)
+        self._per_host[host] -= 1
+        if self._per_host[host] <= 0:
+            del self._per_host[host]
+
+    async def _fetch(self, key_id: str) -> SignerKey:
         actor = await self._fetch_owner(key_id)
         try:
             key = load_public_key(actor.public_key_pem).key
@@ -107,6 +136,13 @@ class KeyResolver:
     def may_refresh(found: SignerKey) -> bool:
         """Refetch after a failed verification at most once a minute per key (key rotation)."""
         return time.time() - found.fetched_at > REFRESH_AFTER_SECONDS
+
+
+def _host(key_id: str) -> str:
+    try:
+        return id_host(key_id)
+    except BadId:
+        return ""
 
 
 async def fetch_remote_actor(http: HttpClient, signer: Signer, url: str,

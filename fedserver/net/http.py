@@ -1,4 +1,4 @@
-"""The one outbound HTTP client: signed ActivityPub fetches, deliveries and WebFinger, with limits.
+"""The outbound HTTP client: signed ActivityPub fetches, deliveries and WebFinger, with limits.
 
 Every URL, first and after each redirect, passes `check_url`, and every connection is made
 through `GuardedResolver`, so private and special-use addresses are refused at connect time
@@ -116,8 +116,16 @@ def parse_handle(handle: str) -> tuple[str, str]:
     return name, host.lower()
 
 
+MAX_CONNECTIONS = 100
+MAX_CONNECTIONS_PER_HOST = 16
+
+
 class HttpClient:
-    """Owns the process's one aiohttp ClientSession; all outbound HTTP goes through it."""
+    """An aiohttp ClientSession with the SSRF guard, limits and signing; all outbound HTTP goes through one.
+
+    A server process has two: one for what its web requests fetch (signers' keys, lookups), one
+    for its workers (deliveries, fetches while processing), so neither can starve the other.
+    """
 
     def __init__(
         self, settings: Settings | None = None, *, base_url: str | None = None, allow_private: bool | None = None,
@@ -152,6 +160,8 @@ class HttpClient:
             resolver=self._resolver or self._owned_resolver,
             use_dns_cache=False,  # resolve (and so check) for every new connection
             ssl=self._ssl_context or True,
+            limit=MAX_CONNECTIONS,
+            limit_per_host=MAX_CONNECTIONS_PER_HOST,  # one slow or stalling host cannot take them all
         )
         connect, total = self._timeouts
         timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect)

@@ -6,11 +6,14 @@ loopback (tests/support/remote.py) whose keys the test holds, so it can play an 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from fedserver.federation.keys import instance_signer
 from fedserver.federation.remote import ensure_remote_actor
@@ -426,3 +429,44 @@ async def test_an_actor_claiming_anothers_key_id_is_refused_and_never_takes_it_o
         assert await pool.fetchval("SELECT key_id FROM actors WHERE uri = $1", victim.uri) == victim.key_id
     finally:
         await elsewhere.close()
+
+
+async def test_a_stalling_key_host_takes_no_more_than_its_share_of_key_fetches(fed_client, remote, pool):
+    release = asyncio.Event()
+
+    async def stall(_request):
+        await release.wait()
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", stall)
+    stalling = TestServer(app, host="127.0.0.1")
+    await stalling.start_server()
+    base = f"http://127.0.0.1:{stalling.port}"
+    try:
+        signers = []
+        for i in range(110):  # more than aiohttp's 100 connections in all
+            private_pem, public_pem = generate_rsa_keypair() if i == 0 else (signers[0].private_pem, "")
+            uri = f"{base}/users/s{i}"
+            signers.append(RemoteActorKeys(f"s{i}", uri, f"{uri}#main-key", private_pem, public_pem))
+        flood = [asyncio.ensure_future(_post(fed_client, keys, {**_note_create(remote), "actor": keys.uri}))
+                 for keys in signers]
+        await asyncio.sleep(1)
+        # A new signer elsewhere still gets its key fetched and its activity stored.
+        legit = await asyncio.wait_for(_post(fed_client, remote.actors["bob"], _note_create(remote)), 15)
+        assert legit.status == 202
+        refused = [task.result().status for task in flood if task.done()]
+        assert refused and set(refused) == {503} and len(refused) >= 110 - 4
+        assert all(task.result().headers["Retry-After"] for task in flood if task.done())
+    finally:
+        release.set()
+        await asyncio.gather(*flood, return_exceptions=True)
+        await stalling.close()
+    assert await _rows(pool) == 1
+
+
+async def test_requests_waiting_for_the_same_unknown_key_share_one_fetch(fed_client, remote, pool):
+    bob = remote.actors["bob"]
+    answers = await asyncio.gather(*(_post(fed_client, bob, _note_create(remote)) for _ in range(8)))
+    assert [a.status for a in answers] == [202] * 8 and await _rows(pool) == 8
+    assert remote.requests.count(bob.uri.removeprefix(remote.base)) == 1
