@@ -89,10 +89,12 @@ class KeyResolver:
                 raise FetchError(f"too many key fetches in flight{' to ' + host if host else ''}; retry later")
             shared = self._in_flight[key_id] = asyncio.ensure_future(self._fetch(key_id))
             self._per_host[host] += 1
-            shared.add_done_callback(lambda _done, key_id=key_id, host=host: self._fetched(key_id, host))
+            shared.add_done_callback(lambda done, key_id=key_id, host=host: self._fetched(done, key_id, host))
         return await asyncio.shield(shared)  # one caller giving up does not cancel the others' fetch
 
-    def _fetched(self, key_id: str, host: str) -> None:
+    def _fetched(self, done: asyncio.Future, key_id: str, host: str) -> None:
+        if not done.cancelled():
+            done.exception()  # seen here, even when every caller gave up waiting
         self._in_flight.pop(key_id, None)
         self._per_host[host] -= 1
         if self._per_host[host] <= 0:
