@@ -66,6 +66,7 @@ class ServerSettings(_Section):
     shutdown_timeout: float = Field(default=10.0, ge=0, le=600)
     client_max_size: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
     reuse_port: bool = False
+    idle_timeout: float = Field(default=20.0, gt=0, le=3600)
 
 
 class DatabaseSettings(_Section):

@@ -52,6 +52,9 @@ async def _start_web(runtime: Runtime, http: HttpClient) -> web.AppRunner:
         access_log=logging.getLogger("fedserver.access") if settings.logging.access_log else None,
         shutdown_timeout=settings.server.shutdown_timeout,
         handle_signals=False,
+        # Counted from the connection's start or its last response: a request whose headers
+        # trickle in (slow loris), and an idle keep-alive connection, are closed after it.
+        keepalive_timeout=settings.server.idle_timeout,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True,

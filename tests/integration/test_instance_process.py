@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -172,6 +173,36 @@ def test_sigterm_stops_cleanly_and_a_restart_keeps_every_account(instance):
         status, jrd = _webfinger(instance, name)
         assert status == 200
         assert jrd["links"][-1]["href"] == f"{instance.base_url}/users/{name}"
+    assert instance.terminate() == 0
+
+
+def test_a_request_whose_headers_trickle_in_is_cut_off_and_others_are_served(instance):
+    instance.env["FEDSERVER_SERVER__IDLE_TIMEOUT"] = "2"
+    instance.start()
+    slow = [socket.create_connection(("127.0.0.1", instance.port)) for _ in range(20)]
+    started = time.monotonic()
+    try:
+        for conn in slow:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            conn.setblocking(False)
+        open_ones = list(slow)
+        while open_ones and time.monotonic() - started < 30:  # a header line now and then (slow loris)
+            for conn in list(open_ones):
+                try:
+                    conn.send(b"X-Slow: 1\r\n")
+                    answer = conn.recv(100)
+                except BlockingIOError:
+                    continue  # nothing to read: still open
+                except (ConnectionResetError, BrokenPipeError):
+                    answer = b""
+                assert answer == b"", answer  # never a response: the headers never ended
+                open_ones.remove(conn)
+            assert _get(f"{instance.base_url}/healthz", "application/json")[0] == 200  # others are served
+            time.sleep(0.5)
+        assert open_ones == [], f"{len(open_ones)} connections still open after 30 s"
+    finally:
+        for conn in slow:
+            conn.close()
     assert instance.terminate() == 0
 
 
