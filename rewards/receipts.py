@@ -8,9 +8,10 @@ lives on the issuer; the beneficiary is on this instance; the time is recent.
 Then, in the batch transaction: a known id returns the existing entry (same text)
 or is refused (other text); the beneficiary is a live local account owning the
 live object; a reversal (undo-*) undoes an earlier countersigned receipt of its kind,
-actor and object, once and for no more points; the actor's daily cap. Accepted receipts are appended in batches: one
-transaction and one commit for all the requests that arrived while the previous
-batch was committing (group commit), with one lookup query for the whole batch.
+actor and object, once and for no more points; the actor's daily cap. Accepted
+receipts are appended in batches: one transaction and one commit for all the
+requests that arrived while the previous batch was committing (group commit), with
+one lookup query for the whole batch.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import asyncpg
 
 from fedserver.config import Settings
 from fedserver.jobs import JobWorker, WorkerOptions
-from fedserver.repo.session_state import keeps_session_state
 from fedserver.runtime import Runtime
 from rewards.client import LogClient
 from rewards.context import RewardsContext, RewardsHttp, http_session, load_context
@@ -82,8 +81,7 @@ async def _lead(ctx: RewardsContext, pool: asyncpg.Pool, conn: asyncpg.Connectio
     def on_notify(*_: object) -> None:
         wake.set()
 
-    keeps_session_state(conn)
-    await conn.add_listener(LOG_CHANNEL, on_notify)
+    await conn.add_listener(LOG_CHANNEL, on_notify)  # take_leader_lock marked conn: the pool clears this too
     cache, publisher = EdgeCache(), Publisher(ctx)
     interval = ctx.settings.rewards.checkpoint_interval
     next_round = 0.0

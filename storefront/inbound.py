@@ -99,9 +99,8 @@ async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, re
     except TradeError:
         return order
     subtotal = order.unit_price * order.quantity
-    if order.state != "requested" or total is None or not subtotal <= total <= subtotal + 10_000_000:
-        return order
-    if total == order.total_krw:
+    if order.state != "requested" or total is None or total == order.total_krw \
+            or not subtotal <= total <= subtotal + 10_000_000:
         return order
     return await store.set_order_total(conn, order.id, shipping_krw=total - subtotal, total_krw=total)
 

@@ -177,16 +177,12 @@ class JobWorker:
         """Write the outcome (and its effects) in one transaction, if the lease is still ours."""
         outcome, delay = settle(outcome, job.attempts, self.queue.max_attempts, self.rng, self.options.retry_scale)
         error = outcome.error[:500] if outcome.error else None
+        settled = Settled(job, "queued" if outcome.retry else outcome.state, delay, error, outcome.status)
         if outcome.effects is None:
-            state = "queued" if outcome.retry else outcome.state
-            kept = await self._outcomes.submit(Settled(job, state, delay, error, outcome.status))
+            kept = await self._outcomes.submit(settled)
         else:
             async with self.pool.acquire() as conn, conn.transaction():
-                if outcome.retry:
-                    kept = await store.reschedule(conn, self.queue, job, delay, error=error, status=outcome.status)
-                else:
-                    kept = await store.finish(conn, self.queue, job, outcome.state, error=error,
-                                              status=outcome.status)
+                kept = job.id in await store.record_many(conn, self.queue, [settled])
                 if kept:
                     await outcome.effects(conn)
         if not kept:

@@ -86,30 +86,6 @@ async def claim(conn: asyncpg.Connection, queue: Queue, limit: int, *args: Any, 
     return [Job(r["id"], r["attempts"], r["locked_until"], r) for r in rows]
 
 
-async def finish(conn: asyncpg.Connection, queue: Queue, job: Job, state: str, *, error: str | None,
-                 status: int | None) -> bool:
-    """Record a final state; False (nothing written) if the lease was lost meanwhile."""
-    result = await conn.execute(
-        f"""UPDATE {queue.table} SET state = $3, last_error = $4, last_status = $5, finished_at = now(),
-                   locked_until = NULL
-            WHERE id = $1 AND locked_until = $2 AND state = 'queued'""",
-        job.id, job.lease, state, error, status,
-    )
-    return result.endswith(" 1")
-
-
-async def reschedule(conn: asyncpg.Connection, queue: Queue, job: Job, delay_seconds: float, *,
-                     error: str | None, status: int | None) -> bool:
-    """Put a row back for another attempt after `delay_seconds`; False if the lease was lost."""
-    result = await conn.execute(
-        f"""UPDATE {queue.table} SET next_attempt_at = now() + make_interval(secs => $3), last_error = $4,
-                   last_status = $5, locked_until = NULL
-            WHERE id = $1 AND locked_until = $2 AND state = 'queued'""",
-        job.id, job.lease, delay_seconds, error, status,
-    )
-    return result.endswith(" 1")
-
-
 @dataclass(frozen=True)
 class Settled:
     """An outcome to record for a claimed job: a final `state`, or `queued` again after `delay` seconds."""
@@ -137,6 +113,18 @@ async def record_many(conn: asyncpg.Connection, queue: Queue, outcomes: list[Set
         [o.delay for o in outcomes], [o.error for o in outcomes], [o.status for o in outcomes],
     )
     return {row["id"] for row in rows}
+
+
+async def finish(conn: asyncpg.Connection, queue: Queue, job: Job, state: str, *, error: str | None,
+                 status: int | None) -> bool:
+    """Record a final state; False (nothing written) if the lease was lost meanwhile."""
+    return job.id in await record_many(conn, queue, [Settled(job, state, 0.0, error, status)])
+
+
+async def reschedule(conn: asyncpg.Connection, queue: Queue, job: Job, delay_seconds: float, *,
+                     error: str | None, status: int | None) -> bool:
+    """Put a row back for another attempt after `delay_seconds`; False if the lease was lost."""
+    return job.id in await record_many(conn, queue, [Settled(job, "queued", delay_seconds, error, status)])
 
 
 async def prune(conn: asyncpg.Connection, queue: Queue, older_than_seconds: float, limit: int) -> int:
