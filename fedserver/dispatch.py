@@ -13,6 +13,12 @@ package may narrow that for its own pairs with `order_by`: activities of one sen
 different things of that package (two orders) then run side by side, those about the same
 thing (an order's acceptance, then its payment) still one after another.
 
+A pair may also have a batch handler, for activities of its pairs that arrive together (from
+one sender or many): the inbox worker gives it such a batch in arrival order, each sender's
+activities in the order they came, and it handles them in one transaction of a few statements
+instead of a transaction each. It answers for each activity (an exception stands for that
+activity alone); if it raises, each activity of the batch is handled alone.
+
 Packages may also register post hooks: after a handler stores or updates a remote post, each
 hook reads it in the same transaction (the storefront keeps the listing a Note carries, and
 turns a direct message that orders into an order).
@@ -27,10 +33,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from activities.actor import Actor
-from activities.parse import InboundActivity, RemotePost, parse_activity
+from activities.parse import InboundActivity, ParseError, RemotePost, parse_activity
 
 from .config import Settings
 from .net.http import FetchBudget, HttpClient, Signer
+from .turns import in_turns
 from .publish import Publisher
 
 ANY = "*"
@@ -79,7 +86,17 @@ class InboundContext:
             await hook(conn, self, post, author)
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One activity of a batch, and the personal inbox it came to (None: the shared inbox)."""
+
+    activity: InboundActivity
+    recipient_id: int | None
+
+
 Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
+# A run of one sender's activities of one pair, in order: a result (or an exception) for each.
+BatchHandler = Callable[[InboundContext, list[BatchItem]], Awaitable[list[Result | Exception]]]
 # The thing an activity is about, for ordering (None: order it with everything else of its sender).
 SubjectKey = Callable[[dict], str | None]
 # Reads a remote post just stored or updated (its author given), in the handler's transaction.
@@ -92,6 +109,13 @@ def object_type(activity: InboundActivity) -> str:
     return kind if isinstance(kind, str) else REFERENCE
 
 
+def _pair(body: dict) -> tuple[str, str] | None:
+    """(activity type, object type) of a stored activity, before parsing; None when it has no plain type."""
+    kind, obj = body.get("type"), body.get("object")
+    object_kind = obj.get("type") if isinstance(obj, dict) else REFERENCE
+    return (kind, object_kind) if isinstance(kind, str) and isinstance(object_kind, str) else None
+
+
 class Dispatcher:
     """Handlers keyed on (activity type, object type)."""
 
@@ -99,6 +123,7 @@ class Dispatcher:
         self._handlers: dict[tuple[str, str], Handler] = {}
         self.post_hooks: tuple[PostHook, ...] = ()
         self._subjects: dict[tuple[str, str], SubjectKey] = {}
+        self._batches: dict[tuple[str, str], BatchHandler] = {}
 
     def order_by(self, activity_type: str, object_types: str | Iterable[str], subject: SubjectKey) -> None:
         """Order a sender's activities of these pairs per `subject` instead of all together."""
@@ -107,11 +132,15 @@ class Dispatcher:
 
     def ordering_key(self, actor: str, body: dict) -> str:
         """What an activity waits behind: its sender, or its sender and subject for pairs ordered by subject."""
-        kind, obj = body.get("type"), body.get("object")
-        object_kind = obj.get("type") if isinstance(obj, dict) else REFERENCE
-        subject_of = self._subjects.get((kind, object_kind)) if isinstance(kind, str) else None
+        pair = _pair(body)
+        subject_of = self._subjects.get(pair) if pair else None
         subject = subject_of(body) if subject_of else None
         return f"{actor} {subject}" if subject else actor
+
+    def batch_key(self, body: dict) -> BatchHandler | None:
+        """The batch handler of a stored activity's pair: activities with the same one may be handled as one batch."""
+        pair = _pair(body)
+        return self._batches.get(pair) if pair else None
 
     def on_post(self, hook: PostHook) -> None:
         """Run `hook` on every remote post a handler stores or updates."""
@@ -124,6 +153,17 @@ class Dispatcher:
             if key in self._handlers:
                 raise ValueError(f"a handler for {activity_type}/{kind} is already registered")
             self._handlers[key] = handler
+
+    def register_batch(self, activity_type: str, object_types: str | Iterable[str], handler: BatchHandler) -> None:
+        """Handle runs of one sender's `activity_type` with any of `object_types` with `handler`.
+
+        The pairs must be registered (and precisely) for one activity at a time too: that handler
+        takes the activities of a batch that failed as a whole.
+        """
+        for kind in [object_types] if isinstance(object_types, str) else object_types:
+            if (activity_type, kind) not in self._handlers:
+                raise ValueError(f"register a handler for {activity_type}/{kind} before its batch handler")
+            self._batches[(activity_type, kind)] = handler
 
     def handler_for(self, activity: InboundActivity) -> Handler | None:
         """The most precise handler for this activity, if any."""
@@ -141,3 +181,29 @@ class Dispatcher:
         if handler is None:
             return ignored(f"no handler for {activity.type}/{object_type(activity)}")
         return await handler(ctx, activity)
+
+    async def dispatch_many(self, ctx: InboundContext, bodies: list[tuple[dict, int | None]]) -> list[Result | Exception]:
+        """Handle stored activities of one `batch_key` (each with its recipient) in one batch, in order.
+
+        Raises ValueError when they do not belong to one batch handler (the caller then handles them alone).
+        """
+        handlers = {self.batch_key(body) for body, _ in bodies}
+        if len(handlers) != 1 or None in handlers:
+            raise ValueError("these activities are not one batch")
+        results: list[Result | Exception | None] = []
+        items: list[BatchItem] = []
+        async for body, recipient_id in in_turns(bodies):
+            try:
+                activity = parse_activity(body)
+            except ParseError as exc:
+                results.append(exc)
+                continue
+            if _pair(body) != (activity.type, object_type(activity)):
+                raise ValueError("an activity of the batch is not what its stored type says")
+            items.append(BatchItem(activity, recipient_id))
+            results.append(None)
+        handled = await handlers.pop()(ctx, items) if items else []
+        if len(handled) != len(items):
+            raise RuntimeError(f"a batch handler answered {len(handled)} of {len(items)} activities")
+        answers = iter(handled)
+        return [next(answers) if result is None else result for result in results]

@@ -20,10 +20,15 @@ from ..repo import status_meta
 async def post_stored(conn: asyncpg.Connection, object_id: int, *, mention_uris: Sequence[str],
                       hashtags: Sequence[str]) -> None:
     """A new post: record its mentions and hashtags, fan it out to home timelines, notify the mentioned."""
-    await status_meta.set_mentions(conn, object_id, list(mention_uris))
-    await status_meta.set_tags(conn, object_id, list(hashtags))
-    await home_feed.fan_out_post(conn, object_id)
-    await notifications_repo.notify_mentions(conn, object_id)
+    await posts_stored(conn, [(object_id, mention_uris, hashtags)])
+
+
+async def posts_stored(conn: asyncpg.Connection, posts: Sequence[tuple[int, Sequence[str], Sequence[str]]]) -> None:
+    """`post_stored` for many new posts, given as (object id, mentioned actor URIs, hashtags), in a few statements."""
+    await status_meta.set_mentions_many(conn, [(object_id, list(mentions)) for object_id, mentions, _ in posts])
+    await status_meta.set_tags_many(conn, [(object_id, list(tags)) for object_id, _, tags in posts])
+    await home_feed.fan_out_posts(conn, [object_id for object_id, _, _ in posts])
+    await notifications_repo.notify_mentions(conn, *(object_id for object_id, _, _ in posts))
 
 
 async def post_fetched(conn: asyncpg.Connection, object_id: int, *, mention_uris: Sequence[str],

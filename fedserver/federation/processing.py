@@ -3,9 +3,12 @@
 Inbox items are a queue of the one job mechanism (`fedserver.jobs`): any number of workers
 share the table, and a worker killed mid-activity leaves its rows to be claimed again when
 the lease runs out. One sender's activities run one after another in arrival order (a Follow
-before its Undo); different senders run in parallel. A fetch that fails for now (the sender's
-server is down) is retried on the jobs schedule; anything else that goes wrong fails the item
-alone, with the reason kept on its row.
+before its Undo), in any number of worker processes (a sender's rows are leased to one worker
+at a time); different senders run in parallel. A run of one sender's activities that have a
+batch handler (Creates of posts) is handled as one batch, in one transaction; if the batch
+fails, each of its activities runs alone. A fetch that fails for now (the sender's server is
+down) is retried on the jobs schedule; anything else that goes wrong fails the item alone,
+with the reason kept on its row.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from activities.parse import ParseError
 
-from ..dispatch import InboundContext
+from ..dispatch import InboundContext, Result
 from ..jobs import RETRY, Job, JobWorker, Outcome, WorkerOptions
 from ..net.http import FetchBudget, FetchError
 from ..repo.inbox import INBOX
@@ -27,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fedserver.federation.processing")
 
-CONCURRENCY = 32
+CONCURRENCY = 256  # activities claimed and in hand at once (a batch of a sender's run counts its size)
+MAX_BATCH = 128
+PARALLEL = 4  # jobs or batches running at once: the web keeps its share of the pool and of the CPU
 POLL_SECONDS = 2.0
 FETCH_BUDGET = 20
 
@@ -37,10 +42,12 @@ class InboxWorker:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
+        dispatcher = runtime.dispatcher
         options = WorkerOptions(concurrency=CONCURRENCY, poll_seconds=POLL_SECONDS,
                                 shutdown_timeout=runtime.settings.server.shutdown_timeout,
-                                ordering_key=lambda item: runtime.dispatcher.ordering_key(item["actor_uri"],
-                                                                                           item["body"]))
+                                ordering_key=lambda item: dispatcher.ordering_key(item["actor_uri"], item["body"]),
+                                batch_key=lambda item: dispatcher.batch_key(item["body"]),
+                                run_batch=self.process_batch, max_batch=MAX_BATCH, parallel=PARALLEL)
         queue = replace(INBOX, lease_seconds=runtime.settings.federation.inbox_lease_seconds)
         self.jobs = JobWorker(runtime.pool, queue, self.process, options)
 
@@ -48,21 +55,38 @@ class InboxWorker:
         """Process inbox items until `stop` is set."""
         await self.jobs.run(stop)
 
+    def _context(self, recipient_id: int | None, activities: int = 1) -> InboundContext:
+        """What a handler gets: the fetch budget of `activities` activities (a batch shares theirs)."""
+        rt = self.runtime
+        return InboundContext(rt.pool, rt.settings, rt.http, rt.signer, FetchBudget(FETCH_BUDGET * activities),
+                              recipient_id, rt.publisher, rt.dispatcher.post_hooks)
+
     async def process(self, item: Job) -> Outcome:
         """Dispatch one stored activity; what came of it (never raises)."""
-        rt = self.runtime
-        ctx = InboundContext(rt.pool, rt.settings, rt.http, rt.signer, FetchBudget(FETCH_BUDGET), item["recipient_id"],
-                             rt.publisher, rt.dispatcher.post_hooks)
         try:
-            result = await rt.dispatcher.dispatch(ctx, item["body"])
-        except (ParseError, ValueError) as exc:
-            return Outcome("failed", str(exc))
-        except FetchError as exc:
-            return Outcome("failed" if exc.permanent else RETRY, exc.reason)
-        except Exception as exc:  # a bug must not stop the worker: record it and go on
-            log.exception("inbox handler crashed", extra={"item": item.id})
-            return Outcome("failed", f"internal error {type(exc).__name__}")
-        return Outcome(result.outcome.value, result.reason)
+            result: Result | Exception = await self.runtime.dispatcher.dispatch(self._context(item["recipient_id"]),
+                                                                                item["body"])
+        except Exception as exc:
+            result = exc
+        return _outcome(item, result)
+
+    async def process_batch(self, items: list[Job]) -> list[Outcome]:
+        """Dispatch activities of one batch handler as one batch; raises when the batch as a whole failed."""
+        results = await self.runtime.dispatcher.dispatch_many(
+            self._context(None, len(items)), [(item["body"], item["recipient_id"]) for item in items])
+        return [_outcome(item, result) for item, result in zip(items, results, strict=True)]
+
+
+def _outcome(item: Job, result: Result | Exception) -> Outcome:
+    """What a handler's result, or what it raised, comes to for the item's row."""
+    if isinstance(result, (ParseError, ValueError)):
+        return Outcome("failed", str(result))
+    if isinstance(result, FetchError):
+        return Outcome("failed" if result.permanent else RETRY, result.reason)
+    if isinstance(result, Exception):  # a bug must not stop the worker: record it and go on
+        log.error("inbox handler crashed", exc_info=result, extra={"item": item.id})
+        return Outcome("failed", f"internal error {type(result).__name__}")
+    return Outcome(result.outcome.value, result.reason)
 
 
 async def run_inbox_worker(runtime: Runtime, stop: asyncio.Event) -> None:

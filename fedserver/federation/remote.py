@@ -162,8 +162,25 @@ async def ensure_remote_actor(pool: asyncpg.Pool, http: HttpClient, signer: Sign
     """The stored actor, fetched and stored first if unknown."""
     async with pool.acquire() as conn:
         actor = await actors_repo.get_actor_by_uri(conn, uri)
-    if actor is not None:
-        return actor
+    return actor if actor is not None else await _fetch_and_store_actor(pool, http, signer, uri, budget)
+
+
+async def ensure_remote_actors(pool: asyncpg.Pool, http: HttpClient, signer: Signer, uris: list[str],
+                               budget: FetchBudget | None = None) -> dict[str, Actor | FetchError]:
+    """`ensure_remote_actor` for many: the stored ones in one statement, the unknown fetched one by one."""
+    async with pool.acquire() as conn:
+        found: dict[str, Actor | FetchError] = dict(await actors_repo.get_actors_by_uris(conn, uris))
+    for uri in uris:
+        if uri not in found:
+            try:
+                found[uri] = await _fetch_and_store_actor(pool, http, signer, uri, budget)
+            except FetchError as exc:
+                found[uri] = exc
+    return found
+
+
+async def _fetch_and_store_actor(pool: asyncpg.Pool, http: HttpClient, signer: Signer, uri: str,
+                                 budget: FetchBudget | None) -> Actor:
     remote = await fetch_remote_actor(http, signer, uri, budget)
     if remote.id != uri:
         raise FetchError("the actor's id is not the URL it was fetched from", permanent=True)

@@ -4,16 +4,20 @@ A worker keeps up to `concurrency` jobs in flight and claims in batches (when at
 `refill_at` slots are free), woken by NOTIFY on the queue's channel, by a finished job, and
 by a slow poll (so it keeps working, by polling alone, while it cannot LISTEN). Jobs that
 share an ordering key run one after another in the order they were claimed; others run in
-parallel. A job's run never raises into the loop: a crash is logged and its lease brings it
-back later. On stop, jobs in flight get `shutdown_timeout` seconds; cancelled ones come back
-when their lease runs out. Nothing is held only in memory.
+parallel. A queue may also run batches: consecutive claimed jobs of one ordering key that share
+a batch key go to `run_batch` together (one transaction for all, say), and if that raises, each
+runs alone, so one bad job fails alone. A job's run never raises into the loop: a crash is
+logged and its lease brings it back later. On stop, jobs in flight get `shutdown_timeout`
+seconds; cancelled ones come back when their lease runs out. Nothing is held only in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +37,7 @@ DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceErro
                  asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 Run = Callable[[Job], Awaitable[Outcome]]
+RunBatch = Callable[[list[Job]], Awaitable[list[Outcome]]]
 ExtraClaim = Callable[[asyncpg.Connection, int], Awaitable[list[Job]]]
 
 
@@ -47,6 +52,10 @@ class WorkerOptions:
     shutdown_timeout: float = 10.0
     ordering_key: Callable[[Job], Hashable] | None = None
     extra_claim: ExtraClaim | None = None  # claimed first on each fill (such as probes of paused domains)
+    batch_key: Callable[[Job], Hashable | None] | None = None  # None: the job runs alone
+    run_batch: RunBatch | None = None  # an outcome for each job of a batch, in order
+    max_batch: int = 64
+    parallel: int | None = None  # units (jobs or batches) running at once; None: as many as are in hand
 
 
 class JobWorker:
@@ -59,9 +68,12 @@ class JobWorker:
         self.refill_at = self.options.refill_at or max(1, self.options.concurrency // 4)
         self.rng = rng or random.Random()
         self.claim_args = claim_args
+        self.name = uuid.uuid4().hex  # the claimant of the rows this worker leases
         self.in_flight: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
         self._chains: dict[Hashable, asyncio.Task] = {}
+        self._jobs_in_flight = 0  # jobs in the tasks of `in_flight` (a batch is one task)
+        self._running = asyncio.Semaphore(self.options.parallel or self.options.concurrency)
         # Outcomes without effects, of jobs that end at about the same time, go in one statement.
         self._outcomes: Batcher[Settled, bool] = Batcher(pool, self._record_many, name=f"{queue.table}-outcomes",
                                                          max_batch=256, max_flushers=2)
@@ -125,42 +137,90 @@ class JobWorker:
 
     async def _fill(self) -> int:
         """Claim as many jobs as there are free slots and start them; how many were claimed."""
-        free = self.options.concurrency - len(self.in_flight)
+        free = self.options.concurrency - self._jobs_in_flight
         if free < self.refill_at and self.in_flight:
             return 0  # claim in batches, not one row per finished job
         try:
             async with self.pool.acquire() as conn:
                 claimed = await self.options.extra_claim(conn, free) if self.options.extra_claim else []
-                claimed += await store.claim(conn, self.queue, free - len(claimed), *self.claim_args)
+                claimed += await store.claim(conn, self.queue, free - len(claimed), *self.claim_args,
+                                             worker=self.name)
         except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
             log.warning("claiming from %s failed: %s", self.queue.table, exc)
             return 0
-        for job in claimed:
-            self._start(job)
+        for unit in self.units(claimed):
+            self._start(unit)
         return len(claimed)
 
-    def _start(self, job: Job) -> None:
-        key = self.options.ordering_key(job) if self.options.ordering_key else None
-        before = self._chains.get(key) if key is not None else None
-        task = asyncio.create_task(self._after(before, job))
-        if key is not None:
+    def units(self, claimed: list[Job]) -> list[list[Job]]:
+        """Claimed jobs in what runs as one: a batch of jobs of one batch key, or one job.
+
+        A batch may hold jobs of several ordering keys; a job joins its batch key's latest batch
+        only if no later unit holds an earlier job of its ordering key, so each key's jobs still
+        run in claim order.
+        """
+        units: list[list[Job]] = []
+        open_batch: dict[Hashable, int] = {}  # batch key -> index of its latest batch
+        last: dict[Hashable, int] = {}  # ordering key -> index of the last unit holding one of its jobs
+        for job in claimed:
+            key = self.options.ordering_key(job) if self.options.ordering_key else None
+            batch = self.options.batch_key(job) if self.options.batch_key and self.options.run_batch else None
+            at = open_batch.get(batch) if batch is not None else None
+            if at is not None and last.get(key, -1) <= at and len(units[at]) < self.options.max_batch:
+                units[at].append(job)
+                last[key] = at
+                continue
+            units.append([job])
+            last[key] = len(units) - 1
+            if batch is not None:
+                open_batch[batch] = len(units) - 1
+        return units
+
+    def _start(self, unit: list[Job]) -> None:
+        keys = list(dict.fromkeys(self.options.ordering_key(job) for job in unit)) if self.options.ordering_key else []
+        before = {self._chains[key] for key in keys if key in self._chains}
+        task = asyncio.create_task(self._after(before, unit))
+        for key in keys:
             self._chains[key] = task
-            task.add_done_callback(lambda done, key=key: self._unchain(key, done))
+            task.add_done_callback(functools.partial(self._unchain, key))
         self.in_flight.add(task)
-        task.add_done_callback(self._done)
+        self._jobs_in_flight += len(unit)
+        task.add_done_callback(functools.partial(self._done, size=len(unit)))
 
     def _unchain(self, key: Hashable, task: asyncio.Task) -> None:
         if self._chains.get(key) is task:
             del self._chains[key]
 
-    def _done(self, task: asyncio.Task) -> None:
+    def _done(self, task: asyncio.Task, size: int) -> None:
         self.in_flight.discard(task)
+        self._jobs_in_flight -= size
         self.wake.set()
 
-    async def _after(self, before: asyncio.Task | None, job: Job) -> None:
-        if before is not None:
-            await asyncio.wait({before})  # the same key's earlier job first, whatever came of it
-        await self.attempt(job)
+    async def _after(self, before: set[asyncio.Task], unit: list[Job]) -> None:
+        if before:
+            await asyncio.wait(before)  # the earlier units of the same keys first, whatever came of them
+        async with self._running:
+            if len(unit) == 1:
+                await self.attempt(unit[0])
+            else:
+                await self.attempt_batch(unit)
+
+    async def attempt_batch(self, jobs: list[Job]) -> None:
+        """Run jobs as one batch and record each outcome; if the batch raises, run each alone."""
+        assert self.options.run_batch is not None
+        try:
+            outcomes = await self.options.run_batch(jobs)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("a batch of %d %s jobs failed; each runs alone", len(jobs), self.queue.table, exc_info=True)
+            for job in jobs:
+                await self.attempt(job)
+            return
+        try:
+            await asyncio.gather(*(self.record(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True)))
+        except Exception:
+            log.exception("recording a batch of %s jobs failed; their leases bring them back", self.queue.table)
 
     async def attempt(self, job: Job) -> Outcome | None:
         """Run one job and record what came of it; never raises (the lease covers any crash)."""

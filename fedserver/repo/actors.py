@@ -71,6 +71,12 @@ async def get_actor_by_uri(conn: asyncpg.Connection, uri: str) -> Actor | None:
     return _actor(row)
 
 
+async def get_actors_by_uris(conn: asyncpg.Connection, uris: list[str]) -> dict[str, Actor]:
+    """The stored ones of these actors, by ActivityPub id, in one statement."""
+    rows = await conn.fetch(f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE a.uri = ANY($1::text[])", uris)
+    return {actor.uri: actor for actor in map(_actor, rows) if actor is not None}
+
+
 async def get_local_account_by_username(conn: asyncpg.Connection, username: str) -> LocalAccount | None:
     """A local account with its private parts."""
     row = await conn.fetchrow(

@@ -31,13 +31,18 @@ _POST_TARGETS = """
 
 async def fan_out_post(conn: asyncpg.Connection, object_id: int) -> int:
     """Put a new post into the home timelines it belongs to; returns how many."""
+    return await fan_out_posts(conn, [object_id])
+
+
+async def fan_out_posts(conn: asyncpg.Connection, object_ids: list[int]) -> int:
+    """`fan_out_post` for many new posts in one statement; returns how many entries were written."""
     status = await conn.execute(
         f"""INSERT INTO home_feed (account_id, entry_id, object_id, author_id)
             SELECT t.account_id, o.id, o.id, o.actor_id
             FROM objects o CROSS JOIN LATERAL ({_POST_TARGETS}) t
-            WHERE o.id = $1 AND o.deleted_at IS NULL
+            WHERE o.id = ANY($1::bigint[]) AND o.deleted_at IS NULL
             ON CONFLICT DO NOTHING""",
-        object_id,
+        object_ids,
     )
     return int(status.rsplit(" ", 1)[-1])
 

@@ -1,7 +1,7 @@
 """SQL for inbound activities: the durable insert of verified activities, and their job queue.
 
-Inbox items are a job table of `fedserver.jobs`, claimed in arrival order (`id`); the inbox
-worker runs one sender's items one after another.
+Inbox items are a job table of `fedserver.jobs`, claimed in arrival order (`id`); one
+sender's items are leased to one worker at a time, which runs them one after another.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ CHANNEL = "fedserver_inbox"
 INBOX = Queue(
     table="inbox_items", channel=CHANNEL, order_by="id",
     columns=("activity_uri", "actor_uri", "body", "recipient_id"),
-    lease_seconds=120.0, max_attempts=8, retention=True,
+    lease_seconds=120.0, max_attempts=8, retention=True, sender="actor_uri",
 )
 
 # One statement per batch: insert, skip ids already stored, wake the workers when any is new.

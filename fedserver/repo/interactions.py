@@ -8,7 +8,7 @@ import asyncpg
 
 from activities.parse import RemotePost
 
-from .search import index_post_text
+from .search import index_post_text, index_posts_text
 
 
 async def upsert_follow(conn: asyncpg.Connection, follower_id: int, followee_id: int, activity_uri: str,
@@ -123,8 +123,16 @@ async def is_blocked(conn: asyncpg.Connection, blocker_id: int, target_id: int) 
 
 async def is_tombstoned(conn: asyncpg.Connection, uri: str, actor_uri: str) -> bool:
     """True when `actor_uri` deleted an object with this id (another actor's Delete of it counts for nothing)."""
-    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tombstones WHERE uri = $1 AND actor_uri = $2)",
-                               uri, actor_uri)
+    return bool(await tombstoned_among(conn, [(uri, actor_uri)]))
+
+
+async def tombstoned_among(conn: asyncpg.Connection, objects: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those (object id, actor id) pairs where that actor deleted an object with that id."""
+    rows = await conn.fetch(
+        """SELECT t.uri, t.actor_uri FROM tombstones t JOIN unnest($1::text[], $2::text[]) AS u(uri, actor_uri)
+             ON t.uri = u.uri AND t.actor_uri = u.actor_uri""",
+        [uri for uri, _ in objects], [actor for _, actor in objects])
+    return {(row["uri"], row["actor_uri"]) for row in rows}
 
 
 async def insert_tombstone(conn: asyncpg.Connection, uri: str, actor_uri: str, *, owner: bool) -> None:
@@ -142,17 +150,32 @@ async def insert_tombstone(conn: asyncpg.Connection, uri: str, actor_uri: str, *
 
 async def insert_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_id: int) -> bool:
     """Store a remote post once; False when it was already stored."""
-    object_id = await conn.fetchval(
+    return bool(await insert_remote_posts(conn, [(post, actor_id)]))
+
+
+async def insert_remote_posts(conn: asyncpg.Connection, posts: list[tuple[RemotePost, int]]) -> dict[str, int]:
+    """Store remote posts (each with its author's id) once each, in order, in one statement; {uri: id} of those new."""
+    unique = list({post.id: (post, author) for post, author in reversed(posts)}.values())[::-1]  # first of repeats
+    columns = [[getattr(post, name) for post, _ in unique] for name in
+               ("id", "type", "in_reply_to", "content", "name", "summary", "url", "visibility", "raw", "published",
+                "updated")]
+    rows = await conn.fetch(
         """INSERT INTO objects (uri, object_type, actor_id, is_local, in_reply_to_uri, content, name, summary, url,
                                 visibility, data, published_at, updated_at)
-           VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-           ON CONFLICT (uri) DO NOTHING RETURNING id""",
-        post.id, post.type, actor_id, post.in_reply_to, post.content, post.name, post.summary, post.url,
-        post.visibility, post.raw, post.published, post.updated,
+           SELECT u.uri, u.object_type, u.actor_id, false, u.in_reply_to, u.content, u.name, u.summary, u.url,
+                  u.visibility, u.data, coalesce(u.published_at, now()), u.updated_at
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[], $12::timestamptz[])
+                WITH ORDINALITY AS u(actor_id, uri, object_type, in_reply_to, content, name, summary, url, visibility,
+                                     data, published_at, updated_at, n)
+           ORDER BY u.n
+           ON CONFLICT (uri) DO NOTHING RETURNING id, uri""",
+        [author for _, author in unique], *columns,
     )
-    if object_id is not None:
-        await index_post_text(conn, object_id, post.content)
-    return object_id is not None
+    stored = {row["uri"]: row["id"] for row in rows}
+    if stored:
+        await index_posts_text(conn, [(stored[post.id], post.content) for post, _ in unique if post.id in stored])
+    return stored
 
 
 async def update_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_id: int) -> bool:
@@ -193,11 +216,18 @@ async def local_actor_ids(conn: asyncpg.Connection, uris: list[str]) -> list[int
 
 async def has_local_followers(conn: asyncpg.Connection, actor_id: int) -> bool:
     """True when an accepted local follower exists."""
-    return await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM follows f JOIN actors a ON a.id = f.follower_id
-                          WHERE f.followee_id = $1 AND f.state = 'accepted' AND a.is_local)""",
-        actor_id,
+    return bool(await with_local_followers(conn, [actor_id]))
+
+
+async def with_local_followers(conn: asyncpg.Connection, actor_ids: list[int]) -> set[int]:
+    """Those of `actor_ids` that an accepted local follower follows."""
+    rows = await conn.fetch(
+        """SELECT u.id FROM unnest($1::bigint[]) AS u(id)
+           WHERE EXISTS (SELECT 1 FROM follows f JOIN actors a ON a.id = f.follower_id
+                         WHERE f.followee_id = u.id AND f.state = 'accepted' AND a.is_local)""",
+        actor_ids,
     )
+    return {row["id"] for row in rows}
 
 
 async def mark_actor_gone(conn: asyncpg.Connection, actor_id: int, when: datetime | None = None) -> None:

@@ -9,6 +9,7 @@ exact lease, so a row taken over after an expired lease is never overwritten by 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Any
 import asyncpg
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+CLAIM_LOCK_CLASS = 0x6A6F6273  # first key of the advisory lock that orders claims of a queue with a sender ("jobs")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class Queue:
 
     `ready` is an extra SQL condition on a candidate row `q` (parameters from `$3` on, given to
     `claim`); `retention` says whether finished rows are pruned after `[jobs] retention_days`.
+    With `sender`, the rows that share that column's value are leased to one worker at a time
+    (the table has a `claimed_by` column): a claim skips the senders whose rows another worker
+    holds, and claims are taken one at a time (a transaction-level advisory lock), so no two
+    workers ever run one sender's rows side by side, in any number of processes.
     """
 
     table: str
@@ -35,9 +41,10 @@ class Queue:
     lease_seconds: float = 120.0
     max_attempts: int = 16
     retention: bool = False
+    sender: str | None = None
 
     def __post_init__(self) -> None:
-        for name in (self.table, self.channel, self.order_by, *self.columns):
+        for name in (self.table, self.channel, self.order_by, *self.columns, *([self.sender] if self.sender else [])):
             if not _NAME.match(name):
                 raise ValueError(f"not a plain SQL name: {name!r}")
 
@@ -61,10 +68,11 @@ def _returning(queue: Queue) -> str:
 
 
 async def claim(conn: asyncpg.Connection, queue: Queue, limit: int, *args: Any, where: str | None = None,
-                due: bool = True) -> list[Job]:
+                due: bool = True, worker: str | None = None) -> list[Job]:
     """Lease up to `limit` queued rows (skipping rows others hold), oldest first by `queue.order_by`.
 
     `where` replaces `queue.ready`; `due=False` also takes rows whose next attempt is not due yet.
+    `worker` names the claimant for a queue with a `sender` (default: a name of its own for this claim).
     """
     if limit <= 0:
         return []
@@ -74,14 +82,27 @@ async def claim(conn: asyncpg.Connection, queue: Queue, limit: int, *args: Any, 
     ready = queue.ready if where is None else where
     if ready:
         conditions.append(f"({ready})")
-    rows = await conn.fetch(
-        f"""UPDATE {queue.table} AS j
-            SET locked_until = clock_timestamp() + make_interval(secs => $2), attempts = j.attempts + 1
+    claimant = ""
+    params: list[Any] = [limit, queue.lease_seconds, *args]
+    if queue.sender:
+        params.append(worker or uuid.uuid4().hex)
+        me = f"${len(params)}"
+        claimant = f", claimed_by = {me}"
+        conditions.append(
+            f"""q.{queue.sender} NOT IN (SELECT l.{queue.sender} FROM {queue.table} l
+                    WHERE l.state = 'queued' AND l.locked_until > now() AND l.claimed_by IS DISTINCT FROM {me})""")
+    statement = f"""UPDATE {queue.table} AS j
+            SET locked_until = clock_timestamp() + make_interval(secs => $2), attempts = j.attempts + 1{claimant}
             WHERE j.id IN (SELECT q.id FROM {queue.table} q WHERE {' AND '.join(conditions)}
                            ORDER BY q.{queue.order_by} LIMIT $1 FOR UPDATE OF q SKIP LOCKED)
-            RETURNING {_returning(queue)}, j.{queue.order_by} AS claim_order""",
-        limit, queue.lease_seconds, *args,
-    )
+            RETURNING {_returning(queue)}, j.{queue.order_by} AS claim_order"""
+    if queue.sender:
+        # One claim at a time: the next one starts after this one committed, so it sees these leases.
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", CLAIM_LOCK_CLASS, queue.table)
+            rows = await conn.fetch(statement, *params)
+    else:
+        rows = await conn.fetch(statement, *params)
     rows = sorted(rows, key=lambda r: (r["claim_order"], r["id"]))  # RETURNING keeps no order
     return [Job(r["id"], r["attempts"], r["locked_until"], r) for r in rows]
 

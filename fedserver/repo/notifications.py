@@ -23,8 +23,8 @@ class NotificationRow:
     created_at: datetime
 
 
-async def notify_mentions(conn: asyncpg.Connection, object_id: int) -> None:
-    """`mention` for each local person a new post mentions, and for the local author of the post it replies to."""
+async def notify_mentions(conn: asyncpg.Connection, *object_ids: int) -> None:
+    """`mention` for each local person new posts mention, and for the local author of the post each replies to."""
     await conn.execute(
         f"""INSERT INTO notifications (account_id, from_id, type, object_id)
             SELECT t.account_id, o.actor_id, 'mention', o.id FROM objects o CROSS JOIN LATERAL (
@@ -33,10 +33,11 @@ async def notify_mentions(conn: asyncpg.Connection, object_id: int) -> None:
                 SELECT p.actor_id FROM objects p WHERE p.uri = o.in_reply_to_uri AND p.deleted_at IS NULL
                   AND o.visibility IN ('public', 'unlisted')) t
             JOIN actors r ON r.id = t.account_id AND r.is_local AND r.deleted_at IS NULL
-            WHERE o.id = $1 AND t.account_id <> o.actor_id
+            WHERE o.id = ANY($1::bigint[]) AND t.account_id <> o.actor_id
               AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.actor_id = t.account_id AND b.target_id = o.actor_id)
+            ORDER BY o.id  -- notifications of a batch in the order of its posts
             {_ONCE}""",
-        object_id,
+        list(object_ids),
     )
 
 

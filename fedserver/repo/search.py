@@ -1,7 +1,7 @@
 """SQL for search: the post n-gram index (`post_search`), and status, account and hashtag queries.
 
 `index_post_text` is what post writers call in their own transaction (local posts, inbound
-Creates and Updates). Only public and unlisted posts are indexed; a post that becomes
+Creates and Updates), with the content as stored: sanitized remote HTML or our own. Only public and unlisted posts are indexed; a post that becomes
 private loses its entry. Queries never return deleted posts or accounts, posts of authors
 who did not opt in to search (`indexable`, Mastodon 4.2) unless they are the viewer's own,
 or anything across a block.
@@ -18,6 +18,7 @@ from ..search.ngrams import document_terms, normalize
 from .actors import _ACTOR_COLUMNS, _actor
 
 INDEXED_VISIBILITIES = ("public", "unlisted")
+_SEPARATOR = "\x1f"
 _VISIBLE_ACTOR = "a.deleted_at IS NULL AND coalesce(l.role, 'user') <> 'instance'"
 _NOT_BLOCKED = """($1::bigint IS NULL OR NOT EXISTS (
                       SELECT 1 FROM blocks b WHERE (b.actor_id = $1 AND b.target_id = a.id)
@@ -25,21 +26,38 @@ _NOT_BLOCKED = """($1::bigint IS NULL OR NOT EXISTS (
 
 
 def post_text(html: str, name: str | None, summary: str | None) -> str:
-    """The plain text a post is searchable by: title, content warning and content."""
-    parts = [name or "", html_to_text(summary, max_chars=None) if summary else "", html_to_text(html, max_chars=None)]
+    """The plain text a post is searchable by: title, content warning and content (stored, so already clean)."""
+    parts = [name or "", html_to_text(summary, max_chars=None) if summary else "",
+             html_to_text(html, max_chars=None, sanitized=True)]
     return "\n".join(p for p in parts if p)
 
 
 async def index_post_text(conn: asyncpg.Connection, object_id: int, html: str) -> None:
     """(Re)index a post's text in the caller's transaction; non-public posts are removed from the index."""
-    row = await conn.fetchrow("SELECT visibility, name, summary FROM objects WHERE id = $1", object_id)
-    if row is None or row["visibility"] not in INDEXED_VISIBILITIES:
-        await conn.execute("DELETE FROM post_search WHERE object_id = $1", object_id)
+    await index_posts_text(conn, [(object_id, html)])
+
+
+async def index_posts_text(conn: asyncpg.Connection, posts: list[tuple[int, str]]) -> None:
+    """`index_post_text` for many (object id, html) pairs, in three statements whatever their number."""
+    rows = await conn.fetch("SELECT id, visibility, name, summary FROM objects WHERE id = ANY($1::bigint[])",
+                            [object_id for object_id, _ in posts])
+    found = {row["id"]: row for row in rows}
+    indexed = [(object_id, html) for object_id, html in posts
+               if object_id in found and found[object_id]["visibility"] in INDEXED_VISIBILITIES]
+    if len(indexed) < len(posts):
+        kept = {object_id for object_id, _ in indexed}
+        await conn.execute("DELETE FROM post_search WHERE object_id = ANY($1::bigint[])",
+                           [object_id for object_id, _ in posts if object_id not in kept])
+    if not indexed:
         return
+    # One row per post: its terms joined by a unit separator (terms are letters and digits only).
+    terms = [_SEPARATOR.join(document_terms(post_text(html, found[object_id]["name"], found[object_id]["summary"])))
+             for object_id, html in indexed]
     await conn.execute(
-        """INSERT INTO post_search (object_id, terms) VALUES ($1, $2::text[])
+        """INSERT INTO post_search (object_id, terms)
+           SELECT u.id, string_to_array(u.terms, chr(31)) FROM unnest($1::bigint[], $2::text[]) AS u(id, terms)
            ON CONFLICT (object_id) DO UPDATE SET terms = EXCLUDED.terms""",
-        object_id, document_terms(post_text(html, row["name"], row["summary"])),
+        [object_id for object_id, _ in indexed], terms,
     )
 
 

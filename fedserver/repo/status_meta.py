@@ -10,27 +10,45 @@ IDEMPOTENCY_SECONDS = 3600
 
 async def set_mentions(conn: asyncpg.Connection, object_id: int, actor_uris: list[str]) -> None:
     """Record which known actors a post mentions (replacing what an earlier version mentioned)."""
-    await conn.execute("DELETE FROM status_mentions WHERE object_id = $1", object_id)
+    await set_mentions_many(conn, [(object_id, actor_uris)])
+
+
+async def set_mentions_many(conn: asyncpg.Connection, posts: list[tuple[int, list[str]]]) -> None:
+    """`set_mentions` for many (object id, mentioned actor URIs) pairs, in two statements."""
+    await conn.execute("DELETE FROM status_mentions WHERE object_id = ANY($1::bigint[])", [p[0] for p in posts])
+    pairs = [(object_id, uri) for object_id, uris in posts for uri in uris]
+    if not pairs:
+        return
     await conn.execute(
         """INSERT INTO status_mentions (object_id, actor_id)
-           SELECT $1, a.id FROM actors a WHERE a.uri = ANY($2::text[]) AND a.deleted_at IS NULL
+           SELECT u.object_id, a.id FROM unnest($1::bigint[], $2::text[]) AS u(object_id, uri)
+           JOIN actors a ON a.uri = u.uri AND a.deleted_at IS NULL
            ON CONFLICT DO NOTHING""",
-        object_id, actor_uris,
+        [object_id for object_id, _ in pairs], [uri for _, uri in pairs],
     )
 
 
 async def set_tags(conn: asyncpg.Connection, object_id: int, names: list[str]) -> None:
     """Record a post's normalised hashtags (replacing what an earlier version had)."""
-    await conn.execute("DELETE FROM object_tags WHERE object_id = $1", object_id)
-    if not names:
+    await set_tags_many(conn, [(object_id, names)])
+
+
+async def set_tags_many(conn: asyncpg.Connection, posts: list[tuple[int, list[str]]]) -> None:
+    """`set_tags` for many (object id, hashtag names) pairs, in at most three statements."""
+    await conn.execute("DELETE FROM object_tags WHERE object_id = ANY($1::bigint[])", [p[0] for p in posts])
+    pairs = [(object_id, name) for object_id, names in posts for name in names]
+    if not pairs:
         return
     await conn.execute(
-        "INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", names
+        "INSERT INTO tags (name) SELECT DISTINCT unnest($1::text[]) ORDER BY 1 ON CONFLICT (name) DO NOTHING",
+        [name for _, name in pairs],
     )
     await conn.execute(
-        """INSERT INTO object_tags (tag_id, object_id) SELECT id, $1 FROM tags WHERE name = ANY($2::text[])
+        """INSERT INTO object_tags (tag_id, object_id)
+           SELECT t.id, u.object_id FROM unnest($1::bigint[], $2::text[]) AS u(object_id, name)
+           JOIN tags t ON t.name = u.name
            ON CONFLICT DO NOTHING""",
-        object_id, names,
+        [object_id for object_id, _ in pairs], [name for _, name in pairs],
     )
 
 

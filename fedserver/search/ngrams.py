@@ -26,6 +26,9 @@ MAX_QUERY_TERMS = 64
 MAX_DOCUMENT_CHARS = 20_000
 
 _RUN = re.compile(r"[^\W_]+")
+# The ranges of `is_cjk`, as a character class: a run splits into maximal CJK and other segments.
+_CJK = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_SEGMENT = re.compile(f"[{_CJK}]+|[^{_CJK}]+")
 
 
 def normalize(text: str) -> str:
@@ -43,13 +46,7 @@ def is_cjk(ch: str) -> bool:
 
 def _segments(run: str) -> list[str]:
     """A run split where it changes between CJK and other characters."""
-    out: list[str] = []
-    for ch in run:
-        if out and is_cjk(out[-1][-1]) == is_cjk(ch):
-            out[-1] += ch
-        else:
-            out.append(ch)
-    return out
+    return _SEGMENT.findall(run)
 
 
 def _grams(segment: str, *, unigrams: bool) -> list[str]:
@@ -74,8 +71,7 @@ def _terms(text: str, *, document: bool) -> list[str]:
                 and text[previous_end:match.start()].isspace():
             terms.setdefault(previous[-1] + segments[0][0], None)
         for i, segment in enumerate(segments):
-            for gram in _grams(segment, unigrams=document):
-                terms.setdefault(gram, None)
+            terms.update(dict.fromkeys(_grams(segment, unigrams=document)))  # new terms at the end, in order
             if i:
                 terms.setdefault(segments[i - 1][-1] + segment[0], None)
         previous, previous_end = segments[-1], match.end()

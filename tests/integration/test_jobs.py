@@ -15,6 +15,8 @@ from fedserver.repo import jobs
 from fedserver.repo.deliveries import DELIVERIES, prune_bodies
 from fedserver.repo.inbox import INBOX
 from rewards.logstore import LOG_LEADER_LOCK, take_leader_lock
+
+DELIVERY_LIKE = replace(INBOX, sender=None)  # the inbox table without the one-worker-per-sender rule
 from tests.support.receivers import wait_for
 
 
@@ -33,15 +35,70 @@ async def _row(pool, item_id: int):
 
 
 async def test_a_claimed_row_is_leased_to_one_worker_only(pool):
-    await _items(pool, ["a"] * 10)
+    await _items(pool, [f"s{n}" for n in range(10)])
     async with pool.acquire() as one, pool.acquire() as two, one.transaction(), two.transaction():
-        first = await jobs.claim(one, INBOX, 6)
-        second = await jobs.claim(two, INBOX, 6)  # skips the rows the first transaction holds
+        first = await jobs.claim(one, DELIVERY_LIKE, 6)
+        second = await jobs.claim(two, DELIVERY_LIKE, 6)  # skips the rows the first transaction holds
     assert len(first) == 6 and len(second) == 4 and not {j.id for j in first} & {j.id for j in second}
     assert [j.id for j in first] == sorted(j.id for j in first)  # in claim order
     assert all(j.attempts == 1 and j.lease is not None for j in first + second)
     async with pool.acquire() as conn:
         assert await jobs.claim(conn, INBOX, 10) == []  # all leased now
+
+
+async def test_one_senders_rows_are_leased_to_one_worker_at_a_time(pool):
+    ids = await _items(pool, ["a", "a", "b", "a", "c", "b"])
+    async with pool.acquire() as conn:
+        first = await jobs.claim(conn, INBOX, 2, worker="one")  # a's first two rows
+        assert [j.id for j in first] == ids[:2]
+        # Another worker skips a (whose rows `one` holds), not b or c.
+        assert [j.id for j in await jobs.claim(conn, INBOX, 10, worker="two")] == [ids[2], ids[4], ids[5]]
+        # The holder itself may take a's later rows (it runs them after its earlier ones).
+        assert [j.id for j in await jobs.claim(conn, INBOX, 10, worker="one")] == [ids[3]]
+        for job in first:
+            assert await jobs.finish(conn, INBOX, job, "done", error=None, status=None)
+        assert await jobs.claim(conn, INBOX, 10, worker="three") == []  # a's row 3 is still held by `one`
+    short = replace(INBOX, lease_seconds=0.05)
+    async with pool.acquire() as conn:
+        await jobs.claim(conn, INBOX, 10, worker="one")  # clear the way: `one` holds every row so far
+        await conn.execute("""INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, body)
+                              VALUES ('urn:job:d', 'Note', 'd', '{}'::jsonb)""")
+        (held,) = await jobs.claim(conn, short, 1, worker="one")
+        await asyncio.sleep(0.1)  # a lease that ran out (its worker died) holds nothing back
+        (taken,) = await jobs.claim(conn, short, 1, worker="two")
+        assert taken.id == held.id
+
+
+async def test_two_workers_never_run_one_senders_jobs_side_by_side_and_keep_their_order(pool):
+    senders = [random.choice("abcdefghijkl") for _ in range(240)]  # more senders than one worker holds
+    ids = await _items(pool, senders)
+    ran: list[tuple[str, int]] = []
+    running: dict[str, str] = {}
+    clashes = []
+
+    def worker(name: str) -> JobWorker:
+        async def run(job):
+            sender = job["actor_uri"]
+            if sender in running:
+                clashes.append((sender, running[sender], name))
+            running[sender] = name
+            await asyncio.sleep(random.uniform(0, 0.004))
+            ran.append((sender, job.id))
+            del running[sender]
+            return Outcome("done")
+        return JobWorker(pool, INBOX, run, WorkerOptions(concurrency=8, refill_at=1,
+                                                          ordering_key=lambda job: job["actor_uri"]))
+
+    workers = [worker("one"), worker("two")]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    await wait_for(lambda: len(ran) == len(ids), 30, "every job to run")
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert clashes == []
+    for sender in set(senders):
+        assert [i for s, i in ran if s == sender] == [i for i, s in zip(ids, senders) if s == sender]
+    assert await pool.fetchval("SELECT count(DISTINCT claimed_by) FROM inbox_items") == 2  # both took rows
 
 
 async def test_an_outcome_is_written_only_while_the_lease_is_held(pool):
@@ -246,3 +303,65 @@ async def test_the_pool_clears_a_lock_and_a_listen_but_leaves_plain_connections_
         await other.close()
         await pool.close()
 
+
+
+async def _batch_items(pool, rows: list[tuple[str, str]]) -> list[int]:
+    """Queue one inbox item per (sender, kind), in that order; their ids."""
+    async with pool.acquire() as conn:
+        return [await conn.fetchval(
+            """INSERT INTO inbox_items (activity_uri, activity_type, actor_uri, body)
+               VALUES ($1, $2, $3, jsonb_build_object('kind', $2::text)) RETURNING id""",
+            f"urn:job:{n}", kind, sender) for n, (sender, kind) in enumerate(rows)]
+
+
+def _batching_worker(pool, ran: list, batches: list, *, poisoned: frozenset[int] = frozenset()) -> JobWorker:
+    """A worker whose jobs of kind 'c' batch per sender; a batch holding a poisoned job raises as a whole."""
+
+    async def run(job):
+        ran.append(job.id)
+        return Outcome("failed", "poisoned") if job.id in poisoned else Outcome("done")
+
+    async def run_batch(batch):
+        batches.append([job.id for job in batch])
+        if poisoned & {job.id for job in batch}:
+            raise RuntimeError("one job of the batch cannot be done")
+        ran.extend(job.id for job in batch)
+        return [Outcome("done") for _ in batch]
+
+    return JobWorker(pool, INBOX, run, WorkerOptions(
+        concurrency=64, ordering_key=lambda job: job["actor_uri"],
+        batch_key=lambda job: "c" if job["body"]["kind"] == "c" else None,
+        run_batch=run_batch, max_batch=4))
+
+
+def test_units_batch_jobs_of_one_batch_key_across_senders_keeping_each_senders_order():
+    worker = _batching_worker(None, [], [])
+    plan = ["ac", "ac", "bc", "ac", "ax", "ac", "bc", "ac", "ac", "cc", "bx", "bc", "cc"]
+    jobs_ = [jobs.Job(n, 0, None, {"actor_uri": sender, "body": {"kind": kind}})
+             for n, (sender, kind) in enumerate(plan)]
+    units = [[job.id for job in unit] for unit in worker.units(jobs_)]
+    # a's, b's and c's Creates share batches (at most max_batch jobs each); a job that does not
+    # batch (4: a's x) ends a's part of the batch before it, so a's next Creates start a new one,
+    # which b's and c's later Creates join; b's Create after b's x (10) cannot join a batch
+    # that runs before that x.
+    assert units == [[0, 1, 2, 3], [4], [5, 6, 7, 8], [9], [10], [11, 12]]
+    assert len({jobs_[i]["actor_uri"] for i in units[0]}) == 2
+
+
+async def test_claimed_jobs_run_in_batches_and_a_batch_that_raises_runs_each_job_alone_in_order(pool):
+    rows = [("a", "c")] * 3 + [("a", "x")] + [("a", "c")] * 6 + [("b", "c")] * 2
+    ids = await _batch_items(pool, rows)
+    poisoned = frozenset({ids[5]})
+    ran, batches = [], []
+    worker = _batching_worker(pool, ran, batches, poisoned=poisoned)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_for(lambda: len(set(ran)) == len(ids), 20, "every job to run")
+    stop.set()
+    await task
+    # a's x ends a's first batch; b's Creates join a's last batch (at most four jobs each).
+    assert batches == [ids[0:3], ids[4:8], ids[8:12]]
+    # The batch with the poisoned job ran again job by job, in order; the others did not.
+    assert [i for i in ran if i in ids[:10]] == ids[:10] and ran[-4:] == ids[8:12]
+    states = {r["id"]: r["state"] for r in await pool.fetch("SELECT id, state FROM inbox_items")}
+    assert states[ids[5]] == "failed" and all(states[i] == "done" for i in ids if i != ids[5])

@@ -85,3 +85,58 @@ def test_order_activities_of_one_sender_wait_only_behind_the_same_order():
     for body in ({"type": "Follow", "object": "https://a.example/users/x"}, {"type": "Create", "object": {"type": "Note"}},
                  {"type": "Update", "object": {"type": "Agreement"}}):
         assert dispatcher.ordering_key(ACTOR, body) == ACTOR  # everything else: the sender's own order
+
+
+def _create(n: int, actor: str = ACTOR, kind: str = "Note") -> dict:
+    return {"id": f"{actor}/creates/{n}", "type": "Create", "actor": actor,
+            "object": {"id": f"{actor}/notes/{n}", "type": kind, "attributedTo": actor}}
+
+
+def test_a_batch_handler_needs_the_one_at_a_time_handler_of_its_pairs_first():
+    dispatcher = Dispatcher()
+    with pytest.raises(ValueError, match="Create/Note"):
+        dispatcher.register_batch("Create", "Note", lambda ctx, items: [])
+    dispatcher.register("Create", ["Note", "Article", "Question"], lambda ctx, act: DONE)
+
+    def batch(ctx, items):
+        return []
+
+    dispatcher.register_batch("Create", ["Note", "Article"], batch)
+    # Notes and Articles of any senders may share a batch; the rest is handled one at a time.
+    assert dispatcher.batch_key(_create(1)) is batch and dispatcher.batch_key(_create(2, kind="Article")) is batch
+    assert dispatcher.batch_key(_create(1, "https://x.example/users/eve")) is batch
+    assert dispatcher.batch_key(_create(1, kind="Question")) is None
+    assert dispatcher.batch_key({"type": "Create", "object": {"type": ["Note"]}}) is None  # no plain type
+    assert dispatcher.batch_key({"type": "Like", "object": [1]}) is None
+
+
+async def test_a_batch_answers_each_activity_in_order_with_parse_errors_in_their_places():
+    seen = []
+
+    async def batch(ctx, items):
+        seen.append([item.activity.id for item in items])
+        return [ignored(f"handled {item.activity.id}") for item in items]
+
+    dispatcher = Dispatcher()
+    dispatcher.register("Create", "Note", lambda ctx, act: DONE)
+    dispatcher.register_batch("Create", "Note", batch)
+    broken = {**_create(2), "id": None}  # no id: the parser refuses it
+    answers = await dispatcher.dispatch_many(None, [(_create(1), None), (broken, 7), (_create(3), 5)])  # type: ignore[arg-type]
+    assert seen == [[f"{ACTOR}/creates/1", f"{ACTOR}/creates/3"]]
+    assert answers[0].reason == f"handled {ACTOR}/creates/1" and answers[2].reason == f"handled {ACTOR}/creates/3"
+    assert isinstance(answers[1], ValueError)
+
+
+async def test_what_is_not_one_batch_handlers_is_refused_as_a_batch():
+    async def batch(ctx, items):
+        return [DONE for _ in items[1:]]  # one answer short
+
+    dispatcher = Dispatcher()
+    dispatcher.register("Create", ["Note", "Article"], lambda ctx, act: DONE)
+    dispatcher.register("Like", ANY, lambda ctx, act: DONE)
+    dispatcher.register_batch("Create", ["Note", "Article"], batch)
+    with pytest.raises(ValueError, match="not one batch"):
+        await dispatcher.dispatch_many(None, [(_create(1), None), (_activity("Like", "https://x.example/n/1"), None)])  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="answered 2 of 3"):
+        await dispatcher.dispatch_many(None, [(_create(1), None), (_create(2, kind="Article"), None),  # type: ignore[arg-type]
+                                              (_create(3, "https://x.example/users/eve"), None)])

@@ -10,12 +10,18 @@ from activities.urls import same_origin
 
 from ...dispatch import InboundContext
 from ...repo import actors as actors_repo
-from ..remote import ensure_remote_actor
+from ...net.http import FetchError
+from ..remote import ensure_remote_actor, ensure_remote_actors
 
 
 async def remote_actor(ctx: InboundContext, uri: str) -> Actor:
     """The sender, fetched (within the activity's budget) when unknown."""
     return await ensure_remote_actor(ctx.pool, ctx.http, ctx.signer, uri, ctx.budget)
+
+
+async def remote_actors(ctx: InboundContext, uris: list[str]) -> dict[str, Actor | FetchError]:
+    """The senders of a batch (each fetched when unknown, or what stopped its fetch)."""
+    return await ensure_remote_actors(ctx.pool, ctx.http, ctx.signer, uris, ctx.budget)
 
 
 async def local_actor(conn: asyncpg.Connection, uri: str | None) -> Actor | None:

@@ -5,22 +5,24 @@ from __future__ import annotations
 import asyncpg
 
 from activities.actor import Actor
-from activities.parse import InboundActivity, RemotePost, parse_actor, parse_post, ref
+from activities.parse import InboundActivity, ParseError, RemotePost, parse_actor, parse_post, ref
 from activities.text import tag_hashtags
 from activities.urls import same_origin
 
-from ...dispatch import DONE, InboundContext, Result, ignored
+from ...dispatch import DONE, BatchItem, InboundContext, Result, ignored
+from ...net.http import FetchError
 from ...repo import actors as actors_repo
 from ...repo import interactions as repo
 from ...repo import status_views
 from ...repo.remote_actors import upsert_remote_actor
+from ...turns import in_turns
 from .. import feeds
-from .common import as_list, object_document, remote_actor
+from .common import as_list, object_document, remote_actor, remote_actors
 
 
-async def _relevant(conn: asyncpg.Connection, ctx: InboundContext, author: Actor, post: RemotePost) -> bool:
+async def _relevant(conn: asyncpg.Connection, followed: bool, recipient_id: int | None, post: RemotePost) -> bool:
     """Mastodon keeps a remote post only if it concerns someone here."""
-    if ctx.recipient_id is not None or await repo.has_local_followers(conn, author.id):
+    if followed or recipient_id is not None:
         return True
     if post.in_reply_to and (owner := await repo.get_object_owner(conn, post.in_reply_to)) and owner[1]:
         return True
@@ -28,28 +30,69 @@ async def _relevant(conn: asyncpg.Connection, ctx: InboundContext, author: Actor
     return bool(await repo.local_actor_ids(conn, [a for a in addressed if a]))
 
 
-async def post_stored(conn: asyncpg.Connection, post: RemotePost, *, fetched: bool = False) -> None:
-    """Mentions, hashtags, home timelines and notifications of a newly stored remote post."""
+async def post_fetched(conn: asyncpg.Connection, post: RemotePost) -> None:
+    """Mentions and hashtags of a remote post stored because of a boost (not new to any timeline)."""
     object_id = await status_views.get_object_id(conn, post.id)
-    hook = feeds.post_fetched if fetched else feeds.post_stored
-    await hook(conn, object_id, mention_uris=post.mentions, hashtags=tag_hashtags(post.raw.get("tag")))
+    await feeds.post_fetched(conn, object_id, mention_uris=post.mentions, hashtags=tag_hashtags(post.raw.get("tag")))
 
 
 async def on_create_post(ctx: InboundContext, act: InboundActivity) -> Result:
     """A new remote post (embedded, or fetched from its own server), kept when it concerns someone here."""
     author = await remote_actor(ctx, act.actor)
     post = parse_post(await object_document(ctx, act), followers_uri=author.followers_uri)
-    if post.attributed_to != act.actor or not same_origin(post.id, act.actor):
-        return ignored("the post is not the actor's own")
+    [result] = await _store_posts(ctx, [(post, ctx.recipient_id, author)])
+    return result
+
+
+async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
+    """Creates of embedded posts (of one sender or many, in arrival order), stored in one transaction."""
+    authors = await remote_actors(ctx, list(dict.fromkeys(item.activity.actor for item in items)))
+    results: list[Result | Exception] = []
+    parsed: list[tuple[RemotePost, int | None, Actor] | None] = []
+    async for item in in_turns(items):
+        author = authors[item.activity.actor]
+        try:
+            if isinstance(author, FetchError):
+                results.append(author)  # retried alone, on the jobs schedule, like a single Create
+                parsed.append(None)
+                continue
+            parsed.append((parse_post(item.activity.object or {}, followers_uri=author.followers_uri),
+                           item.recipient_id, author))
+            results.append(DONE)
+        except (ParseError, ValueError) as exc:
+            parsed.append(None)
+            results.append(exc)
+    stored = await _store_posts(ctx, [p for p in parsed if p is not None])
+    return [stored.pop(0) if p is not None else r for p, r in zip(parsed, results, strict=True)]
+
+
+async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | None, Actor]]) -> list[Result]:
+    """Keep those new posts (each with the inbox it came to and its sender) that concern someone here, in order."""
+    results: list[Result] = [ignored("the post is not the actor's own")
+                             if post.attributed_to != author.uri or not same_origin(post.id, author.uri) else DONE
+                             for post, _, author in posts]
+    candidates = [(i, *posts[i]) for i in range(len(posts)) if results[i] is DONE]
+    if not candidates:
+        return results
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if await repo.is_tombstoned(conn, post.id, act.actor):
-            return ignored("the post was deleted before it arrived")
-        if not await _relevant(conn, ctx, author, post):
-            return ignored("nobody here follows or is addressed")
-        if await repo.insert_remote_post(conn, post, author.id):
-            await post_stored(conn, post)
-            await ctx.post_stored(conn, post, author)
-    return DONE
+        deleted = await repo.tombstoned_among(conn, [(post.id, author.uri) for _, post, _, author in candidates])
+        followed = await repo.with_local_followers(conn, list({author.id for *_, author in candidates}))
+        kept: list[tuple[RemotePost, Actor]] = []
+        for i, post, recipient_id, author in candidates:
+            if (post.id, author.uri) in deleted:
+                results[i] = ignored("the post was deleted before it arrived")
+            elif not await _relevant(conn, author.id in followed, recipient_id, post):
+                results[i] = ignored("nobody here follows or is addressed")
+            else:
+                kept.append((post, author))
+        stored = await repo.insert_remote_posts(conn, [(post, author.id) for post, author in kept]) if kept else {}
+        new = [(stored.pop(post.id), post, author) for post, author in kept if post.id in stored]  # repeats once
+        if new:
+            await feeds.posts_stored(conn, [(object_id, post.mentions, tag_hashtags(post.raw.get("tag")))
+                                            for object_id, post, _ in new])
+            for _, post, author in new:
+                await ctx.post_stored(conn, post, author)
+    return results
 
 
 async def on_update_actor(ctx: InboundContext, act: InboundActivity) -> Result:

@@ -10,7 +10,7 @@ from ...repo import interactions as repo
 from .. import feeds
 from .boosted import fetch_boosted_post
 from .common import remote_actor
-from .posts import post_stored
+from .posts import post_fetched
 
 
 async def on_like(ctx: InboundContext, act: InboundActivity) -> Result:
@@ -33,7 +33,7 @@ async def on_announce(ctx: InboundContext, act: InboundActivity) -> Result:
     boosted = await fetch_boosted_post(ctx, act.object_id, actor)
     async with ctx.pool.acquire() as conn, conn.transaction():
         if boosted and await repo.insert_remote_post(conn, boosted[0], boosted[1].id):
-            await post_stored(conn, boosted[0], fetched=True)
+            await post_fetched(conn, boosted[0])
         if await repo.insert_announce(conn, actor.id, act.object_id, act.id):
             await feeds.announce_stored(conn, act.id)
     return DONE
