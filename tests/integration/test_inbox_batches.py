@@ -13,7 +13,6 @@ import time
 from dataclasses import replace
 
 import aiohttp
-import asyncpg
 import pytest
 
 from fedserver.app import build_dispatcher, build_publisher
