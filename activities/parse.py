@@ -266,11 +266,16 @@ def visibility_of(doc: dict, followers_uri: str | None) -> str:
     return "direct"
 
 
-def parse_post(doc: object, *, followers_uri: str | None = None) -> RemotePost:
-    """Validate and sanitize a remote post (Note, Article, Question, Page)."""
+def parse_post(doc: object, *, followers_uri: str | None = None, shallow: bool = False) -> RemotePost:
+    """Validate and sanitize a remote post (Note, Article, Question, Page).
+
+    `shallow=True`: the caller has checked the nesting already (the post is the object of an
+    activity `parse_activity` walked), which skips walking it again.
+    """
     if not isinstance(doc, dict):
         raise ParseError("the object must be embedded as a JSON object")
-    check_shape(doc)
+    if not shallow:
+        check_shape(doc)
     kind = doc.get("type")
     if kind not in POST_TYPES:
         raise ParseError(f"unsupported object type: {str(kind)[:40]}")

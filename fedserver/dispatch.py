@@ -17,7 +17,10 @@ A pair may also have a batch handler, for activities of its pairs that arrive to
 one sender or many): the inbox worker gives it such a batch in arrival order, each sender's
 activities in the order they came, and it handles them in one transaction of a few statements
 instead of a transaction each. It answers for each activity (an exception stands for that
-activity alone); if it raises, each activity of the batch is handled alone.
+activity alone); if it raises, each activity of the batch is handled alone. It may come with
+a pure `prepare` for each activity (parsing, sanitizing, search terms: nothing that reads or
+writes the database), which the worker runs ahead, while the sender's earlier batch is still
+in its transaction, so the processor and the database work side by side even for one sender.
 
 Packages may also register post hooks: after a handler stores or updates a remote post, each
 hook reads it in the same transaction (the storefront keeps the listing a Note carries, and
@@ -29,6 +32,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -37,8 +41,8 @@ from activities.parse import InboundActivity, ParseError, RemotePost, parse_acti
 
 from .config import Settings
 from .net.http import FetchBudget, HttpClient, Signer
-from .turns import in_turns
 from .publish import Publisher
+from .turns import in_turns
 
 ANY = "*"
 REFERENCE = "(reference)"
@@ -88,15 +92,20 @@ class InboundContext:
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One activity of a batch, and the personal inbox it came to (None: the shared inbox)."""
+    """One activity of a batch, the personal inbox it came to (None: the shared inbox), and what its prepare made."""
 
     activity: InboundActivity
     recipient_id: int | None
+    prepared: Any = None
 
 
 Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
 # A run of one sender's activities of one pair, in order: a result (or an exception) for each.
 BatchHandler = Callable[[InboundContext, list[BatchItem]], Awaitable[list[Result | Exception]]]
+# Pure work on one activity of a batch, done ahead of its turn; raising ParseError or ValueError fails it alone.
+Prepare = Callable[[InboundActivity], Any]
+# A batch parsed and prepared: an item for each activity, or the error that fails it alone.
+Prepared = list[BatchItem | ParseError | ValueError]
 # The thing an activity is about, for ordering (None: order it with everything else of its sender).
 SubjectKey = Callable[[dict], str | None]
 # Reads a remote post just stored or updated (its author given), in the handler's transaction.
@@ -124,6 +133,7 @@ class Dispatcher:
         self.post_hooks: tuple[PostHook, ...] = ()
         self._subjects: dict[tuple[str, str], SubjectKey] = {}
         self._batches: dict[tuple[str, str], BatchHandler] = {}
+        self._prepares: dict[BatchHandler, Prepare] = {}
 
     def order_by(self, activity_type: str, object_types: str | Iterable[str], subject: SubjectKey) -> None:
         """Order a sender's activities of these pairs per `subject` instead of all together."""
@@ -154,16 +164,20 @@ class Dispatcher:
                 raise ValueError(f"a handler for {activity_type}/{kind} is already registered")
             self._handlers[key] = handler
 
-    def register_batch(self, activity_type: str, object_types: str | Iterable[str], handler: BatchHandler) -> None:
+    def register_batch(self, activity_type: str, object_types: str | Iterable[str], handler: BatchHandler,
+                       prepare: Prepare | None = None) -> None:
         """Handle runs of one sender's `activity_type` with any of `object_types` with `handler`.
 
         The pairs must be registered (and precisely) for one activity at a time too: that handler
-        takes the activities of a batch that failed as a whole.
+        takes the activities of a batch that failed as a whole. `prepare`, if given, is run on each
+        activity first (its answer is the item's `prepared`).
         """
         for kind in [object_types] if isinstance(object_types, str) else object_types:
             if (activity_type, kind) not in self._handlers:
                 raise ValueError(f"register a handler for {activity_type}/{kind} before its batch handler")
             self._batches[(activity_type, kind)] = handler
+        if prepare is not None:
+            self._prepares[handler] = prepare
 
     def handler_for(self, activity: InboundActivity) -> Handler | None:
         """The most precise handler for this activity, if any."""
@@ -182,28 +196,40 @@ class Dispatcher:
             return ignored(f"no handler for {activity.type}/{object_type(activity)}")
         return await handler(ctx, activity)
 
-    async def dispatch_many(self, ctx: InboundContext, bodies: list[tuple[dict, int | None]]) -> list[Result | Exception]:
-        """Handle stored activities of one `batch_key` (each with its recipient) in one batch, in order.
+    async def prepare_many(self, bodies: list[tuple[dict, int | None]]) -> Prepared:
+        """Parse and prepare stored activities of one `batch_key` (each with its recipient), in turns. Pure.
 
         Raises ValueError when they do not belong to one batch handler (the caller then handles them alone).
         """
         handlers = {self.batch_key(body) for body, _ in bodies}
         if len(handlers) != 1 or None in handlers:
             raise ValueError("these activities are not one batch")
-        results: list[Result | Exception | None] = []
-        items: list[BatchItem] = []
+        prepare = self._prepares.get(handlers.pop())  # type: ignore[arg-type]
+        prepared: Prepared = []
         async for body, recipient_id in in_turns(bodies):
             try:
                 activity = parse_activity(body)
-            except ParseError as exc:
-                results.append(exc)
-                continue
-            if _pair(body) != (activity.type, object_type(activity)):
-                raise ValueError("an activity of the batch is not what its stored type says")
-            items.append(BatchItem(activity, recipient_id))
-            results.append(None)
-        handled = await handlers.pop()(ctx, items) if items else []
+                if _pair(body) != (activity.type, object_type(activity)):
+                    raise RuntimeError("an activity of the batch is not what its stored type says")
+                prepared.append(BatchItem(activity, recipient_id, prepare(activity) if prepare else None))
+            except (ParseError, ValueError) as exc:
+                prepared.append(exc)
+        return prepared
+
+    async def dispatch_many(self, ctx: InboundContext, bodies: list[tuple[dict, int | None]],
+                            prepared: Prepared | None = None) -> list[Result | Exception]:
+        """Handle stored activities of one `batch_key` in one batch, in order (`prepare_many` first, if not given).
+
+        Raises ValueError when they do not belong to one batch handler (the caller then handles them alone).
+        """
+        handler = self.batch_key(bodies[0][0]) if bodies else None
+        if prepared is None:
+            prepared = await self.prepare_many(bodies)
+        if handler is None or len(prepared) != len(bodies):
+            raise ValueError("these activities are not one batch")
+        items = [item for item in prepared if isinstance(item, BatchItem)]
+        handled = await handler(ctx, items) if items else []
         if len(handled) != len(items):
             raise RuntimeError(f"a batch handler answered {len(handled)} of {len(items)} activities")
         answers = iter(handled)
-        return [next(answers) if result is None else result for result in results]
+        return [next(answers) if isinstance(item, BatchItem) else item for item in prepared]

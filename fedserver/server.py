@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Callable
@@ -76,6 +77,21 @@ async def _supervise(name: str, worker: Worker, runtime: Runtime, stop: asyncio.
                 pass
 
 
+def _settle_garbage_collector() -> None:
+    """Keep the collector's pauses short while the process serves and works.
+
+    What start-up made (modules, settings, the app, pools) lives as long as the process; frozen,
+    the full collections never walk it again: they took 30-45 ms each (with any request waiting
+    behind them) while an inbox backlog drained, and now walk only what was made since. The
+    youngest generation is collected every 10,000 allocations instead of 700: most of what a
+    request or a batch makes is freed by reference counting long before that, so the collector
+    runs a fourteenth as often and finds about as much.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def _listening_on(runner: web.AppRunner) -> str:
     for address in runner.addresses:
         host, port = address[0], address[1]
@@ -120,6 +136,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
                 ready(where)
         elif ready:
             ready("")
+        _settle_garbage_collector()
         await stop.wait()
         log.info("shutting down")
     finally:

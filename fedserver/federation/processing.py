@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from activities.parse import ParseError
 
-from ..dispatch import InboundContext, Result
+from ..dispatch import InboundContext, Prepared, Result
 from ..jobs import RETRY, Job, JobWorker, Outcome, WorkerOptions
 from ..net.http import FetchBudget, FetchError
 from ..repo.inbox import INBOX
@@ -47,7 +47,8 @@ class InboxWorker:
                                 shutdown_timeout=runtime.settings.server.shutdown_timeout,
                                 ordering_key=lambda item: dispatcher.ordering_key(item["actor_uri"], item["body"]),
                                 batch_key=lambda item: dispatcher.batch_key(item["body"]),
-                                run_batch=self.process_batch, max_batch=MAX_BATCH, parallel=PARALLEL)
+                                run_batch=self.process_batch, prepare_batch=self.prepare_batch,
+                                max_batch=MAX_BATCH, parallel=PARALLEL)
         queue = replace(INBOX, lease_seconds=runtime.settings.federation.inbox_lease_seconds)
         self.jobs = JobWorker(runtime.pool, queue, self.process, options)
 
@@ -70,10 +71,14 @@ class InboxWorker:
             result = exc
         return _outcome(item, result)
 
-    async def process_batch(self, items: list[Job]) -> list[Outcome]:
+    async def prepare_batch(self, items: list[Job]) -> Prepared:
+        """Parse and prepare a batch ahead of its turn (pure); raises when they are not one batch."""
+        return await self.runtime.dispatcher.prepare_many([(item["body"], item["recipient_id"]) for item in items])
+
+    async def process_batch(self, items: list[Job], prepared: Prepared | None) -> list[Outcome]:
         """Dispatch activities of one batch handler as one batch; raises when the batch as a whole failed."""
         results = await self.runtime.dispatcher.dispatch_many(
-            self._context(None, len(items)), [(item["body"], item["recipient_id"]) for item in items])
+            self._context(None, len(items)), [(item["body"], item["recipient_id"]) for item in items], prepared)
         return [_outcome(item, result) for item, result in zip(items, results, strict=True)]
 
 

@@ -6,7 +6,9 @@ by a slow poll (so it keeps working, by polling alone, while it cannot LISTEN). 
 share an ordering key run one after another in the order they were claimed; others run in
 parallel. A queue may also run batches: consecutive claimed jobs of one ordering key that share
 a batch key go to `run_batch` together (one transaction for all, say), and if that raises, each
-runs alone, so one bad job fails alone. A job's run never raises into the loop: a crash is
+runs alone, so one bad job fails alone. A batch's `prepare_batch` (pure work: parsing, say) runs
+as soon as it is claimed, ahead of its turn, so that a key's next batch is made ready while its
+previous one waits on the database. A job's run never raises into the loop: a crash is
 logged and its lease brings it back later. On stop, jobs in flight get `shutdown_timeout`
 seconds; cancelled ones come back when their lease runs out. Nothing is held only in memory.
 """
@@ -32,12 +34,15 @@ from .schedule import Outcome, settle
 
 log = logging.getLogger("fedserver.jobs")
 
+_ALONE = object()  # a batch whose preparing failed: each of its jobs runs alone
+
 # Errors that mean "the database cannot be reached right now": the worker waits and tries again.
 DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncio.TimeoutError,
                  asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 Run = Callable[[Job], Awaitable[Outcome]]
-RunBatch = Callable[[list[Job]], Awaitable[list[Outcome]]]
+RunBatch = Callable[[list[Job], Any], Awaitable[list[Outcome]]]  # with what prepare_batch made (or None)
+PrepareBatch = Callable[[list[Job]], Awaitable[Any]]
 ExtraClaim = Callable[[asyncpg.Connection, int], Awaitable[list[Job]]]
 
 
@@ -54,6 +59,7 @@ class WorkerOptions:
     extra_claim: ExtraClaim | None = None  # claimed first on each fill (such as probes of paused domains)
     batch_key: Callable[[Job], Hashable | None] | None = None  # None: the job runs alone
     run_batch: RunBatch | None = None  # an outcome for each job of a batch, in order
+    prepare_batch: PrepareBatch | None = None  # pure work on a batch, run ahead of its turn
     max_batch: int = 64
     parallel: int | None = None  # units (jobs or batches) running at once; None: as many as are in hand
 
@@ -197,19 +203,30 @@ class JobWorker:
         self.wake.set()
 
     async def _after(self, before: set[asyncio.Task], unit: list[Job]) -> None:
+        prepared: Any = None
+        if len(unit) > 1 and self.options.prepare_batch is not None:
+            try:
+                prepared = await self.options.prepare_batch(unit)
+            except Exception:
+                log.warning("preparing a batch of %d %s jobs failed; each runs alone", len(unit), self.queue.table,
+                            exc_info=True)
+                prepared = _ALONE
         if before:
             await asyncio.wait(before)  # the earlier units of the same keys first, whatever came of them
         async with self._running:
             if len(unit) == 1:
                 await self.attempt(unit[0])
+            elif prepared is _ALONE:
+                for job in unit:
+                    await self.attempt(job)
             else:
-                await self.attempt_batch(unit)
+                await self.attempt_batch(unit, prepared)
 
-    async def attempt_batch(self, jobs: list[Job]) -> None:
+    async def attempt_batch(self, jobs: list[Job], prepared: Any = None) -> None:
         """Run jobs as one batch and record each outcome; if the batch raises, run each alone."""
         assert self.options.run_batch is not None
         try:
-            outcomes = await self.options.run_batch(jobs)
+            outcomes = await self.options.run_batch(jobs, prepared)
         except asyncio.CancelledError:
             raise
         except Exception:

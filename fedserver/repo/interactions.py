@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import asyncpg
 
 from activities.parse import RemotePost
 
-from .search import index_post_text, index_posts_text
+from .search import INDEXED_VISIBILITIES, index_post_text, index_posts_terms, index_posts_text
 
 
 async def upsert_follow(conn: asyncpg.Connection, follower_id: int, followee_id: int, activity_uri: str,
@@ -153,8 +154,12 @@ async def insert_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_i
     return bool(await insert_remote_posts(conn, [(post, actor_id)]))
 
 
-async def insert_remote_posts(conn: asyncpg.Connection, posts: list[tuple[RemotePost, int]]) -> dict[str, int]:
-    """Store remote posts (each with its author's id) once each, in order, in one statement; {uri: id} of those new."""
+async def insert_remote_posts(conn: asyncpg.Connection, posts: list[tuple[RemotePost, int]],
+                              terms: Mapping[str, list[str]] | None = None) -> dict[str, int]:
+    """Store remote posts (each with its author's id) once each, in order, in one statement; {uri: id} of those new.
+
+    `terms` may give the search terms of posts (by uri) made beforehand (`post_terms`), out of the transaction.
+    """
     unique = list({post.id: (post, author) for post, author in reversed(posts)}.values())[::-1]  # first of repeats
     columns = [[getattr(post, name) for post, _ in unique] for name in
                ("id", "type", "in_reply_to", "content", "name", "summary", "url", "visibility", "raw", "published",
@@ -173,8 +178,13 @@ async def insert_remote_posts(conn: asyncpg.Connection, posts: list[tuple[Remote
         [author for _, author in unique], *columns,
     )
     stored = {row["uri"]: row["id"] for row in rows}
-    if stored:
-        await index_posts_text(conn, [(stored[post.id], post.content) for post, _ in unique if post.id in stored])
+    new = [post for post, _ in unique if post.id in stored]
+    made = [post for post in new if terms is not None and post.id in terms]
+    await index_posts_terms(conn, [(stored[post.id], terms[post.id]) for post in made  # type: ignore[index]
+                                   if post.visibility in INDEXED_VISIBILITIES])
+    rest = [post for post in new if terms is None or post.id not in terms]
+    if rest:
+        await index_posts_text(conn, [(stored[post.id], post.content) for post in rest])
     return stored
 
 

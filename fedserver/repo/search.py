@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncpg
 
 from activities.actor import Actor
-from activities.sanitize import html_to_text
 
-from ..search.ngrams import document_terms, normalize
+from ..search.ngrams import normalize, post_terms
 from .actors import _ACTOR_COLUMNS, _actor
 
 INDEXED_VISIBILITIES = ("public", "unlisted")
@@ -23,13 +22,6 @@ _VISIBLE_ACTOR = "a.deleted_at IS NULL AND coalesce(l.role, 'user') <> 'instance
 _NOT_BLOCKED = """($1::bigint IS NULL OR NOT EXISTS (
                       SELECT 1 FROM blocks b WHERE (b.actor_id = $1 AND b.target_id = a.id)
                                                 OR (b.actor_id = a.id AND b.target_id = $1)))"""
-
-
-def post_text(html: str, name: str | None, summary: str | None) -> str:
-    """The plain text a post is searchable by: title, content warning and content (stored, so already clean)."""
-    parts = [name or "", html_to_text(summary, max_chars=None) if summary else "",
-             html_to_text(html, max_chars=None, sanitized=True)]
-    return "\n".join(p for p in parts if p)
 
 
 async def index_post_text(conn: asyncpg.Connection, object_id: int, html: str) -> None:
@@ -50,14 +42,20 @@ async def index_posts_text(conn: asyncpg.Connection, posts: list[tuple[int, str]
                            [object_id for object_id, _ in posts if object_id not in kept])
     if not indexed:
         return
-    # One row per post: its terms joined by a unit separator (terms are letters and digits only).
-    terms = [_SEPARATOR.join(document_terms(post_text(html, found[object_id]["name"], found[object_id]["summary"])))
-             for object_id, html in indexed]
+    await index_posts_terms(conn, [(object_id, post_terms(html, found[object_id]["name"], found[object_id]["summary"]))
+                                   for object_id, html in indexed])
+
+
+async def index_posts_terms(conn: asyncpg.Connection, posts: list[tuple[int, list[str]]]) -> None:
+    """(Re)index posts by terms already made (`post_terms`, of posts known to be public or unlisted), in one statement."""
+    if not posts:
+        return
+    # One text per post: its terms joined by a unit separator (terms are letters and digits only).
     await conn.execute(
         """INSERT INTO post_search (object_id, terms)
            SELECT u.id, string_to_array(u.terms, chr(31)) FROM unnest($1::bigint[], $2::text[]) AS u(id, terms)
            ON CONFLICT (object_id) DO UPDATE SET terms = EXCLUDED.terms""",
-        [object_id for object_id, _ in indexed], terms,
+        [object_id for object_id, _ in posts], [_SEPARATOR.join(terms) for _, terms in posts],
     )
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from activities.sanitize import html_to_text, sanitized_words
+
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 64
 MAX_DOCUMENT_CHARS = 20_000
@@ -81,6 +83,12 @@ def _terms(text: str, *, document: bool) -> list[str]:
 def document_terms(text: str) -> list[str]:
     """Every term a post's plain text is indexed under."""
     return _terms(normalize(text[:MAX_DOCUMENT_CHARS]), document=True)
+
+
+def post_terms(html: str, name: str | None, summary: str | None) -> list[str]:
+    """The terms a post is searchable by: of its title, content warning and content (stored, so already clean)."""
+    parts = [name or "", html_to_text(summary, max_chars=None) if summary else "", sanitized_words(html)]
+    return document_terms("\n".join(p for p in parts if p))
 
 
 def query_terms(query: str) -> list[str]:

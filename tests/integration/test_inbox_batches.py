@@ -69,9 +69,9 @@ async def _work(pool, settings, expected: int) -> list[list[int]]:
                           build_dispatcher())
         worker = InboxWorker(runtime)
 
-        async def spy(items):
+        async def spy(items, prepared):
             batches.append([item.id for item in items])
-            return await worker.process_batch(items)
+            return await worker.process_batch(items, prepared)
 
         worker.jobs.options = replace(worker.jobs.options, run_batch=spy)
 

@@ -321,7 +321,7 @@ def _batching_worker(pool, ran: list, batches: list, *, poisoned: frozenset[int]
         ran.append(job.id)
         return Outcome("failed", "poisoned") if job.id in poisoned else Outcome("done")
 
-    async def run_batch(batch):
+    async def run_batch(batch, _prepared):
         batches.append([job.id for job in batch])
         if poisoned & {job.id for job in batch}:
             raise RuntimeError("one job of the batch cannot be done")
@@ -365,3 +365,59 @@ async def test_claimed_jobs_run_in_batches_and_a_batch_that_raises_runs_each_job
     assert [i for i in ran if i in ids[:10]] == ids[:10] and ran[-4:] == ids[8:12]
     states = {r["id"]: r["state"] for r in await pool.fetch("SELECT id, state FROM inbox_items")}
     assert states[ids[5]] == "failed" and all(states[i] == "done" for i in ids if i != ids[5])
+
+
+async def test_a_batch_is_prepared_ahead_while_the_earlier_batch_of_its_key_runs_and_runs_only_after_it(pool):
+    ids = await _batch_items(pool, [("a", "c")] * 8)
+    events: list[str] = []
+    first_may_end = asyncio.Event()
+
+    async def prepare(batch):
+        events.append(f"prepare {batch[0].id}")
+        if batch[0].id == ids[4]:
+            first_may_end.set()  # the second batch was prepared while the first still ran
+        return f"made for {batch[0].id}"
+
+    async def run_batch(batch, prepared):
+        assert prepared == f"made for {batch[0].id}"
+        events.append(f"run {batch[0].id}")
+        if batch[0].id == ids[0]:
+            await asyncio.wait_for(first_may_end.wait(), 10)
+        events.append(f"end {batch[0].id}")
+        return [Outcome("done") for _ in batch]
+
+    worker = JobWorker(pool, INBOX, lambda job: Outcome("done"), WorkerOptions(
+        concurrency=64, ordering_key=lambda job: job["actor_uri"], batch_key=lambda job: "c",
+        run_batch=run_batch, prepare_batch=prepare, max_batch=4))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_for(lambda: f"end {ids[4]}" in events, 20, "both batches to end")
+    stop.set()
+    await task
+    assert events.index(f"prepare {ids[4]}") < events.index(f"end {ids[0]}") < events.index(f"run {ids[4]}")
+
+
+async def test_a_batch_whose_preparing_fails_runs_each_job_alone_in_order(pool):
+    ids = await _batch_items(pool, [("a", "c")] * 3)
+    ran: list[int] = []
+
+    async def prepare(batch):
+        raise ValueError("cannot be prepared")
+
+    async def run(job):
+        ran.append(job.id)
+        return Outcome("done")
+
+    async def run_batch(batch, prepared):
+        raise AssertionError("a batch that could not be prepared must not run as a batch")
+
+    worker = JobWorker(pool, INBOX, run, WorkerOptions(
+        concurrency=64, ordering_key=lambda job: job["actor_uri"], batch_key=lambda job: "c",
+        run_batch=run_batch, prepare_batch=prepare, max_batch=4))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_for(lambda: len(ran) == 3, 20, "each job to run alone")
+    stop.set()
+    await task
+    assert ran == ids
+    assert {r["state"] for r in await pool.fetch("SELECT state FROM inbox_items")} == {"done"}

@@ -22,7 +22,7 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("Block", ANY, follows.on_block)
     dispatcher.register("Undo", "Block", follows.on_undo_block)
     dispatcher.register("Create", [*POST_TYPES, REFERENCE], posts.on_create_post)
-    dispatcher.register_batch("Create", POST_TYPES, posts.on_create_posts)
+    dispatcher.register_batch("Create", POST_TYPES, posts.on_create_posts, prepare=posts.prepare_create_post)
     dispatcher.register("Update", ACTOR_TYPES, posts.on_update_actor)
     dispatcher.register("Update", POST_TYPES, posts.on_update_post)
     dispatcher.register("Update", REFERENCE, posts.on_update_reference)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import asyncpg
 
 from activities.actor import Actor
-from activities.parse import InboundActivity, ParseError, RemotePost, parse_actor, parse_post, ref
+from activities.parse import InboundActivity, ParseError, RemotePost, parse_actor, parse_post, ref, visibility_of
 from activities.text import tag_hashtags
 from activities.urls import same_origin
 
@@ -15,6 +17,7 @@ from ...repo import actors as actors_repo
 from ...repo import interactions as repo
 from ...repo import status_views
 from ...repo.remote_actors import upsert_remote_actor
+from ...search.ngrams import post_terms
 from ...turns import in_turns
 from .. import feeds
 from .common import as_list, object_document, remote_actor, remote_actors
@@ -44,11 +47,26 @@ async def on_create_post(ctx: InboundContext, act: InboundActivity) -> Result:
     return result
 
 
+@dataclass(frozen=True)
+class PreparedPost:
+    """An embedded post parsed and sanitized (its visibility not yet known: that needs its author), with its terms."""
+
+    post: RemotePost
+    terms: list[str]
+
+
+def prepare_create_post(act: InboundActivity) -> PreparedPost:
+    """The pure part of a Create of an embedded post, done ahead of its batch's turn."""
+    post = parse_post(act.object or {}, shallow=True)  # parse_activity walked the activity, this object with it
+    return PreparedPost(post, post_terms(post.content, post.name, post.summary))
+
+
 async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
     """Creates of embedded posts (of one sender or many, in arrival order), stored in one transaction."""
     authors = await remote_actors(ctx, list(dict.fromkeys(item.activity.actor for item in items)))
     results: list[Result | Exception] = []
     parsed: list[tuple[RemotePost, int | None, Actor] | None] = []
+    terms: dict[str, list[str]] = {}
     async for item in in_turns(items):
         author = authors[item.activity.actor]
         try:
@@ -56,17 +74,23 @@ async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[R
                 results.append(author)  # retried alone, on the jobs schedule, like a single Create
                 parsed.append(None)
                 continue
-            parsed.append((parse_post(item.activity.object or {}, followers_uri=author.followers_uri),
-                           item.recipient_id, author))
+            if isinstance(item.prepared, PreparedPost):
+                post = item.prepared.post
+                post = replace(post, visibility=visibility_of(post.raw, author.followers_uri))
+                terms[post.id] = item.prepared.terms
+            else:
+                post = parse_post(item.activity.object or {}, followers_uri=author.followers_uri)
+            parsed.append((post, item.recipient_id, author))
             results.append(DONE)
         except (ParseError, ValueError) as exc:
             parsed.append(None)
             results.append(exc)
-    stored = await _store_posts(ctx, [p for p in parsed if p is not None])
+    stored = await _store_posts(ctx, [p for p in parsed if p is not None], terms)
     return [stored.pop(0) if p is not None else r for p, r in zip(parsed, results, strict=True)]
 
 
-async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | None, Actor]]) -> list[Result]:
+async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | None, Actor]],
+                       terms: dict[str, list[str]] | None = None) -> list[Result]:
     """Keep those new posts (each with the inbox it came to and its sender) that concern someone here, in order."""
     results: list[Result] = [ignored("the post is not the actor's own")
                              if post.attributed_to != author.uri or not same_origin(post.id, author.uri) else DONE
@@ -85,7 +109,7 @@ async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | 
                 results[i] = ignored("nobody here follows or is addressed")
             else:
                 kept.append((post, author))
-        stored = await repo.insert_remote_posts(conn, [(post, author.id) for post, author in kept]) if kept else {}
+        stored = await repo.insert_remote_posts(conn, [(post, author.id) for post, author in kept], terms) if kept else {}
         new = [(stored.pop(post.id), post, author) for post, author in kept if post.id in stored]  # repeats once
         if new:
             await feeds.posts_stored(conn, [(object_id, post.mentions, tag_hashtags(post.raw.get("tag")))
