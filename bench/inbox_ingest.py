@@ -85,8 +85,11 @@ def parse_mix(text: str) -> list[tuple[str, int]]:
 
 
 def plan(total: int, mix: list[tuple[str, int]], actors: list[str], local_posts: list[str],
-         reader: str) -> list[dict]:
-    """`total` distinct activities, kinds spread evenly by weight, senders taking turns."""
+         reader: str, *, mention_reader: bool = False) -> list[dict]:
+    """`total` distinct activities, kinds spread evenly by weight, senders taking turns.
+
+    `mention_reader`: notes mention the reader (senders nobody here follows are kept only then).
+    """
     weights = sum(w for _, w in mix)
     slots = [name for name, w in mix for _ in range(w)]
     created: dict[str, list[str]] = {actor: [] for actor in actors}
@@ -107,10 +110,13 @@ def plan(total: int, mix: list[tuple[str, int]], actors: list[str], local_posts:
         else:
             note = f"{actor}/notes/{i}"
             created[actor].append(note)
-            out.append({**base, "type": "Create",
-                        "object": {"id": note, "type": "Note", "attributedTo": actor, "to": [PUBLIC],
-                                   "content": f"<p>bench note {i}: 오늘의 도자기 #공방</p>",
-                                   "tag": [{"type": "Hashtag", "name": "#공방"}]}})
+            tags = [{"type": "Hashtag", "name": "#공방"}]
+            cc = [reader] if mention_reader else []
+            if mention_reader:
+                tags.append({"type": "Mention", "href": reader, "name": "@reader"})
+            out.append({**base, "type": "Create", "cc": cc,
+                        "object": {"id": note, "type": "Note", "attributedTo": actor, "to": [PUBLIC], "cc": cc,
+                                   "content": f"<p>bench note {i}: 오늘의 도자기 #공방</p>", "tag": tags}})
     return out
 
 
@@ -541,7 +547,8 @@ def bench(args: argparse.Namespace, admin_url: str) -> None:
                                                 reader=reader, base_url=base_url))
         token = asyncio.run(issue_reader_token(db_url, reader)) if reader else None
         total = args.burst if args.role == "all" else args.requests
-        activities = plan(total, parse_mix(args.mix), actors, posts, f"{base_url}/users/reader")
+        activities = plan(total, parse_mix(args.mix), actors, posts, f"{base_url}/users/reader",
+                          mention_reader=args.unknown_key)
         t0 = time.monotonic()
         signed = presign(private_pem, host, activities)
         print(f"pre-signed {len(signed):,} activities in {time.monotonic() - t0:.1f} s "

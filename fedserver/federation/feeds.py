@@ -48,7 +48,12 @@ async def post_edited(conn: asyncpg.Connection, object_id: int, *, mention_uris:
 
 async def like_stored(conn: asyncpg.Connection, like_uri: str) -> None:
     """A new like: the local author of the post is notified."""
-    await notifications_repo.notify_favourite(conn, like_uri)
+    await likes_stored(conn, [like_uri])
+
+
+async def likes_stored(conn: asyncpg.Connection, like_uris: list[str]) -> None:
+    """New likes: the local authors of the posts are notified."""
+    await notifications_repo.notify_favourites(conn, like_uris)
 
 
 async def announce_stored(conn: asyncpg.Connection, announce_uri: str) -> None:

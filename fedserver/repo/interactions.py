@@ -71,12 +71,21 @@ async def delete_follows_of(conn: asyncpg.Connection, actor_id: int) -> None:
 
 async def insert_like(conn: asyncpg.Connection, actor_id: int, object_uri: str, activity_uri: str) -> bool:
     """Record a like once; False when it was already recorded."""
-    status = await conn.execute(
-        """INSERT INTO likes (actor_id, object_uri, activity_uri) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING""",
-        actor_id, object_uri, activity_uri,
+    return bool(await insert_likes(conn, [(actor_id, object_uri, activity_uri)]))
+
+
+async def insert_likes(conn: asyncpg.Connection, likes: list[tuple[int, str, str]]) -> set[str]:
+    """Record likes (actor id, object uri, activity uri) once each, in order, in one statement; the activity uris
+    of those new."""
+    rows = await conn.fetch(
+        """INSERT INTO likes (actor_id, object_uri, activity_uri)
+           SELECT u.actor_id, u.object_uri, u.activity_uri
+           FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u(actor_id, object_uri, activity_uri, n)
+           ORDER BY u.n
+           ON CONFLICT DO NOTHING RETURNING activity_uri""",
+        [like[0] for like in likes], [like[1] for like in likes], [like[2] for like in likes],
     )
-    return status.endswith(" 1")
+    return {row["activity_uri"] for row in rows}
 
 
 async def insert_announce(conn: asyncpg.Connection, actor_id: int, object_uri: str, activity_uri: str) -> bool:
@@ -216,12 +225,22 @@ async def get_object_owner(conn: asyncpg.Connection, uri: str) -> tuple[int, boo
     return (row["actor_id"], row["is_local"]) if row else None
 
 
-async def local_actor_ids(conn: asyncpg.Connection, uris: list[str]) -> list[int]:
-    """Ids of the local, non-deleted actors among `uris`."""
-    rows = await conn.fetch(
-        "SELECT id FROM actors WHERE is_local AND deleted_at IS NULL AND uri = ANY($1::text[])", uris
-    )
-    return [row["id"] for row in rows]
+async def local_objects_among(conn: asyncpg.Connection, uris: list[str]) -> set[str]:
+    """Those of `uris` that are local, non-deleted objects."""
+    if not uris:
+        return set()
+    rows = await conn.fetch("SELECT uri FROM objects WHERE uri = ANY($1::text[]) AND is_local AND deleted_at IS NULL",
+                            uris)
+    return {row["uri"] for row in rows}
+
+
+async def local_actors_among(conn: asyncpg.Connection, uris: list[str]) -> set[str]:
+    """Those of `uris` that are local, non-deleted actors."""
+    if not uris:
+        return set()
+    rows = await conn.fetch("SELECT uri FROM actors WHERE is_local AND deleted_at IS NULL AND uri = ANY($1::text[])",
+                            uris)
+    return {row["uri"] for row in rows}
 
 
 async def has_local_followers(conn: asyncpg.Connection, actor_id: int) -> bool:

@@ -43,14 +43,19 @@ async def notify_mentions(conn: asyncpg.Connection, *object_ids: int) -> None:
 
 async def notify_favourite(conn: asyncpg.Connection, like_uri: str) -> None:
     """`favourite` for the local author of a liked post."""
+    await notify_favourites(conn, [like_uri])
+
+
+async def notify_favourites(conn: asyncpg.Connection, like_uris: list[str]) -> None:
+    """`favourite` for the local authors of liked posts, in one statement."""
     await conn.execute(
         f"""INSERT INTO notifications (account_id, from_id, type, object_id, like_id)
             SELECT o.actor_id, l.actor_id, 'favourite', o.id, l.id
             FROM likes l JOIN objects o ON o.uri = l.object_uri AND o.is_local AND o.deleted_at IS NULL
-            WHERE l.activity_uri = $1 AND o.actor_id <> l.actor_id
+            WHERE l.activity_uri = ANY($1::text[]) AND o.actor_id <> l.actor_id
               AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.actor_id = o.actor_id AND b.target_id = l.actor_id)
-            {_ONCE}""",
-        like_uri,
+            ORDER BY l.id {_ONCE}""",
+        like_uris,
     )
 
 

@@ -136,6 +136,61 @@ async def test_a_senders_run_is_stored_in_batches_in_arrival_order(fed_client, f
                                "WHERE o.uri LIKE $1", f"{bob.uri}/notes/%") == 15
 
 
+async def test_posts_of_a_sender_nobody_follows_are_kept_in_a_batch_only_when_they_concern_someone_here(
+        fed_client, fed_settings, pool, remote):
+    bob = remote.actors["bob"]
+    await _send(fed_client, bob, [{"@context": AS, "id": f"{bob.uri}/likes/0", "type": "Like", "actor": bob.uri,
+                                   "object": f"{bob.uri}/notes/elsewhere"}])  # bob known, and followed by nobody
+    local_post = f"https://{TEST_DOMAIN}/users/alice/statuses/1"
+    await pool.execute("""INSERT INTO objects (uri, object_type, actor_id, is_local, content, visibility)
+                          SELECT $1, 'Note', id, true, '<p>hi</p>', 'public' FROM actors WHERE uri = $2""",
+                       local_post, ALICE)
+    run = [_create(bob, 1), _create(bob, 2, tag=[{"type": "Mention", "href": ALICE}]), _create(bob, 3, cc=[ALICE]),
+           _create(bob, 4, inReplyTo=local_post), _create(bob, 5, inReplyTo=f"{bob.uri}/notes/1"),
+           _create(bob, 6, cc=[f"https://{TEST_DOMAIN}/users/nobody"])]
+    await _send(fed_client, bob, run)
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM inbox_items ORDER BY id")]
+
+    batches = await _work(pool, fed_settings, expected=len(ids))
+
+    assert batches == [ids[1:]]
+    states = await pool.fetch("SELECT state, last_error FROM inbox_items ORDER BY id")
+    assert [r["state"] for r in states[1:]] == ["ignored", "done", "done", "done", "ignored", "ignored"]
+    assert states[1]["last_error"] == "nobody here follows or is addressed"
+    stored = {r["uri"] for r in await pool.fetch("SELECT uri FROM objects WHERE NOT is_local")}
+    assert stored == {f"{bob.uri}/notes/{n}" for n in (2, 3, 4)}
+
+
+async def test_likes_of_several_senders_are_one_batch_counted_once_each_and_notified(fed_client, fed_settings, pool,
+                                                                                   remote):
+    bob, carol = remote.actors["bob"], remote.add_actor("carol")
+    local_post = f"https://{TEST_DOMAIN}/users/alice/statuses/1"
+    await pool.execute("""INSERT INTO objects (uri, object_type, actor_id, is_local, content, visibility)
+                          SELECT $1, 'Note', id, true, '<p>hi</p>', 'public' FROM actors WHERE uri = $2""",
+                       local_post, ALICE)
+
+    def like(keys, n: int, obj: str) -> dict:
+        return {"@context": AS, "id": f"{keys.uri}/likes/{n}", "type": "Like", "actor": keys.uri, "object": obj}
+
+    await _send(fed_client, bob, [like(bob, 1, local_post), like(bob, 2, f"{bob.uri}/notes/elsewhere")])
+    await _send(fed_client, carol, [like(carol, 1, local_post)])
+    await _send(fed_client, bob, [like(bob, 3, local_post)])  # bob likes it again: counted once
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM inbox_items ORDER BY id")]
+
+    batches = await _work(pool, fed_settings, expected=len(ids))
+
+    assert batches == [ids]
+    states = await pool.fetch("SELECT state, last_error FROM inbox_items ORDER BY id")
+    assert [r["state"] for r in states] == ["done", "ignored", "done", "done"]
+    assert states[1]["last_error"] == "likes count only on local posts"
+    likes = await pool.fetch("SELECT activity_uri FROM likes WHERE object_uri = $1 ORDER BY id", local_post)
+    assert [r["activity_uri"] for r in likes] == [f"{bob.uri}/likes/1", f"{carol.uri}/likes/1"]
+    notified = await pool.fetch(
+        """SELECT a.uri FROM notifications n JOIN actors a ON a.id = n.from_id
+           WHERE n.type = 'favourite' AND n.account_id = (SELECT id FROM actors WHERE uri = $1) ORDER BY n.id""", ALICE)
+    assert [r["uri"] for r in notified] == [bob.uri, carol.uri]
+
+
 POISON = """CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
               IF NEW.content LIKE '%poison%' THEN RAISE EXCEPTION 'poisoned post %', NEW.uri; END IF;
@@ -272,10 +327,11 @@ async def test_creates_of_several_senders_share_a_batch_and_each_sender_keeps_it
 
     batches = await _work(pool, fed_settings, expected=len(ids))
 
-    # One batch holds both senders' Creates before carol's Update, and bob's Create 3 after it
-    # (bob's order does not depend on carol's Update); the Update runs alone after carol's
-    # Create 2 (and so finds it), and her Create 3 waits for it in the next batch.
-    assert batches == [first[0:4] + [first[5]], [first[6], first[7]]]
+    # The two Likes are a batch of their own. One batch holds both senders' Creates before
+    # carol's Update, and bob's Create 3 after it (bob's order does not depend on carol's
+    # Update); the Update runs alone after carol's Create 2 (and so finds it), and her Create 3
+    # waits for it in the next batch.
+    assert batches == [ids[0:2], first[0:4] + [first[5]], [first[6], first[7]]]
     assert [s for _, s in await _states(pool)][2:] == ["done"] * 8
     carol_2 = await pool.fetchval("SELECT content FROM objects WHERE uri = $1", f"{carol.uri}/notes/2")
     assert carol_2 == "<p>carol's note 2, edited</p>"

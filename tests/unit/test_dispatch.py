@@ -82,9 +82,30 @@ def test_order_activities_of_one_sender_wait_only_behind_the_same_order():
     assert set(keys) == {f"{ACTOR} https://b.example/orders/1"}
     other = {**offer, "object": {**agreement, "id": "https://b.example/orders/2"}}
     assert dispatcher.ordering_key(ACTOR, other) != keys[0]
-    for body in ({"type": "Follow", "object": "https://a.example/users/x"}, {"type": "Create", "object": {"type": "Note"}},
+    for body in ({"type": "Delete", "object": "https://a.example/users/x"}, {"type": "Create", "object": {"type": "Note"}},
                  {"type": "Update", "object": {"type": "Agreement"}}):
         assert dispatcher.ordering_key(ACTOR, body) == ACTOR  # everything else: the sender's own order
+
+
+def test_reactions_of_one_sender_wait_only_behind_reactions_to_the_same_post():
+    dispatcher = build_dispatcher()
+    post, other = "https://a.example/notes/1", "https://a.example/notes/2"
+    like = {"id": "https://remote.example/likes/1", "type": "Like", "object": post}
+    same = [like, {"type": "Undo", "object": like}, {"type": "Announce", "object": post},
+            {"type": "Undo", "object": {"type": "Announce", "object": post}},
+            {"type": "Like", "object": {"type": "Note", "id": post}}]
+    assert {dispatcher.ordering_key(ACTOR, body) for body in same} == {f"{ACTOR} {post}"}
+    assert dispatcher.ordering_key(ACTOR, {**like, "object": other}) == f"{ACTOR} {other}"
+    # Follows and blocks of one account, and their Undo, wait for each other, not for the rest.
+    account = "https://a.example/users/kim"
+    follow = {"id": "https://remote.example/follows/1", "type": "Follow", "object": account}
+    assert {dispatcher.ordering_key(ACTOR, body) for body in (
+        follow, {"type": "Undo", "object": follow}, {"type": "Block", "object": account},
+        {"type": "Undo", "object": {"type": "Block", "object": account}})} == {f"{ACTOR} {account}"}
+    # An Undo that does not say what the reaction was about waits behind everything of its sender.
+    for body in ({"type": "Undo", "object": "https://remote.example/likes/1"},
+                 {"type": "Undo", "object": {"type": "Like", "id": "https://remote.example/likes/1"}}):
+        assert dispatcher.ordering_key(ACTOR, body) == ACTOR
 
 
 def _create(n: int, actor: str = ACTOR, kind: str = "Note") -> dict:

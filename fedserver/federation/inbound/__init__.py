@@ -11,6 +11,7 @@ from activities.parse import ACTOR_TYPES, POST_TYPES
 
 from ...dispatch import ANY, REFERENCE, Dispatcher
 from . import follows, posts, reactions
+from .common import about_object, about_undone_object
 
 
 def register(dispatcher: Dispatcher) -> None:
@@ -27,7 +28,13 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("Update", POST_TYPES, posts.on_update_post)
     dispatcher.register("Update", REFERENCE, posts.on_update_reference)
     dispatcher.register("Delete", ANY, posts.on_delete)
-    dispatcher.register("Like", ANY, reactions.on_like)
+    dispatcher.register("Like", [ANY, REFERENCE, *POST_TYPES], reactions.on_like)
+    dispatcher.register_batch("Like", [REFERENCE, *POST_TYPES], reactions.on_likes)
     dispatcher.register("Announce", ANY, reactions.on_announce)
     dispatcher.register("Undo", ["Like", "Announce"], reactions.on_undo_reaction)
+    for kind in ("Like", "Announce"):
+        dispatcher.order_by(kind, [REFERENCE, *POST_TYPES], about_object)
+    for kind in ("Follow", "Block"):
+        dispatcher.order_by(kind, [REFERENCE, *ACTOR_TYPES], about_object)
+    dispatcher.order_by("Undo", ["Like", "Announce", "Follow", "Block"], about_undone_object)
     dispatcher.register("Undo", REFERENCE, reactions.on_undo_reference)

@@ -23,14 +23,24 @@ from .. import feeds
 from .common import as_list, object_document, remote_actor, remote_actors
 
 
-async def _relevant(conn: asyncpg.Connection, followed: bool, recipient_id: int | None, post: RemotePost) -> bool:
-    """Mastodon keeps a remote post only if it concerns someone here."""
-    if followed or recipient_id is not None:
-        return True
-    if post.in_reply_to and (owner := await repo.get_object_owner(conn, post.in_reply_to)) and owner[1]:
-        return True
-    addressed = list(post.mentions) + [ref(v) for v in as_list(post.raw.get("to")) + as_list(post.raw.get("cc"))]
-    return bool(await repo.local_actor_ids(conn, [a for a in addressed if a]))
+def _addressed(post: RemotePost) -> list[str]:
+    """Whom a post mentions or addresses."""
+    return [a for a in list(post.mentions) + [ref(v) for v in as_list(post.raw.get("to")) + as_list(post.raw.get("cc"))]
+            if a]
+
+
+async def _relevant(conn: asyncpg.Connection, followed: set[int],
+                    candidates: list[tuple[RemotePost, int | None, Actor]]) -> list[bool]:
+    """Mastodon keeps a remote post only if it concerns someone here: its author is followed, it came to a
+    personal inbox, it replies to a local post or it mentions or addresses a local account (two statements
+    for any number of posts, and none when every author is followed)."""
+    doubtful = [post for post, recipient_id, author in candidates if author.id not in followed and recipient_id is None]
+    replied_to, addressed = set(), set()
+    if doubtful:
+        replied_to = await repo.local_objects_among(conn, [p.in_reply_to for p in doubtful if p.in_reply_to])
+        addressed = await repo.local_actors_among(conn, list({a for p in doubtful for a in _addressed(p)}))
+    return [author.id in followed or recipient_id is not None or post.in_reply_to in replied_to
+            or any(a in addressed for a in _addressed(post)) for post, recipient_id, author in candidates]
 
 
 async def post_fetched(conn: asyncpg.Connection, post: RemotePost) -> None:
@@ -101,11 +111,13 @@ async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | 
     async with ctx.pool.acquire() as conn, conn.transaction():
         deleted = await repo.tombstoned_among(conn, [(post.id, author.uri) for _, post, _, author in candidates])
         followed = await repo.with_local_followers(conn, list({author.id for *_, author in candidates}))
+        relevant = await _relevant(conn, followed, [(post, recipient_id, author)
+                                                    for _, post, recipient_id, author in candidates])
         kept: list[tuple[RemotePost, Actor]] = []
-        for i, post, recipient_id, author in candidates:
+        for (i, post, _, author), concerns_us in zip(candidates, relevant, strict=True):
             if (post.id, author.uri) in deleted:
                 results[i] = ignored("the post was deleted before it arrived")
-            elif not await _relevant(conn, author.id in followed, recipient_id, post):
+            elif not concerns_us:
                 results[i] = ignored("nobody here follows or is addressed")
             else:
                 kept.append((post, author))

@@ -4,25 +4,47 @@ from __future__ import annotations
 
 from activities.parse import InboundActivity, ref
 
-from ...dispatch import DONE, InboundContext, Result, ignored
+from ...dispatch import DONE, BatchItem, InboundContext, Result, ignored
+from ...net.http import FetchError
 from ...repo import actors as actors_repo
 from ...repo import interactions as repo
 from .. import feeds
 from .boosted import fetch_boosted_post
-from .common import remote_actor
+from .common import remote_actor, remote_actors
 from .posts import post_fetched
 
 
 async def on_like(ctx: InboundContext, act: InboundActivity) -> Result:
     """A like of a local post: counted, and its author notified."""
-    actor = await remote_actor(ctx, act.actor)
+    [result] = await on_likes(ctx, [BatchItem(act, None)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def on_likes(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
+    """Likes (of one sender or many, in arrival order): those of local posts counted and their authors notified,
+    in one transaction of three statements."""
+    authors = await remote_actors(ctx, list(dict.fromkeys(item.activity.actor for item in items)))
+    results: list[Result | Exception] = [authors[item.activity.actor] if isinstance(authors[item.activity.actor],
+                                                                                   FetchError) else DONE
+                                         for item in items]
     async with ctx.pool.acquire() as conn, conn.transaction():
-        owner = await repo.get_object_owner(conn, act.object_id) if act.object_id else None
-        if owner is None or not owner[1]:
-            return ignored("likes count only on local posts")
-        if await repo.insert_like(conn, actor.id, act.object_id, act.id):
-            await feeds.like_stored(conn, act.id)
-    return DONE
+        local = await repo.local_objects_among(conn, [item.activity.object_id for item in items
+                                                      if item.activity.object_id])
+        likes: list[tuple[int, str, str]] = []
+        for i, item in enumerate(items):
+            act = item.activity
+            if results[i] is not DONE:
+                continue
+            if act.object_id not in local:
+                results[i] = ignored("likes count only on local posts")
+            else:
+                likes.append((authors[act.actor].id, act.object_id, act.id))  # type: ignore[union-attr]
+        new = await repo.insert_likes(conn, likes) if likes else set()
+        if new:
+            await feeds.likes_stored(conn, [like_uri for *_, like_uri in likes if like_uri in new])
+    return results
 
 
 async def on_announce(ctx: InboundContext, act: InboundActivity) -> Result:
