@@ -31,7 +31,6 @@ from .federation.keys import federation_context
 from .net.http import HttpClient
 from .publish import Publisher
 from .templates import setup_pages
-from .turns import count_requests
 from .web import actors, media, objects, wellknown
 
 access_log = logging.getLogger("fedserver.access")
@@ -80,7 +79,7 @@ def build_dispatcher() -> Dispatcher:
 def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None,
                publisher: Publisher | None = None) -> web.Application:
     """Build the web application around an open pool (and HTTP client); the caller owns their lifetime."""
-    app = web.Application(middlewares=[count_requests, error_middleware], client_max_size=settings.server.client_max_size)
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool
     app[PUBLISHER] = publisher or build_publisher(settings)
