@@ -188,10 +188,10 @@ async def insert_remote_posts(conn: asyncpg.Connection, posts: list[tuple[Remote
     )
     stored = {row["uri"]: row["id"] for row in rows}
     new = [post for post, _ in unique if post.id in stored]
-    made = [post for post in new if terms is not None and post.id in terms]
-    await index_posts_terms(conn, [(stored[post.id], terms[post.id]) for post in made  # type: ignore[index]
-                                   if post.visibility in INDEXED_VISIBILITIES])
-    rest = [post for post in new if terms is None or post.id not in terms]
+    given = terms or {}
+    await index_posts_terms(conn, [(stored[post.id], given[post.id]) for post in new
+                                   if post.id in given and post.visibility in INDEXED_VISIBILITIES])
+    rest = [post for post in new if post.id not in given]
     if rest:
         await index_posts_text(conn, [(stored[post.id], post.content) for post in rest])
     return stored

@@ -111,6 +111,7 @@ async def test_a_senders_run_is_stored_in_batches_in_arrival_order(fed_client, f
     await _bob_known_and_followed(fed_client, pool, bob)
     run = [_create(bob, n) for n in range(1, 11)]
     run[6]["object"]["inReplyTo"] = f"{bob.uri}/notes/5"  # a reply to a post of the same batch
+    run[8]["object"]["to"] = [f"{bob.uri}/followers"]  # followers-only: stored, never searchable
     edit = {"@context": AS, "id": f"{bob.uri}/updates/3", "type": "Update", "actor": bob.uri, "to": [PUBLIC],
             "object": {**run[2]["object"], "content": "<p>note 3, edited</p>"}}
     again = {**_create(bob, 3), "id": f"{bob.uri}/creates/3-again"}  # the same note once more: stored once
@@ -124,7 +125,7 @@ async def test_a_senders_run_is_stored_in_batches_in_arrival_order(fed_client, f
     # finds note 3 stored; the Creates after it are a second batch.
     assert batches == [ids[1:11], ids[12:18]]
     assert [s for _, s in await _states(pool)] == ["ignored"] + ["done"] * 17
-    rows = await pool.fetch("""SELECT uri, content, in_reply_to_uri FROM objects
+    rows = await pool.fetch("""SELECT uri, content, in_reply_to_uri, visibility FROM objects
                                WHERE actor_id = (SELECT id FROM actors WHERE uri = $1) ORDER BY id""", bob.uri)
     expected = [f"{bob.uri}/notes/{n}" for n in range(1, 16)]
     assert [r["uri"] for r in rows] == expected  # stored once each, ids in arrival order
@@ -132,8 +133,10 @@ async def test_a_senders_run_is_stored_in_batches_in_arrival_order(fed_client, f
     assert by_uri[f"{bob.uri}/notes/3"]["content"] == "<p>note 3, edited</p>"
     assert by_uri[f"{bob.uri}/notes/7"]["in_reply_to_uri"] == f"{bob.uri}/notes/5"
     assert await _home(pool) == expected
-    assert await pool.fetchval("SELECT count(*) FROM post_search s JOIN objects o ON o.id = s.object_id "
-                               "WHERE o.uri LIKE $1", f"{bob.uri}/notes/%") == 15
+    assert by_uri[f"{bob.uri}/notes/9"]["visibility"] == "private"
+    indexed = {r["uri"] for r in await pool.fetch("SELECT o.uri FROM post_search s JOIN objects o ON o.id = s.object_id "
+                                                  "WHERE o.uri LIKE $1", f"{bob.uri}/notes/%")}
+    assert indexed == set(expected) - {f"{bob.uri}/notes/9"}
 
 
 async def test_posts_of_a_sender_nobody_follows_are_kept_in_a_batch_only_when_they_concern_someone_here(
