@@ -84,8 +84,9 @@ def _settle_garbage_collector() -> None:
     the full collections never walk it again: they took 30-45 ms each (with any request waiting
     behind them) while an inbox backlog drained, and now walk only what was made since. The
     youngest generation is collected every 10,000 allocations instead of 700: most of what a
-    request or a batch makes is freed by reference counting long before that, so the collector
-    runs a fourteenth as often and finds about as much.
+    request or a batch makes is freed by reference counting long before that. Measured over a
+    40,000-activity burst and its drain: the collector's time fell from about 850 ms to 65 ms,
+    its longest pause from 44 ms to under 20 ms (the one at start-up).
     """
     gc.collect()
     gc.freeze()
