@@ -217,8 +217,7 @@ class JobWorker:
             if len(unit) == 1:
                 await self.attempt(unit[0])
             elif prepared is _ALONE:
-                for job in unit:
-                    await self.attempt(job)
+                await self._each_alone(unit)
             else:
                 await self.attempt_batch(unit, prepared)
 
@@ -231,13 +230,17 @@ class JobWorker:
             raise
         except Exception:
             log.warning("a batch of %d %s jobs failed; each runs alone", len(jobs), self.queue.table, exc_info=True)
-            for job in jobs:
-                await self.attempt(job)
+            await self._each_alone(jobs)
             return
         try:
             await asyncio.gather(*(self.record(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True)))
         except Exception:
             log.exception("recording a batch of %s jobs failed; their leases bring them back", self.queue.table)
+
+    async def _each_alone(self, jobs: list[Job]) -> None:
+        """Jobs that could not run as a batch, one after another in their order."""
+        for job in jobs:
+            await self.attempt(job)
 
     async def attempt(self, job: Job) -> Outcome | None:
         """Run one job and record what came of it; never raises (the lease covers any crash)."""

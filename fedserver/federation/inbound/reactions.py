@@ -26,21 +26,20 @@ async def on_likes(ctx: InboundContext, items: list[BatchItem]) -> list[Result |
     """Likes (of one sender or many, in arrival order): those of local posts counted and their authors notified,
     in one transaction of three statements."""
     authors = await remote_actors(ctx, list(dict.fromkeys(item.activity.actor for item in items)))
-    results: list[Result | Exception] = [authors[item.activity.actor] if isinstance(authors[item.activity.actor],
-                                                                                   FetchError) else DONE
-                                         for item in items]
+    results: list[Result | Exception] = []
     async with ctx.pool.acquire() as conn, conn.transaction():
         local = await repo.local_objects_among(conn, [item.activity.object_id for item in items
                                                       if item.activity.object_id])
         likes: list[tuple[int, str, str]] = []
-        for i, item in enumerate(items):
-            act = item.activity
-            if results[i] is not DONE:
-                continue
-            if act.object_id not in local:
-                results[i] = ignored("likes count only on local posts")
+        for item in items:
+            act, author = item.activity, authors[item.activity.actor]
+            if isinstance(author, FetchError):
+                results.append(author)  # retried alone, on the jobs schedule
+            elif act.object_id not in local:
+                results.append(ignored("likes count only on local posts"))
             else:
-                likes.append((authors[act.actor].id, act.object_id, act.id))  # type: ignore[union-attr]
+                likes.append((author.id, act.object_id, act.id))
+                results.append(DONE)
         new = await repo.insert_likes(conn, likes) if likes else set()
         if new:
             await feeds.likes_stored(conn, [like_uri for *_, like_uri in likes if like_uri in new])
