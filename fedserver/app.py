@@ -31,7 +31,7 @@ from .federation.keys import federation_context
 from .net.http import HttpClient
 from .publish import Publisher
 from .templates import setup_pages
-from .web import actors, media, objects, wellknown
+from .web import actors, media, objects, profiles, wellknown
 
 access_log = logging.getLogger("fedserver.access")
 
@@ -88,6 +88,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     app.router.add_get("/healthz", healthz_get)
     wellknown.setup_routes(app)
     actors.setup_routes(app)
+    profiles.setup_routes(app)
     objects.setup_routes(app)
     inbox.setup_routes(app)
     media.setup(app)

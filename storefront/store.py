@@ -144,6 +144,31 @@ async def list_listings(conn: asyncpg.Connection, seller_id: int, *, include_del
     return [_listing(r) for r in rows]  # type: ignore[misc]
 
 
+@dataclass(frozen=True)
+class ShopItem:
+    """A listing as a shop page shows it: with its first image (its Note's first attachment), if any."""
+
+    listing: ListingRow
+    image: dict | None
+
+
+async def shop_items(conn: asyncpg.Connection, *, seller_id: int | None, limit: int, offset: int = 0) -> list[ShopItem]:
+    """Local listings a visitor may see (not deleted), newest first: one seller's, or the instance's active ones."""
+    where = "l.seller_id = $1 AND l.status <> 'deleted'" if seller_id is not None \
+        else "l.is_local AND l.status = 'active' AND $1::bigint IS NULL"
+    rows = await conn.fetch(
+        f"""SELECT o.data -> 'attachment' -> 0 AS image, {_LISTING}
+            WHERE {where} AND a.deleted_at IS NULL ORDER BY l.id DESC LIMIT $2 OFFSET $3""",
+        seller_id, limit, offset,
+    )
+    items = []
+    for row in rows:
+        values = dict(row)
+        image = values.pop("image")
+        items.append(ShopItem(ListingRow(**values), image if isinstance(image, dict) and image.get("url") else None))
+    return items
+
+
 _EDITABLE = ("title", "description", "price", "stock", "token_price", "shipping_krw", "free_shipping_over",
              "auto_accept", "status")
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from activities.actor import build_tombstone
 from activities.listing import with_available
+from activities.text import compose_html
 from activities.trade import build_agreement
 from fedserver.app_keys import POOL, SETTINGS
 from fedserver.auth.signed import signed_reader
@@ -39,10 +40,16 @@ async def listing_get(request: web.Request) -> web.Response:
         if not wants_activitypub(request):
             seller = await actors_repo.get_actor_by_uri(conn, listing.seller_uri)
             profile = await store.get_seller_profile(conn, listing.seller_id)
-            handle = f"@{seller.username}@{request.config_dict[SETTINGS].instance.domain}" if seller else ""
-            return render_page(request, "listing.html", listing=listing, description=post.data.get("content", ""),
-                               images=[a for a in post.data.get("attachment") or [] if a.get("type") != "Link"],
-                               profile=profile, seller_handle=handle)
+            if seller is None:
+                raise HTTPError(404, NOT_FOUND)
+            # The maker's description (plain text); the Note's content repeats title, price and stock for Mastodon.
+            return render_page(request, "listing.html", listing=listing,
+                               description=compose_html(listing.description, {}) if listing.description else "",
+                               images=[a for a in post.data.get("attachment") or []
+                                       if isinstance(a, dict) and a.get("type") != "Link" and a.get("url")],
+                               profile=profile, seller_username=seller.username,
+                               seller_name=seller.display_name or seller.username,
+                               seller_handle=f"@{seller.username}@{request.config_dict[SETTINGS].instance.domain}")
     return activity_response(request, with_available(post.data, listing.stock), cache_seconds=10)
 
 

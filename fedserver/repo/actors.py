@@ -71,6 +71,11 @@ async def get_actor_by_uri(conn: asyncpg.Connection, uri: str) -> Actor | None:
     return _actor(row)
 
 
+async def get_actor_by_id(conn: asyncpg.Connection, actor_id: int) -> Actor | None:
+    """Any actor by its row id."""
+    return _actor(await conn.fetchrow(f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE a.id = $1", actor_id))
+
+
 async def get_actors_by_uris(conn: asyncpg.Connection, uris: list[str]) -> dict[str, Actor]:
     """The stored ones of these actors, by ActivityPub id, in one statement."""
     rows = await conn.fetch(f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE a.uri = ANY($1::text[])", uris)

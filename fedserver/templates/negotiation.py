@@ -27,8 +27,22 @@ def accept_entries(header: str) -> list[tuple[str, float]]:
     return entries
 
 
+LANGUAGE_COOKIE = "lang"
+
+
+def chosen_language(request: web.Request) -> str | None:
+    """The language picked with the page's switch: `?lang=` now, else the cookie it left; None if neither."""
+    for value in (request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
+        if value in LANGUAGES:
+            return value
+    return None
+
+
 def pick_language(request: web.Request) -> str:
-    """`ko` unless the browser prefers English over Korean (`Accept-Language`)."""
+    """The language picked with the switch; else `ko` unless the browser prefers English (`Accept-Language`)."""
+    chosen = chosen_language(request)
+    if chosen is not None:
+        return chosen
     ranked = sorted(accept_entries(request.headers.get("Accept-Language", "")), key=lambda entry: -entry[1])
     for tag, quality in ranked:
         lang = tag.split("-")[0]

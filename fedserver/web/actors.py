@@ -1,4 +1,4 @@
-"""Actor documents, their collections, and the HTML profile at the same URL."""
+"""Actor documents and their collections; a browser asking for an actor gets its profile page (`profiles`)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from activities.collections import (
 )
 from rewards import web as rewards_web
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import POOL
 from ..documents import activity_response, wants_activitypub
 from ..errors import HTTPError
 from ..repo import actors as actors_repo
 from ..repo import follows as follows_repo
 from ..repo import status_meta
-from ..templates import error_page, render_page
+from . import profiles
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
@@ -36,44 +36,14 @@ def _gone(request: web.Request, actor: Actor) -> web.Response:
     return activity_response(request, build_tombstone(actor.uri, actor.actor_type, actor.deleted_at), status=410)
 
 
-async def _counts(request: web.Request, actor: Actor) -> dict[str, int]:
-    async with request.config_dict[POOL].acquire() as conn:
-        return {
-            "posts": await follows_repo.count_outbox(conn, actor.id),
-            "followers": await follows_repo.count_followers(conn, actor.id),
-            "following": await follows_repo.count_following(conn, actor.id),
-            # Computed from the witnessed log, like /rewards/balance (rewards issue).
-            "points": await rewards_web.published_points(conn, actor.uri),
-        }
-
-
 async def actor_get(request: web.Request) -> web.StreamResponse:
     """`/users/{name}`: the actor for ActivityPub clients, the profile page for browsers."""
     if not wants_activitypub(request):
-        return await _profile(request)
+        return await profiles.profile_page(request)
     actor = await _load_actor(request)
     if actor.deleted_at is not None:
         return _gone(request, actor)
     return activity_response(request, build_actor(actor), cache_seconds=180)
-
-
-async def profile_get(request: web.Request) -> web.StreamResponse:
-    """`/@{name}`: the public profile page; ActivityPub clients are sent to the actor id."""
-    if wants_activitypub(request):
-        raise web.HTTPFound((await _load_actor(request)).uri)
-    return await _profile(request)
-
-
-async def _profile(request: web.Request) -> web.Response:
-    """The profile page; a missing account is a page too, even for a request without an Accept header."""
-    try:
-        actor = await _load_actor(request)
-    except HTTPError as exc:
-        return error_page(request, exc.status, exc.message)
-    handle = f"@{actor.username}@{request.config_dict[SETTINGS].instance.domain}"
-    if actor.deleted_at is not None:
-        return render_page(request, "profile_gone.html", status=410, handle=handle)
-    return render_page(request, "profile.html", actor=actor, handle=handle, counts=await _counts(request, actor))
 
 
 async def instance_actor_get(request: web.Request) -> web.Response:
@@ -156,17 +126,9 @@ async def featured_tags_get(request: web.Request) -> web.Response:
     return activity_response(request, document)
 
 
-async def home_get(request: web.Request) -> web.Response:
-    """The front page of the instance."""
-    instance = request.config_dict[SETTINGS].instance
-    return render_page(request, "home.html", instance_name=instance.name, description=instance.description)
-
-
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", home_get)
     app.router.add_get("/actor", instance_actor_get)
     app.router.add_get("/users/{name}", actor_get)
-    app.router.add_get("/@{name}", profile_get)
     app.router.add_get("/users/{name}/followers", followers_get)
     app.router.add_get("/users/{name}/following", following_get)
     app.router.add_get("/users/{name}/outbox", outbox_get)

@@ -7,8 +7,6 @@ items, follows the author); everyone else gets 404, so their existence is not re
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from activities.actor import build_tombstone
@@ -18,10 +16,13 @@ from ..app_keys import POOL, SETTINGS
 from ..auth.signed import signed_reader
 from ..documents import activity_response, wants_activitypub
 from ..errors import HTTPError
+from ..repo import actors as actors_repo
 from ..repo import outgoing as outgoing_repo
 from ..repo import published as published_repo
 from ..repo import statuses as statuses_repo
+from ..repo.pages import PagePost
 from ..templates import render_page
+from ..templates.render import excerpt
 
 _CONTEXT_FREE = ("public", "unlisted")
 
@@ -61,26 +62,33 @@ async def status_get(request: web.Request) -> web.Response:
     if wants_activitypub(request):
         response = activity_response(request, post.data, cache_seconds=0 if headers_private else 60)
     else:
-        response = _status_page(request, post)
+        response = await _status_page(request, post)
     if headers_private:
         response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
-def _status_page(request: web.Request, post: statuses_repo.StoredObject) -> web.Response:
-    """A simple HTML view of a post."""
+async def _status_page(request: web.Request, post: statuses_repo.StoredObject) -> web.Response:
+    """A post or an article as a page, with its author, images and link preview."""
     doc = post.data
-    return render_page(request, "status.html", uri=post.uri, title=doc.get("name") or post.author_uri or "",
-                       summary=doc.get("summary") or "", content=doc.get("content") or "",
-                       author_uri=post.author_uri or "", published=_published(doc))
+    async with request.config_dict[POOL].acquire() as conn:
+        author = await actors_repo.get_actor_by_id(conn, post.actor_id)
+    if author is None:
+        raise HTTPError(404, "no such post")
+    shown = PagePost(id=post.id, uri=post.uri, object_type=post.object_type, author_id=author.id,
+                     name=_text(doc.get("name")), summary=_text(doc.get("summary")),
+                     content=_text(doc.get("content")) or "", data=doc, published_at=post.published_at,
+                     updated_at=None)
+    name = author.display_name or author.username
+    if shown.name:
+        title = shown.name
+    else:  # a short post: who said it and how it begins, as Mastodon titles a post page
+        title = f"{name}: {excerpt(shown.content, 60)}" if shown.content else name
+    return render_page(request, "status.html", post=shown, author=author, title=title)
 
 
-def _published(doc: dict) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(doc.get("published") or "")
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None else None
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 async def activity_get(request: web.Request) -> web.Response:

@@ -1,0 +1,156 @@
+"""The public pages of the instance and its accounts: the front page, a profile with its posts, blog and shop tabs,
+and an Atom feed per account.
+
+Read-only pages for anyone: they show public and unlisted posts only (`repo.pages`), and the
+listings a visitor may order from (`storefront.store.shop_items`). ActivityPub clients asking for
+`/@name` are sent to the actor document, as Mastodon does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from activities.actor import Actor
+from rewards import web as rewards_web
+from storefront import store as shop_store
+
+from ..app_keys import POOL, SETTINGS
+from ..documents import wants_activitypub
+from ..errors import HTTPError
+from ..repo import actors as actors_repo
+from ..repo import follows as follows_repo
+from ..repo import pages as pages_repo
+from ..templates import error_page, render_page
+from . import atom
+
+PAGE_SIZE = 20
+SHOP_PAGE_SIZE = 24
+MAX_PAGE = 500
+FEED_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What every tab of a profile shows above its list."""
+
+    actor: Actor
+    handle: str
+    url: str
+    counts: dict[str, int]
+
+    @property
+    def name(self) -> str:
+        return self.actor.display_name or self.actor.username
+
+
+def page_number(request: web.Request) -> int:
+    """`?page=N` (1 when absent); 400 for anything but a number from 1 to MAX_PAGE."""
+    raw = request.query.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise HTTPError(400, f"page must be a number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+async def _profile(request: web.Request) -> Profile | web.Response:
+    """The account of `{name}` with its counts, or the page to answer instead (unknown, or deleted: 410)."""
+    name = request.match_info["name"]
+    async with request.config_dict[POOL].acquire() as conn:
+        actor = await actors_repo.get_local_actor_by_username(conn, name)
+        if actor is None:
+            return error_page(request, 404, f"no account named {name} here")
+        handle = f"@{actor.username}@{request.config_dict[SETTINGS].instance.domain}"
+        if actor.deleted_at is not None:
+            return render_page(request, "profile_gone.html", status=410, handle=handle)
+        counts = {
+            "posts": await follows_repo.count_outbox(conn, actor.id),
+            "followers": await follows_repo.count_followers(conn, actor.id),
+            "following": await follows_repo.count_following(conn, actor.id),
+            # Computed from the witnessed log, like /rewards/balance.
+            "points": await rewards_web.published_points(conn, actor.uri),
+        }
+    return Profile(actor, handle, actor.url or actor.uri, counts)
+
+
+async def profile_page(request: web.Request) -> web.Response:
+    """`/@{name}` for browsers (and `/users/{name}` when a browser asks): the profile and its short posts."""
+    return await _posts_tab(request, "posts", "profile.html")
+
+
+async def profile_get(request: web.Request) -> web.StreamResponse:
+    """`/@{name}`: the profile page; ActivityPub clients are sent to the actor id."""
+    if wants_activitypub(request):
+        async with request.config_dict[POOL].acquire() as conn:
+            actor = await actors_repo.get_local_actor_by_username(conn, request.match_info["name"])
+        if actor is None:
+            raise HTTPError(404, f"no account named {request.match_info['name']} here")
+        raise web.HTTPFound(actor.uri)
+    return await profile_page(request)
+
+
+async def blog_get(request: web.Request) -> web.Response:
+    """`/@{name}/blog`: the account's articles, newest first."""
+    return await _posts_tab(request, "blog", "blog.html")
+
+
+async def _posts_tab(request: web.Request, kind: str, template: str) -> web.Response:
+    page = page_number(request)
+    profile = await _profile(request)
+    if isinstance(profile, web.Response):
+        return profile
+    async with request.config_dict[POOL].acquire() as conn:
+        posts = await pages_repo.account_posts(conn, profile.actor.id, kind, limit=PAGE_SIZE + 1,
+                                               offset=(page - 1) * PAGE_SIZE)
+    return render_page(request, template, profile=profile, tab=kind, posts=posts[:PAGE_SIZE], page=page,
+                       more=len(posts) > PAGE_SIZE, feed_url=_feed_url(request, profile.actor))
+
+
+async def shop_get(request: web.Request) -> web.Response:
+    """`/@{name}/shop`: the account's listings (sold-out and paused ones too, marked), newest first."""
+    page = page_number(request)
+    profile = await _profile(request)
+    if isinstance(profile, web.Response):
+        return profile
+    async with request.config_dict[POOL].acquire() as conn:
+        items = await shop_store.shop_items(conn, seller_id=profile.actor.id, limit=SHOP_PAGE_SIZE + 1,
+                                            offset=(page - 1) * SHOP_PAGE_SIZE)
+    return render_page(request, "shop.html", profile=profile, tab="shop", items=items[:SHOP_PAGE_SIZE], page=page,
+                       more=len(items) > SHOP_PAGE_SIZE, feed_url=_feed_url(request, profile.actor))
+
+
+def _feed_url(request: web.Request, actor: Actor) -> str:
+    return f"{request.config_dict[SETTINGS].base_url}/@{actor.username}.atom"
+
+
+async def feed_get(request: web.Request) -> web.Response:
+    """`/@{name}.atom`: the account's newest public posts and articles as an Atom feed."""
+    name = request.match_info["name"]
+    async with request.config_dict[POOL].acquire() as conn:
+        actor = await actors_repo.get_local_actor_by_username(conn, name)
+        if actor is None or actor.deleted_at is not None:
+            raise HTTPError(404 if actor is None else 410, f"no account named {name} here")
+        posts = await pages_repo.account_posts(conn, actor.id, "all", limit=FEED_SIZE)
+    body = atom.account_feed(actor, _feed_url(request, actor), posts)
+    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
+                        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+async def home_get(request: web.Request) -> web.Response:
+    """`/`: the instance, its makers, and its newest products and posts."""
+    instance = request.config_dict[SETTINGS].instance
+    async with request.config_dict[POOL].acquire() as conn:
+        makers = await pages_repo.makers(conn, limit=24)
+        items = await shop_store.shop_items(conn, seller_id=None, limit=8)
+        posts = await pages_repo.newest_posts(conn, limit=10)
+    return render_page(request, "home.html", instance_name=instance.name, description=instance.description,
+                       makers=makers, items=items, posts=posts)
+
+
+def setup_routes(app: web.Application) -> None:
+    """The front page and the account pages (the feed first: `/@name.atom` would match `/@{name}` too)."""
+    app.router.add_get("/", home_get)
+    app.router.add_get("/@{name:[A-Za-z0-9_]{1,30}}.atom", feed_get)
+    app.router.add_get("/@{name}", profile_get)
+    app.router.add_get("/@{name}/blog", blog_get)
+    app.router.add_get("/@{name}/shop", shop_get)
