@@ -18,6 +18,7 @@ from .keys import generate_rsa_keypair
 from .passwords import hash_password
 from .publish import Publisher
 from .repo import actors as actors_repo
+from .repo import api_limits
 from .repo import deliveries as deliveries_repo
 from .repo import sessions as sessions_repo
 
@@ -79,8 +80,12 @@ def validate_new_account(**fields: object) -> NewAccount:
         raise AccountError(f"invalid account: {problems}") from None
 
 
-async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount) -> Actor:
-    """Create a local account with a fresh RSA-2048 key pair, all in one transaction."""
+async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount, *, approved: bool = True,
+                         signup_reason: str = "", email: str | None = None) -> Actor:
+    """Create a local account with a fresh RSA-2048 key pair, all in one transaction.
+
+    `approved=False`: a sign-up waiting for an administrator (it cannot log in and is not listed).
+    """
     private_pem, public_pem = await asyncio.to_thread(generate_rsa_keypair)
     password_hash = await asyncio.to_thread(hash_password, new.password) if new.password else None
     urls = local_actor_urls(settings.base_url, new.username)
@@ -105,11 +110,80 @@ async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount
                 password_hash=password_hash,
                 role=new.role,
                 manually_approves_followers=new.locked,
+                discoverable=approved,
+                approved=approved,
+                signup_reason=signup_reason,
+                email=email,
             )
-        except asyncpg.UniqueViolationError:
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "local_accounts_email":
+                raise AccountError("this email address is already used by another account") from None
             # Two creations racing for the same name: the database decided.
             raise AccountError(f"the name '{new.username}' is already taken") from None
     log.info("account created", extra={"account": actor.acct})
+    return actor
+
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+MAX_REASON = 1000
+
+
+class SignupLimited(AccountError):
+    """Too many sign-ups from one address lately."""
+
+
+async def sign_up(pool: asyncpg.Pool, settings: Settings, *, address: str, username: str, password: str,
+                  email: str = "", reason: str = "") -> tuple[Actor, bool]:
+    """A person joins from the web or an app, as `[instance] registrations` allows: the account and
+    whether it may log in now (`open`), or waits for an administrator (`approval`). AccountError otherwise."""
+    mode = settings.instance.registrations
+    if mode == "closed":
+        raise AccountError("this server does not take sign-ups: ask its administrator for an account")
+    reason, email = reason.strip(), email.strip()
+    if mode == "approval" and not reason:
+        raise AccountError("say in a few words why you want to join: an administrator reads it before approving")
+    if len(reason) > MAX_REASON:
+        raise AccountError(f"the reason is limited to {MAX_REASON} characters")
+    if email and not EMAIL_RE.match(email):
+        raise AccountError("the email address does not look like one (name@example.com)")
+    if not password:
+        raise AccountError("choose a password of at least 8 characters")
+    new = validate_new_account(username=username.strip(), password=password)
+    async with pool.acquire() as conn:
+        window = await api_limits.hit(conn, f"signup:{address}", SIGNUP_WINDOW)
+    if window.hits > settings.api.signups_per_hour:
+        raise SignupLimited("too many sign-ups from your address in the last hour: try again later")
+    approved = mode == "open"
+    actor = await create_account(pool, settings, new, approved=approved, signup_reason=reason, email=email or None)
+    log.info("signed up", extra={"account": actor.acct, "approved": approved})
+    return actor, approved
+
+
+SIGNUP_WINDOW = 3600
+
+
+async def _pending(conn: asyncpg.Connection, username: str) -> Actor:
+    actor = await actors_repo.get_local_actor_by_username(conn, username)
+    if actor is None or not await actors_repo.is_pending(conn, actor.id):
+        raise AccountError(f"no sign-up of '{username}' waits for approval")
+    return actor
+
+
+async def approve_signup(pool: asyncpg.Pool, username: str) -> Actor:
+    """Let a waiting sign-up in: it may log in, and is listed."""
+    async with pool.acquire() as conn, conn.transaction():
+        actor = await _pending(conn, username)
+        await actors_repo.approve_signup(conn, actor.id)
+    log.info("sign-up approved", extra={"account": actor.acct})
+    return actor
+
+
+async def reject_signup(pool: asyncpg.Pool, username: str) -> Actor:
+    """Refuse a waiting sign-up: the account is removed (it never published anything) and its name is free."""
+    async with pool.acquire() as conn, conn.transaction():
+        actor = await _pending(conn, username)
+        await actors_repo.delete_pending_signup(conn, actor.id)
+    log.info("sign-up rejected", extra={"account": actor.acct})
     return actor
 
 

@@ -22,6 +22,7 @@ from storefront import web as storefront_web
 from .admin import routes as admin_routes
 from .api.app import setup_api
 from .app_keys import POOL, PUBLISHER, SETTINGS
+from .auth import viewer_middleware
 from .config import Settings
 from .db import ping
 from .dispatch import Dispatcher
@@ -31,7 +32,7 @@ from .federation.keys import federation_context
 from .net.http import HttpClient
 from .publish import Publisher
 from .templates import setup_pages
-from .web import actors, media, objects, profiles, wellknown
+from .web import actors, dashboard, media, objects, orders, profiles, session, signup, transparency, wellknown
 
 access_log = logging.getLogger("fedserver.access")
 
@@ -79,7 +80,8 @@ def build_dispatcher() -> Dispatcher:
 def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None,
                publisher: Publisher | None = None) -> web.Application:
     """Build the web application around an open pool (and HTTP client); the caller owns their lifetime."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.client_max_size)
+    app = web.Application(middlewares=[error_middleware, viewer_middleware],
+                          client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool
     app[PUBLISHER] = publisher or build_publisher(settings)
@@ -89,11 +91,16 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     wellknown.setup_routes(app)
     actors.setup_routes(app)
     profiles.setup_routes(app)
+    session.setup_routes(app)
+    signup.setup_routes(app)
+    orders.setup_routes(app)
+    dashboard.setup_routes(app)
     objects.setup_routes(app)
     inbox.setup_routes(app)
     media.setup(app)
     setup_api(app)
     rewards_web.setup_routes(app)
+    transparency.setup_routes(app)
     storefront_web.setup_routes(app)
     admin_routes.setup_routes(app)
     return app

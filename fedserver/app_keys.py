@@ -17,3 +17,5 @@ HTTP = web.AppKey("http", HttpClient)
 PUBLISHER = web.AppKey("publisher", Publisher)  # with the hooks the composition root registered
 MEDIA_SLOTS = web.AppKey("media_slots", asyncio.Semaphore)  # images processed at once in this process
 INSTANCE_SIGNER = web.AppKey("instance_signer", Signer)  # the instance actor's key: signs server-to-server GETs
+# Who is logged in to the site area on this request (`auth.viewer_middleware`); absent for visitors.
+VIEWER = web.RequestKey("fedserver.viewer", object)

@@ -6,14 +6,22 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from rewards import cli as rewards_cli
 from storefront import cli as storefront_cli
 
 from . import __version__, cli_outbox
 from .accounts import (
-    ROLES, AccountError, create_account, delete_account, ensure_instance_actor, set_role, validate_new_account,
+    ROLES,
+    AccountError,
+    approve_signup,
+    create_account,
+    delete_account,
+    ensure_instance_actor,
+    reject_signup,
+    set_role,
+    validate_new_account,
 )
 from .app import build_publisher
 from .config import ConfigError, Settings, load_settings
@@ -56,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     role = account_cmds.add_parser("role", help="make an account an administrator or a regular user")
     role.add_argument("name")
     role.add_argument("role", choices=ROLES, help="admin: may log in at /admin; user: may not")
+    for verb, what in (("approve", "let a sign-up that waits for approval in"),
+                       ("reject", "refuse a sign-up that waits for approval (the account is removed)")):
+        decide = account_cmds.add_parser(verb, help=what)
+        decide.add_argument("name")
+    account_cmds.add_parser("pending", help="list the sign-ups that wait for approval")
     cli_outbox.add_account_parsers(account_cmds)
     cli_outbox.add_parsers(commands)
     storefront_cli.add_parsers(commands, account_cmds)
@@ -135,6 +148,30 @@ async def _cmd_account_role(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def _cmd_account_approve(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings) as pool:
+        actor = await approve_signup(pool, args.name)
+    print(f"@{actor.acct} is approved: it can log in now")
+    return 0
+
+
+async def _cmd_account_reject(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings) as pool:
+        actor = await reject_signup(pool, args.name)
+    print(f"the sign-up of @{actor.acct} is rejected and removed; the name is free again")
+    return 0
+
+
+async def _cmd_account_pending(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings) as pool, pool.acquire() as conn:
+        pending = await actors_repo.list_pending_signups(conn)
+    if not pending:
+        print("no sign-ups wait for approval")
+    for signup in pending:
+        print(f"{signup.actor.username:<30} {signup.actor.created_at:%Y-%m-%d %H:%M}  {signup.reason}")
+    return 0
+
+
 async def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from .server import run
 
@@ -156,6 +193,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account list": _cmd_account_list,
     "account delete": _cmd_account_delete,
     "account role": _cmd_account_role,
+    "account approve": _cmd_account_approve,
+    "account reject": _cmd_account_reject,
+    "account pending": _cmd_account_pending,
     **cli_outbox.COMMANDS,
     "rewards": rewards_cli.run,
     "product": lambda settings, args: storefront_cli.product(settings, args, build_publisher(settings)),

@@ -67,6 +67,7 @@ class ServerSettings(_Section):
     client_max_size: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
     reuse_port: bool = False
     idle_timeout: float = Field(default=20.0, gt=0, le=3600)
+    page_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
 
 class DatabaseSettings(_Section):
@@ -135,6 +136,7 @@ class ApiSettings(_Section):
     password_grant: bool = True
     rate_limit_per_5min: int = Field(default=300, ge=0, le=1_000_000)
     login_failures_per_15min: int = Field(default=5, ge=1, le=10_000)
+    signups_per_hour: int = Field(default=3, ge=1, le=10_000)
     trust_forwarded_for: bool = False
 
 

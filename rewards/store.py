@@ -445,3 +445,9 @@ async def advance_peer_head(conn: asyncpg.Connection | asyncpg.Pool, origin: str
            WHERE h.size <= EXCLUDED.size""",
         origin, head.size, head.root, head.checkpoint,
     )
+
+
+async def list_witnessed_logs(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.Record]:
+    """The logs we cosign as a witness (origin, size, updated_at), most recently cosigned first."""
+    return await conn.fetch(
+        "SELECT origin, size, updated_at FROM rewards_witness_state ORDER BY updated_at DESC LIMIT $1", limit)

@@ -214,7 +214,8 @@ def _checked_changes(listing: ListingRow, changes: dict[str, object]) -> dict[st
         elif name == "status":
             if value not in STATUSES_SET_BY_HAND:
                 raise ProductError("the status can be set to active or paused (delete a listing to end it)")
-            if value == "active" and listing.stock == 0:
+            stock_after = changes["stock"] if "stock" in changes else listing.stock  # a restock in the same change
+            if value == "active" and stock_after == 0:
                 raise ProductError("a listing with no stock left cannot be active: add stock")
             out[name] = value
         elif name == "token_price":

@@ -54,6 +54,11 @@ def next_state(state: str, event: str, party: str) -> str:
     return target
 
 
+def moves_for(state: str, party: str) -> list[str]:
+    """The moves `party` may make on an order in `state`, in the table's order (the buttons a page shows)."""
+    return [event for (from_state, event), (_, parties) in MOVES.items() if from_state == state and party in parties]
+
+
 def done_word(event: str) -> str:
     """The move as a past participle: `accepted`, `marked paid`, ..."""
     return {"accept": "accepted", "reject": "rejected", "pay": "marked paid", "ship": "marked shipped",

@@ -152,10 +152,14 @@ class ShopItem:
     image: dict | None
 
 
-async def shop_items(conn: asyncpg.Connection, *, seller_id: int | None, limit: int, offset: int = 0) -> list[ShopItem]:
-    """Local listings a visitor may see (not deleted), newest first: one seller's, or the instance's active ones."""
-    where = "l.seller_id = $1 AND l.status <> 'deleted'" if seller_id is not None \
-        else "l.is_local AND l.status = 'active' AND $1::bigint IS NULL"
+async def shop_items(conn: asyncpg.Connection, *, seller_id: int | None, limit: int, offset: int = 0,
+                     network: bool = False) -> list[ShopItem]:
+    """Listings a visitor may see, newest first: one seller's (not deleted), or the instance's active ones, or
+    (`network`) the active ones of every server this one knows."""
+    if seller_id is not None:
+        where = "l.seller_id = $1 AND l.status <> 'deleted'"
+    else:
+        where = f"{'true' if network else 'l.is_local'} AND l.status = 'active' AND $1::bigint IS NULL"
     rows = await conn.fetch(
         f"""SELECT o.data -> 'attachment' -> 0 AS image, {_LISTING}
             WHERE {where} AND a.deleted_at IS NULL ORDER BY l.id DESC LIMIT $2 OFFSET $3""",
@@ -347,6 +351,37 @@ async def list_orders(conn: asyncpg.Connection, account_id: int, role: str | Non
         account_id, role, limit,
     )
     return [_order(r) for r in rows]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """An order as a page lists it: with its listing's title and both parties' names."""
+
+    order: OrderRow
+    title: str
+    buyer_name: str
+    buyer_acct: str
+    seller_name: str
+    seller_acct: str
+
+
+async def order_lines(conn: asyncpg.Connection, account_id: int, role: str, *, limit: int = 100) -> list[OrderLine]:
+    """An account's orders as `buyer` or `seller`, newest first, ready to show."""
+    column = {"buyer": "r.buyer_id", "seller": "r.seller_id"}[role]
+    rows = await conn.fetch(
+        f"""SELECT {_ORDER_COLUMNS}, l.title, coalesce(nullif(b.display_name, ''), b.username) AS buyer_name,
+                   b.username || '@' || b.domain AS buyer_acct,
+                   coalesce(nullif(s.display_name, ''), s.username) AS seller_name,
+                   s.username || '@' || s.domain AS seller_acct
+            FROM orders r {_ORDER_JOINS} WHERE {column} = $1 ORDER BY r.id DESC LIMIT $2""",
+        account_id, limit,
+    )
+    lines = []
+    for row in rows:
+        values = dict(row)
+        names = {key: values.pop(key) for key in ("title", "buyer_name", "buyer_acct", "seller_name", "seller_acct")}
+        lines.append(OrderLine(OrderRow(**values), **names))
+    return lines
 
 
 async def count_orders_by_state(conn: asyncpg.Connection, listing_id: int) -> dict[str, int]:

@@ -19,7 +19,7 @@ from fedserver.documents import activity_response, wants_activitypub
 from fedserver.errors import HTTPError
 from fedserver.repo import actors as actors_repo
 from fedserver.repo import statuses as statuses_repo
-from fedserver.templates import render_page
+from fedserver.templates import cached_page, render_page
 
 from . import store
 from .orders import party_of
@@ -27,6 +27,7 @@ from .orders import party_of
 NOT_FOUND = "no such listing"
 
 
+@cached_page
 async def listing_get(request: web.Request) -> web.Response:
     """A local listing: its Note (current stock) for ActivityPub clients, its page for browsers."""
     listing_id = int(request.match_info["id"])

@@ -1,4 +1,4 @@
-"""`/admin`: log in and out, the rewards alerts page and resolving an alert.
+"""`/admin`: log in and out, the rewards alerts page and resolving an alert, the sign-ups waiting for approval.
 
 The login form checks a double-submit CSRF cookie, then the password with
 `fedserver.auth` (the same failed-login limits as the OAuth login). An administrator
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from rewards.store import count_open_alerts, list_alerts, resolve_alert
 
+from ..accounts import AccountError, approve_signup, reject_signup
 from ..app_keys import POOL
 from ..auth import (
     ADMIN_AREA,
@@ -29,27 +31,23 @@ from ..auth import (
     log_in,
     log_out,
 )
-from ..templates import FORM_HEADERS, render_page
+from ..repo import actors as actors_repo
+from ..templates import SITE_FORM_HEADERS, render_page, see_other
 
 log = logging.getLogger("fedserver.admin")
 
 LOGIN_PATH = "/admin/login"
 LOGOUT_PATH = "/admin/logout"
 ALERTS_PATH = "/admin/rewards/alerts"
+SIGNUPS_PATH = "/admin/signups"
 CSRF = CsrfCookie("fedserver_admin_csrf", "/admin", "Strict")
-# The admin pages' forms may post to this site only.
-HEADERS = {**FORM_HEADERS, "Content-Security-Policy": FORM_HEADERS["Content-Security-Policy"] + "; form-action 'self'"}
 SESSION = web.RequestKey("fedserver.admin.session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    return render_page(request, template, status=status, headers=HEADERS, **context)
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={**HEADERS, "Location": location})
+    return render_page(request, template, status=status, headers=SITE_FORM_HEADERS, **context)
 
 
 def _forged(request: web.Request) -> web.Response:
@@ -68,7 +66,7 @@ def admin_only(handler: Handler) -> Handler:
         session = await current_session(request, ADMIN_AREA)
         if session is None:
             if request.method == "GET":
-                return _see_other(LOGIN_PATH)
+                return see_other(LOGIN_PATH)
             return _page(request, "admin/session_ended.html", 401, login_url=LOGIN_PATH)
         if not session.is_admin:
             return _not_admin(request, session.username)
@@ -88,7 +86,7 @@ async def login_get(request: web.Request) -> web.Response:
     """The login form, or straight to the alerts for a live administrator."""
     session = await current_session(request, ADMIN_AREA)
     if session is not None and session.is_admin:
-        return _see_other(ALERTS_PATH)
+        return see_other(ALERTS_PATH)
     return _login_form(request)
 
 
@@ -104,7 +102,7 @@ async def login_post(request: web.Request) -> web.Response:
     if account.role != "admin":
         log.warning("admin login refused: not an administrator", extra={"account": account.username})
         return _not_admin(request, account.username)
-    response = _see_other(ALERTS_PATH)
+    response = see_other(ALERTS_PATH)
     await log_in(request, response, ADMIN_AREA, account.id)
     log.info("admin logged in", extra={"account": account.username})
     return response
@@ -116,7 +114,7 @@ async def logout_post(request: web.Request) -> web.Response:
     session = await current_session(request, ADMIN_AREA)
     if session is not None and not session.form_matches(form):
         return _forged(request)
-    response = _see_other(LOGIN_PATH)
+    response = see_other(LOGIN_PATH)
     await log_out(request, response, ADMIN_AREA, session)
     if session is not None:
         log.info("admin logged out", extra={"account": session.username})
@@ -147,12 +145,41 @@ async def alert_resolve_post(request: web.Request) -> web.Response:
         return _page(request, "admin/no_alert.html", 404)
     if changed:
         log.info("rewards alert resolved", extra={"alert": alert_id, "account": session.username})
-    return _see_other(f"{ALERTS_PATH}#alert-{alert_id}")
+    return see_other(f"{ALERTS_PATH}#alert-{alert_id}")
+
+
+@admin_only
+async def signups_get(request: web.Request) -> web.Response:
+    """Sign-ups waiting for approval, oldest first, each with its reason and the two buttons."""
+    session = request[SESSION]
+    async with request.config_dict[POOL].acquire() as conn:
+        pending = await actors_repo.list_pending_signups(conn)
+    return _page(request, "admin/signups.html", username=session.username, csrf_token=session.csrf_token,
+                 pending=pending)
+
+
+@admin_only
+async def signup_decide_post(request: web.Request) -> web.Response:
+    """Approve or reject one waiting sign-up (`decision`), then back to the list."""
+    session = request[SESSION]
+    form = await request.post()
+    if not session.form_matches(form):
+        return _forged(request)
+    name, decision = request.match_info["name"], form.get("decision")
+    decide = {"approve": approve_signup, "reject": reject_signup}.get(decision)  # type: ignore[arg-type]
+    if decide is None:
+        return _page(request, "message_only.html", 422, heading="?", text=f"unknown decision: {decision}")
+    try:
+        await decide(request.config_dict[POOL], name)
+    except AccountError as exc:
+        return _page(request, "message_only.html", 404, heading="?", text=str(exc))
+    log.info("sign-up decided", extra={"account": name, "decision": decision, "by": session.username})
+    return see_other(SIGNUPS_PATH)
 
 
 async def admin_get(request: web.Request) -> web.Response:
     """`/admin`: the alerts page is the admin home."""
-    return _see_other(ALERTS_PATH)
+    return see_other(ALERTS_PATH)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -162,4 +189,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post(LOGIN_PATH, login_post)
     app.router.add_post(LOGOUT_PATH, logout_post)
     app.router.add_get(ALERTS_PATH, alerts_get)
+    app.router.add_get(SIGNUPS_PATH, signups_get)
+    app.router.add_post(SIGNUPS_PATH + "/{name:[A-Za-z0-9_]{1,30}}", signup_decide_post)
     app.router.add_post(ALERTS_PATH + "/{id:[0-9]{1,18}}/resolve", alert_resolve_post)

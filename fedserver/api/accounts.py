@@ -7,13 +7,17 @@ from aiohttp import web
 
 from activities.actor import Actor
 
+from ..accounts import AccountError, SignupLimited, sign_up
 from ..app_keys import POOL, PUBLISHER, SETTINGS
+from ..auth import client_address
 from ..config import Settings
 from ..errors import HTTPError
 from ..repo import api_accounts, api_settings
 from ..repo.actors import get_local_account_by_username
+from ..repo.oauth import get_app_by_id
 from . import entities
-from .auth import require_scopes, require_user
+from .auth import current_auth, require_scopes, require_user
+from .oauth_service import issue_token
 from .params import Params, body_params, query_params
 from .profile import ProfileChange, ProfileError, update_own_profile
 from .wire import id_or_none
@@ -130,8 +134,42 @@ async def relationships_get(request: web.Request) -> web.Response:
     return web.json_response([entities.relationship(i, rows[i]) for i in wanted if i in rows])
 
 
+@require_scopes("write", "write:accounts", user=False)
+async def accounts_post(request: web.Request) -> web.Response:
+    """POST /api/v1/accounts: an app signs a person up (its own client-credentials token), as
+    `[instance] registrations` allows; the new account's token. With `approval` the token starts
+    working once an administrator approves the sign-up (until then it answers 401)."""
+    caller = current_auth(request)
+    assert caller is not None
+    if caller.account_id is not None:
+        raise HTTPError(403, "This method requires an app token (client credentials), not a user's token")
+    settings = request.config_dict[SETTINGS]
+    if settings.instance.registrations == "closed":
+        raise HTTPError(403, "Registrations are closed on this server")
+    params = await body_params(request)
+    if params.boolean("agreement") is not True:
+        raise HTTPError(422, "Validation failed: agreement must be accepted")
+    pool = request.config_dict[POOL]
+    try:
+        actor, _ = await sign_up(pool, settings, address=client_address(request, settings),
+                                 username=params.string("username", max_len=100) or "",
+                                 password=params.string("password", max_len=1024) or "",
+                                 email=params.string("email", max_len=320) or "",
+                                 reason=params.string("reason", max_len=1000) or "")
+    except SignupLimited as exc:
+        raise HTTPError(429, str(exc)) from None
+    except AccountError as exc:
+        raise HTTPError(422, f"Validation failed: {exc}") from None
+    async with pool.acquire() as conn:
+        app = await get_app_by_id(conn, caller.app_id)
+        assert app is not None
+        grant = await issue_token(conn, app, actor.id, caller.scopes)  # as Mastodon: the app token's scopes
+    return web.json_response(grant.as_json())
+
+
 def setup_routes(api: web.Application) -> None:
     """Routes relative to the /api sub-application; fixed paths before `{id}`."""
+    api.router.add_post("/v1/accounts", accounts_post)
     api.router.add_get("/v1/accounts/verify_credentials", verify_credentials_get)
     api.router.add_patch("/v1/accounts/update_credentials", update_credentials_patch)
     api.router.add_get("/v1/accounts/lookup", lookup_get)

@@ -8,7 +8,6 @@ answer is 200 with `url` set (clients that poll for 202 never need to).
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
 from ..app_keys import MEDIA_SLOTS, POOL, SETTINGS
@@ -22,60 +21,21 @@ from ..media.service import (
     parse_focus,
     upload_media,
 )
+from ..multipart import read_form
 from .auth import require_scopes, require_user
 from .params import body_params
 from .wire import id_or_none
 
 NOT_FOUND = "Record not found"
-MAX_FIELD_BYTES = 16 * 1024
-MAX_PARTS = 16
 _TEXT_FIELDS = ("description", "focus")
 _FILE_FIELDS = ("file", "thumbnail")
-
-
-async def _read_part(part: aiohttp.BodyPartReader, cap: int, what: str) -> bytes:
-    """A part's bytes; 413 past `cap`."""
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(64 * 1024):
-        size += len(chunk)
-        if size > cap:
-            raise HTTPError(413, f"{what} is larger than {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-Files = dict[str, tuple[bytes, str | None]]
-
-
-async def _read_form(request: web.Request, max_bytes: int) -> tuple[dict[str, str], Files]:
-    """Text fields and files of a multipart body, each capped."""
-    texts: dict[str, str] = {}
-    files: Files = {}
-    reader = await request.multipart()
-    for _ in range(MAX_PARTS + 1):
-        part = await reader.next()
-        if part is None:
-            return texts, files
-        if not isinstance(part, aiohttp.BodyPartReader):
-            raise HTTPError(422, "nested multipart bodies are not accepted")
-        name = part.name or ""
-        if name in _FILE_FIELDS:
-            files[name] = (await _read_part(part, max_bytes, name), part.filename)
-        else:
-            data = await _read_part(part, MAX_FIELD_BYTES, name or "a field")
-            if name in _TEXT_FIELDS:
-                texts[name] = data.decode("utf-8", errors="replace")
-    raise HTTPError(422, f"a media upload has at most {MAX_PARTS} fields")
 
 
 async def read_upload(request: web.Request, max_bytes: int) -> Upload:
     """The upload a client sent as multipart/form-data; 422 for anything else, 400 for a broken body."""
     if request.content_type != "multipart/form-data":
         raise HTTPError(422, "upload the image as multipart/form-data in a field named file")
-    try:
-        texts, files = await _read_form(request, max_bytes)
-    except (ValueError, AssertionError, UnicodeDecodeError, aiohttp.ClientPayloadError) as exc:
-        raise HTTPError(400, f"the multipart body cannot be read: {exc}") from None
+    texts, files = await read_form(request, text_fields=_TEXT_FIELDS, file_fields=_FILE_FIELDS, max_file_bytes=max_bytes)
     if "file" not in files or not files["file"][0]:
         raise HTTPError(422, "file is required (an image: JPEG, PNG, GIF or WebP)")
     data, filename = files["file"]

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ..app_keys import POOL, SETTINGS
-from ..auth import LoginFailed, authenticate, client_address
+from ..auth import LoginFailed, LoginPending, authenticate, client_address
 from ..errors import HTTPError
 from ..repo import oauth as oauth_repo
 from . import entities
@@ -157,6 +157,8 @@ async def _password_grant(request: web.Request, params: Params, client_id: str |
         account = await authenticate(pool, settings, client_address(request, settings), username, password)
     except LoginFailed:
         raise OAuthError(400, "invalid_grant", "Invalid account name, email or password") from None
+    except LoginPending:
+        raise OAuthError(403, "access_denied", "Your login is currently pending approval") from None
     async with pool.acquire() as conn:
         return await issue_token(conn, app, account.id, scopes)
 

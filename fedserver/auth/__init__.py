@@ -24,7 +24,7 @@ from .limits import (
     forgive_login_attempt,
     login_keys,
 )
-from .login import LoginFailed, LoginRefused, authenticate, check_login_form, normalize_login_name
+from .login import LoginFailed, LoginPending, LoginRefused, authenticate, check_login_form, normalize_login_name
 from .sessions import (
     ADMIN_AREA,
     SESSION_SECONDS,
@@ -37,12 +37,15 @@ from .sessions import (
     log_in,
     log_out,
     start_session,
+    viewer,
+    viewer_middleware,
 )
 from .tokens import hash_secret, new_token, same_secret
 
 __all__ = [
-    "ADMIN_AREA", "LOGIN_WINDOW", "SESSION_SECONDS", "SITE_AREA", "TOO_MANY_LOGINS", "CsrfCookie", "LoginFailed",
+    "ADMIN_AREA", "LOGIN_WINDOW", "SESSION_SECONDS", "SITE_AREA", "TOO_MANY_LOGINS", "CsrfCookie", "LoginFailed", "LoginPending",
     "LoginRefused", "Session", "SessionArea", "authenticate", "charge_login_attempt", "check_login_form",
     "client_address", "current_session", "end_session", "find_session", "forgive_login_attempt", "hash_secret",
     "log_in", "log_out", "login_keys", "new_token", "normalize_login_name", "same_secret", "start_session",
+    "viewer", "viewer_middleware",
 ]

@@ -25,8 +25,12 @@ class LoginFailed(Exception):
     """Wrong name or password (deliberately not saying which)."""
 
 
+class LoginPending(Exception):
+    """The right password of an account whose sign-up waits for an administrator's approval."""
+
+
 class LoginRefused(Exception):
-    """A login form that logs nobody in: `reason` is `missing`, `bad_login` or `too_many`, with its status."""
+    """A login form that logs nobody in: `reason` is `missing`, `bad_login`, `too_many` or `pending`, with its status."""
 
     def __init__(self, reason: str, status: int, username: str = ""):
         super().__init__(reason)
@@ -44,7 +48,8 @@ def normalize_login_name(name: str, domain: str) -> str:
 
 async def authenticate(pool: asyncpg.Pool, settings: Settings, address: str, name: str,
                        password: str) -> LoginAccount:
-    """The account for a correct name/email and password; LoginFailed, or HTTPError 429 when throttled."""
+    """The account for a correct name/email and password; LoginFailed, LoginPending (a sign-up not yet
+    approved), or HTTPError 429 when throttled."""
     name = normalize_login_name(name[:MAX_NAME], settings.instance.domain)
     async with pool.acquire() as conn:
         account = await api_accounts.get_login_account(conn, name) if name else None
@@ -58,6 +63,8 @@ async def authenticate(pool: asyncpg.Pool, settings: Settings, address: str, nam
         raise LoginFailed()
     async with pool.acquire() as conn:
         await forgive_login_attempt(conn, charged)
+    if not account.approved:
+        raise LoginPending()
     return account
 
 
@@ -72,6 +79,8 @@ async def check_login_form(request: web.Request, form) -> LoginAccount:
                                   password)
     except LoginFailed:
         raise LoginRefused("bad_login", 422, name) from None
+    except LoginPending:
+        raise LoginRefused("pending", 403, name) from None
     except HTTPError as exc:
         if exc.status != 429:
             raise

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from ..app_keys import POOL
+from ..app_keys import POOL, VIEWER
 from ..repo import sessions as sessions_repo
 from .cookies import set_auth_cookie
 from .tokens import hash_secret, new_token, same_secret
@@ -100,6 +100,21 @@ async def end_session(pool: asyncpg.Pool, area: SessionArea, token: str) -> None
 async def current_session(request: web.Request, area: SessionArea) -> Session | None:
     """The live session of `area` behind this request's cookie, or None."""
     return await find_session(request.config_dict[POOL], area, request.cookies.get(area.cookie, ""))
+
+
+@web.middleware
+async def viewer_middleware(request: web.Request, handler):
+    """Know the logged-in person of the site area on every page (a database lookup only when the cookie is sent)."""
+    if request.cookies.get(SITE_AREA.cookie):
+        session = await current_session(request, SITE_AREA)
+        if session is not None:
+            request[VIEWER] = session
+    return await handler(request)
+
+
+def viewer(request: web.Request) -> Session | None:
+    """The person logged in to the site area, or None for a visitor."""
+    return request.get(VIEWER)
 
 
 async def log_in(request: web.Request, response: web.StreamResponse, area: SessionArea, account_id: int) -> None:

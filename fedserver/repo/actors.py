@@ -38,6 +38,9 @@ async def insert_local_actor(
     role: str,
     manually_approves_followers: bool = False,
     discoverable: bool = True,
+    approved: bool = True,
+    signup_reason: str = "",
+    email: str | None = None,
 ) -> Actor:
     """Insert a local actor and its private row; raises UniqueViolationError on a taken name."""
     row = await conn.fetchrow(
@@ -51,8 +54,9 @@ async def insert_local_actor(
         manually_approves_followers, discoverable,
     )
     await conn.execute(
-        "INSERT INTO local_accounts (actor_id, private_key_pem, password_hash, role) VALUES ($1, $2, $3, $4)",
-        row["id"], private_key_pem, password_hash, role,
+        """INSERT INTO local_accounts (actor_id, private_key_pem, password_hash, role, approved, signup_reason, email)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        row["id"], private_key_pem, password_hash, role, approved, signup_reason, email,
     )
     return _actor(row)  # type: ignore[return-value]
 
@@ -133,6 +137,47 @@ async def mark_actor_deleted(conn: asyncpg.Connection, actor_id: int) -> bool:
     )
     await conn.execute("UPDATE local_accounts SET password_hash = NULL, email = NULL WHERE actor_id = $1", actor_id)
     return status.endswith(" 1")
+
+
+@dataclass(frozen=True)
+class PendingSignup:
+    """An account that asked to join and waits for an administrator."""
+
+    actor: Actor
+    reason: str
+    email: str | None
+
+
+async def list_pending_signups(conn: asyncpg.Connection) -> list[PendingSignup]:
+    """Accounts waiting for approval, oldest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_ACTOR_COLUMNS}, l.signup_reason, l.email FROM actors a JOIN local_accounts l ON l.actor_id = a.id
+            WHERE NOT l.approved AND a.deleted_at IS NULL ORDER BY l.created_at, a.id""")
+    return [PendingSignup(_actor(row), row["signup_reason"], row["email"]) for row in rows]  # type: ignore[arg-type]
+
+
+async def is_pending(conn: asyncpg.Connection, actor_id: int) -> bool:
+    """Whether a local account still waits for approval."""
+    return bool(await conn.fetchval("SELECT NOT approved FROM local_accounts WHERE actor_id = $1", actor_id))
+
+
+async def approve_signup(conn: asyncpg.Connection, actor_id: int) -> bool:
+    """Let a waiting account in (it may log in and is listed); False if it was not waiting."""
+    approved = await conn.fetchval(
+        "UPDATE local_accounts SET approved = true WHERE actor_id = $1 AND NOT approved RETURNING actor_id", actor_id)
+    if approved is None:
+        return False
+    await conn.execute("UPDATE actors SET discoverable = true, indexable = true, updated_at = now() WHERE id = $1",
+                       actor_id)
+    return True
+
+
+async def delete_pending_signup(conn: asyncpg.Connection, actor_id: int) -> bool:
+    """Remove a waiting account entirely (it never published anything); False if it was not waiting."""
+    deleted = await conn.fetchval(
+        """DELETE FROM actors a USING local_accounts l
+           WHERE a.id = $1 AND l.actor_id = a.id AND NOT l.approved RETURNING a.id""", actor_id)
+    return deleted is not None
 
 
 async def lock_local_accounts(conn: asyncpg.Connection) -> None:

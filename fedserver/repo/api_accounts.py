@@ -21,6 +21,7 @@ class LoginAccount:
     username: str
     password_hash: str | None
     role: str
+    approved: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,14 @@ class RelationshipRow:
 async def get_login_account(conn: asyncpg.Connection, name_or_email: str) -> LoginAccount | None:
     """A live local user by account name or email, case-insensitive."""
     row = await conn.fetchrow(
-        """SELECT a.id, a.username, l.password_hash, l.role
+        """SELECT a.id, a.username, l.password_hash, l.role, l.approved
            FROM actors a JOIN local_accounts l ON l.actor_id = a.id
            WHERE a.is_local AND a.deleted_at IS NULL AND l.role <> 'instance'
              AND (lower(a.username) = lower($1) OR lower(l.email) = lower($1))
            ORDER BY lower(a.username) = lower($1) DESC LIMIT 1""",
         name_or_email,
     )
-    return LoginAccount(row["id"], row["username"], row["password_hash"], row["role"]) if row else None
+    return LoginAccount(**dict(row)) if row else None
 
 
 async def get_visible_account(conn: asyncpg.Connection, actor_id: int) -> Actor | None:

@@ -128,12 +128,14 @@ async def revoke_token_of_used_code(conn: asyncpg.Connection, code_hash: bytes, 
 
 
 async def get_live_token(conn: asyncpg.Connection, token_hash: bytes) -> AccessToken | None:
-    """A token that is not revoked and whose account (if any) still exists."""
+    """A token that is not revoked and whose account (if any) still exists and is approved (a sign-up waiting
+    for approval has a token from `POST /api/v1/accounts` that starts working once approved)."""
     row = await conn.fetchrow(
         """SELECT t.id, t.app_id, t.account_id, a.username, t.scopes, t.created_at
            FROM oauth_tokens t LEFT JOIN actors a ON a.id = t.account_id
+                LEFT JOIN local_accounts l ON l.actor_id = t.account_id
            WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.is_local))""",
+             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.is_local AND l.approved))""",
         token_hash,
     )
     if row is None:

@@ -34,8 +34,9 @@ class PagePost:
     updated_at: datetime | None
 
 
-_POST = """o.id, o.uri, o.object_type, o.actor_id AS author_id, o.name, o.summary, o.content, o.data,
-           o.published_at, o.updated_at FROM objects o"""
+_POST_COLUMNS = """o.id, o.uri, o.object_type, o.actor_id AS author_id, o.name, o.summary, o.content, o.data,
+                   o.published_at, o.updated_at"""
+_POST = f"{_POST_COLUMNS} FROM objects o"
 _SHOWN = """o.visibility IN ('public', 'unlisted') AND o.deleted_at IS NULL AND o.in_reply_to_uri IS NULL
             AND NOT EXISTS (SELECT 1 FROM listings l WHERE l.object_id = o.id)"""
 
@@ -66,6 +67,18 @@ async def newest_posts(conn: asyncpg.Connection, *, limit: int) -> list[tuple[Pa
     return [(PagePost(**dict(row)), username[row["author_id"]]) for row in rows]
 
 
+async def network_posts(conn: asyncpg.Connection, *, limit: int, offset: int = 0) -> list[tuple[PagePost, str]]:
+    """The newest public posts and articles this server knows, local and remote, each with its author's
+    `name@domain`."""
+    rows = await conn.fetch(
+        f"""SELECT {_POST_COLUMNS}, a.username || '@' || a.domain AS acct FROM objects o JOIN actors a ON a.id = o.actor_id
+            WHERE o.visibility = 'public' AND o.object_type = ANY($1::text[]) AND a.deleted_at IS NULL AND {_SHOWN}
+            ORDER BY o.published_at DESC, o.id DESC LIMIT $2 OFFSET $3""",
+        list(KINDS["all"]), limit, offset,
+    )
+    return [(PagePost(**{k: v for k, v in dict(row).items() if k != "acct"}), row["acct"]) for row in rows]
+
+
 @dataclass(frozen=True)
 class Maker:
     """A local account as the instance's front page lists it."""
@@ -77,14 +90,14 @@ class Maker:
 
 
 async def makers(conn: asyncpg.Connection, *, limit: int) -> list[Maker]:
-    """The instance's local accounts that may be listed (discoverable, not deleted), most recently active first."""
+    """The instance's local accounts that may be listed (discoverable, not deleted), most recently active first
+    (post counts and last post times kept by triggers, 0005)."""
     rows = await conn.fetch(
-        """SELECT a.username, a.display_name, a.icon_url,
-                  (SELECT count(*) FROM objects o WHERE o.actor_id = a.id AND o.visibility = 'public'
-                                                    AND o.deleted_at IS NULL) AS posts
+        """SELECT a.username, a.display_name, a.icon_url, coalesce(c.statuses_count, 0) AS posts
            FROM actors a JOIN local_accounts l ON l.actor_id = a.id
+                LEFT JOIN account_counters c ON c.actor_id = a.id
            WHERE a.is_local AND a.deleted_at IS NULL AND l.role <> 'instance' AND a.discoverable
-           ORDER BY (SELECT max(o.published_at) FROM objects o WHERE o.actor_id = a.id) DESC NULLS LAST, a.id
+           ORDER BY c.last_status_at DESC NULLS LAST, a.id
            LIMIT $1""",
         limit,
     )

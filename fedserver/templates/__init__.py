@@ -9,6 +9,7 @@ modules, never a feature package.
 - `catalogs`: the gettext catalogs; the `.po` files under `locale/` are the source,
   compiled in memory at start-up (no `.mo` file is kept).
 - `render`: the Jinja2 environments, the HTML headers every page sends, the stylesheet.
+- `cache`: a few seconds of memory for the public pages visitors without a session see.
 
 Templates live in `pages/`, the stylesheet in `static/`. After adding or changing a
 text in a template, from the repository root:
@@ -22,18 +23,32 @@ source texts are English). A test fails while a Korean text is missing.
 
 from __future__ import annotations
 
+from .cache import cached_page
 from .negotiation import LANGUAGES, pick_language, prefers_html
 from .render import (
     FORM_HEADERS,
     PAGES,
     PUBLIC_HEADERS,
+    SITE_FORM_HEADERS,
     Pages,
     error_page,
     render_page,
+    see_other,
     setup_pages,
 )
 
 __all__ = [
-    "FORM_HEADERS", "LANGUAGES", "PAGES", "PUBLIC_HEADERS", "Pages", "error_page", "pick_language", "prefers_html",
-    "render_page", "setup_pages",
+    "FORM_HEADERS",
+    "LANGUAGES",
+    "PAGES",
+    "PUBLIC_HEADERS",
+    "SITE_FORM_HEADERS",
+    "Pages",
+    "cached_page",
+    "error_page",
+    "pick_language",
+    "prefers_html",
+    "render_page",
+    "see_other",
+    "setup_pages",
 ]

@@ -20,7 +20,8 @@ from markupsafe import Markup
 
 from activities.sanitize import html_to_text, sanitize_html
 
-from ..app_keys import SETTINGS
+from ..app_keys import SETTINGS, VIEWER
+from .cache import setup_page_cache
 from .catalogs import load_translations
 from .formatting import format_datetime, format_money, format_number
 from .negotiation import LANGUAGE_COOKIE, LANGUAGE_NAMES, LANGUAGES, chosen_language, pick_language
@@ -41,6 +42,15 @@ _SECURITY_HEADERS = {
 PUBLIC_HEADERS = {**_SECURITY_HEADERS, "Vary": "Accept, Accept-Language, Cookie"}
 # Pages with a form or a session: never cached.
 FORM_HEADERS = {**_SECURITY_HEADERS, "Cache-Control": "no-store", "Vary": "Accept-Language, Cookie"}
+# Pages whose forms post to this site only (the logins, the dashboard, the admin pages; not the OAuth
+# consent page, whose answer redirects to the app).
+SITE_FORM_HEADERS = {**FORM_HEADERS,
+                     "Content-Security-Policy": FORM_HEADERS["Content-Security-Policy"] + "; form-action 'self'"}
+
+
+def see_other(location: str) -> web.Response:
+    """After a form: on to `location` with a GET (303)."""
+    return web.Response(status=303, headers={**SITE_FORM_HEADERS, "Location": location})
 
 
 def stored_html(html: str) -> Markup:
@@ -82,6 +92,8 @@ class Pages:
         """A template rendered in a language (without a request: no language switch, the default site name)."""
         context.setdefault("site_name", "fedserver")
         context.setdefault("language_links", {})
+        context.setdefault("viewer", None)
+        context.setdefault("signups_open", False)
         return self._environments[lang].get_template(template).render(**context)
 
 
@@ -96,6 +108,7 @@ PAGES = web.AppKey("fedserver.pages", Pages)
 def setup_pages(app: web.Application) -> None:
     """Compile the catalogs and templates for the app's settings; serve the stylesheet."""
     app[PAGES] = _pages(app[SETTINGS].instance.timezone)
+    setup_page_cache(app)
     app.router.add_get(STYLESHEET_PATH, stylesheet_get)
     app.router.add_get(ICON_PATH, icon_get)
     app.router.add_get("/favicon.ico", icon_get)  # browsers ask for it even on pages that name the icon
@@ -132,6 +145,8 @@ def render_page(request: web.Request, template: str, *, status: int = 200,
     """
     settings = request.config_dict[SETTINGS]
     context.setdefault("site_name", settings.instance.name)
+    context.setdefault("viewer", request.get(VIEWER))
+    context.setdefault("signups_open", settings.instance.registrations != "closed")
     context.setdefault("base_url", settings.base_url)
     html = request.config_dict[PAGES].render(lang or pick_language(request), template,
                                              language_links=language_links(request), **context)

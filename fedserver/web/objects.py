@@ -21,7 +21,7 @@ from ..repo import outgoing as outgoing_repo
 from ..repo import published as published_repo
 from ..repo import statuses as statuses_repo
 from ..repo.pages import PagePost
-from ..templates import render_page
+from ..templates import cached_page, render_page
 from ..templates.render import excerpt
 
 _CONTEXT_FREE = ("public", "unlisted")
@@ -47,6 +47,7 @@ def _own_uri(request: web.Request, *parts: str) -> str:
     return f"{settings.base_url}/users/{request.match_info['name']}/" + "/".join(parts)
 
 
+@cached_page
 async def status_get(request: web.Request) -> web.Response:
     """`/users/{name}/statuses/{id}`: a local post, 410 with a Tombstone once deleted."""
     uri = _own_uri(request, "statuses", request.match_info["id"])

@@ -9,20 +9,24 @@ listings a visitor may order from (`storefront.store.shop_items`). ActivityPub c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from aiohttp import web
+from yarl import URL
 
 from activities.actor import Actor
 from rewards import web as rewards_web
 from storefront import store as shop_store
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import HTTP, POOL, SETTINGS
+from ..auth import client_address
 from ..documents import wants_activitypub
 from ..errors import HTTPError
+from ..net.http import FetchError, parse_handle
 from ..repo import actors as actors_repo
-from ..repo import follows as follows_repo
+from ..repo import api_accounts, api_limits
 from ..repo import pages as pages_repo
-from ..templates import error_page, render_page
+from ..templates import cached_page, error_page, render_page
 from . import atom
 
 PAGE_SIZE = 20
@@ -58,21 +62,19 @@ async def _profile(request: web.Request) -> Profile | web.Response:
     name = request.match_info["name"]
     async with request.config_dict[POOL].acquire() as conn:
         actor = await actors_repo.get_local_actor_by_username(conn, name)
-        if actor is None:
-            return error_page(request, 404, f"no account named {name} here")
+        if actor is None or (not actor.discoverable and await actors_repo.is_pending(conn, actor.id)):
+            return error_page(request, 404, f"no account named {name} here")  # a sign-up waiting is not shown
         handle = f"@{actor.username}@{request.config_dict[SETTINGS].instance.domain}"
         if actor.deleted_at is not None:
             return render_page(request, "profile_gone.html", status=410, handle=handle)
-        counts = {
-            "posts": await follows_repo.count_outbox(conn, actor.id),
-            "followers": await follows_repo.count_followers(conn, actor.id),
-            "following": await follows_repo.count_following(conn, actor.id),
-            # Computed from the witnessed log, like /rewards/balance.
-            "points": await rewards_web.published_points(conn, actor.uri),
-        }
+        # The counts Mastodon apps show (kept by triggers, one statement), and the points from the witnessed log.
+        stats = (await api_accounts.get_account_stats(conn, [actor.id]))[actor.id]
+        counts = {"posts": stats.statuses_count, "followers": stats.followers_count,
+                  "following": stats.following_count, "points": await rewards_web.published_points(conn, actor.uri)}
     return Profile(actor, handle, actor.url or actor.uri, counts)
 
 
+@cached_page
 async def profile_page(request: web.Request) -> web.Response:
     """`/@{name}` for browsers (and `/users/{name}` when a browser asks): the profile and its short posts."""
     return await _posts_tab(request, "posts", "profile.html")
@@ -89,6 +91,7 @@ async def profile_get(request: web.Request) -> web.StreamResponse:
     return await profile_page(request)
 
 
+@cached_page
 async def blog_get(request: web.Request) -> web.Response:
     """`/@{name}/blog`: the account's articles, newest first."""
     return await _posts_tab(request, "blog", "blog.html")
@@ -106,6 +109,7 @@ async def _posts_tab(request: web.Request, kind: str, template: str) -> web.Resp
                        more=len(posts) > PAGE_SIZE, feed_url=_feed_url(request, profile.actor))
 
 
+@cached_page
 async def shop_get(request: web.Request) -> web.Response:
     """`/@{name}/shop`: the account's listings (sold-out and paused ones too, marked), newest first."""
     page = page_number(request)
@@ -136,6 +140,7 @@ async def feed_get(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
 
 
+@cached_page
 async def home_get(request: web.Request) -> web.Response:
     """`/`: the instance, its makers, and its newest products and posts."""
     instance = request.config_dict[SETTINGS].instance
@@ -147,10 +152,69 @@ async def home_get(request: web.Request) -> web.Response:
                        makers=makers, items=items, posts=posts)
 
 
+SUBSCRIBE_REL = "http://ostatus.org/schema/1.0/subscribe"
+REMOTE_FOLLOWS_PER_5MIN = 30
+
+
+async def remote_follow_get(request: web.Request) -> web.Response:
+    """`/@{name}/follow?address=you@your.server`: off to the visitor's own server's follow page (its WebFinger
+    `subscribe` template, as Mastodon's remote follow does); without one, how to follow from the app."""
+    profile = await _profile(request)
+    if isinstance(profile, web.Response):
+        return profile
+    settings = request.config_dict[SETTINGS]
+    address = request.query.get("address", "").strip()[:320]
+    try:
+        name, host = parse_handle(address)
+    except FetchError:
+        return _remote_follow_page(request, profile, address, "bad_address", 422)
+    async with request.config_dict[POOL].acquire() as conn:
+        window = await api_limits.hit(conn, f"remote-follow:{client_address(request, settings)}", 300)
+    if window.hits > REMOTE_FOLLOWS_PER_5MIN:
+        return _remote_follow_page(request, profile, address, "too_many", 429)
+    http = request.config_dict.get(HTTP)
+    try:
+        if http is None:
+            raise FetchError("no HTTP client", permanent=True)
+        jrd = await http.get_jrd(URL.build(scheme=settings.instance.scheme, authority=host,
+                                           path="/.well-known/webfinger", query={"resource": f"acct:{name}@{host}"}))
+    except (FetchError, ValueError, TypeError):
+        return _remote_follow_page(request, profile, address, "unreachable", 502)
+    template = next((link.get("template") for link in jrd.get("links") or []
+                     if isinstance(link, dict) and link.get("rel") == SUBSCRIBE_REL
+                     and isinstance(link.get("template"), str) and "{uri}" in link["template"]), None)
+    target = template.replace("{uri}", quote(profile.handle.removeprefix("@"), safe="@")) if template else ""
+    if not target.startswith("https://") and not (settings.federation.allow_private_addresses
+                                                  and target.startswith("http://")):
+        return _remote_follow_page(request, profile, address, "no_template", 422)
+    raise web.HTTPSeeOther(target)
+
+
+def _remote_follow_page(request: web.Request, profile: Profile, address: str, problem: str,
+                        status: int) -> web.Response:
+    return render_page(request, "remote_follow.html", status=status, profile=profile, address=address,
+                       problem=problem)
+
+
+@cached_page
+async def discover_get(request: web.Request) -> web.Response:
+    """`/discover`: products and posts from every server this one knows, newest first (until the open ranking
+    of the rewards logs orders them), each linking to its home server."""
+    page = page_number(request)
+    async with request.config_dict[POOL].acquire() as conn:
+        items = await shop_store.shop_items(conn, seller_id=None, network=True, limit=SHOP_PAGE_SIZE + 1,
+                                            offset=(page - 1) * SHOP_PAGE_SIZE)
+        posts = await pages_repo.network_posts(conn, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    return render_page(request, "discover.html", items=items[:SHOP_PAGE_SIZE], posts=posts[:PAGE_SIZE], page=page,
+                       more=len(items) > SHOP_PAGE_SIZE or len(posts) > PAGE_SIZE)
+
+
 def setup_routes(app: web.Application) -> None:
     """The front page and the account pages (the feed first: `/@name.atom` would match `/@{name}` too)."""
     app.router.add_get("/", home_get)
+    app.router.add_get("/discover", discover_get)
     app.router.add_get("/@{name:[A-Za-z0-9_]{1,30}}.atom", feed_get)
     app.router.add_get("/@{name}", profile_get)
     app.router.add_get("/@{name}/blog", blog_get)
     app.router.add_get("/@{name}/shop", shop_get)
+    app.router.add_get("/@{name}/follow", remote_follow_get)

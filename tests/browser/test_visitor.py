@@ -69,7 +69,7 @@ async def workshop(pg_cluster, tmp_path):
                       "--description", "손으로 빚고 장작 가마에서 구운 백자 달항아리입니다. 높이 약 20cm.")
         yield instance, {"profile": "/@potter", "article": article.removeprefix(instance.base_url),
                          "listing": listing.removeprefix(instance.base_url), "shop": "/@potter/shop",
-                         "blog": "/@potter/blog", "home": "/"}
+                         "blog": "/@potter/blog", "home": "/", "discover": "/discover"}
     finally:
         instance.terminate()
         await pg_cluster.drop_database(url)
@@ -107,7 +107,7 @@ async def test_a_visitor_reads_a_profile_an_article_and_a_listing_on_a_phone_and
     instance, paths = workshop
     keep = os.environ.get("FEDSERVER_SCREENSHOTS")
     for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-        for what in ("home", "profile", "blog", "article", "shop", "listing"):
+        for what in ("home", "profile", "blog", "article", "shop", "listing", "discover"):
             shot = tmp_path / f"{what}-{name}.png"
             seen = await visit(browser, instance.base_url, paths[what], viewport, shot)
             assert seen["overflow"] <= 0, (what, name, seen["overflow"])

@@ -224,3 +224,74 @@ async def test_the_language_switch_is_remembered_over_the_browser_language(clien
 async def test_a_deleted_or_unknown_account_has_no_tabs(client, pool, settings, maker):
     for path in ("/@nobody", "/@nobody/blog", "/@nobody/shop"):
         await page(client, path, status=404)
+
+
+async def test_discover_lists_products_and_posts_of_the_whole_network_newest_first(client, pool, settings, maker):
+    from activities.listing import parse_listing
+    from activities.parse import parse_post
+    from fedserver.repo import interactions
+    from storefront import store
+    from tests.api.status_support import remote_actor
+
+    publisher = build_publisher(settings)
+    await actions.create_product(pool, publisher, "potter", ProductDraft(title="우리 찻잔", price=20_000, stock=3))
+    await commands.create_post(pool, publisher, "potter", "우리 공방 소식")
+    carol = await remote_actor(pool, "carol", "weave.example")
+    note = {"id": "https://weave.example/notes/1", "type": "Note", "attributedTo": "https://weave.example/users/carol",
+            "content": f"<p>직조 수업 모집 {SCRIPT}</p>", "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "published": "2030-01-01T10:00:00Z"}
+    listing_doc = {**note, "id": "https://weave.example/listings/7", "content": "<p>손으로 짠 목도리</p>",
+                   "name": "목도리", "purpose": "offer",
+                   "publishes": {"type": "Intent", "action": "deliver", "resourceQuantity": {"hasUnit": "one",
+                                                                                          "hasNumericalValue": "1"}},
+                   "reciprocal": {"type": "Intent", "action": "transfer",
+                                  "resourceConformsTo": "https://www.wikidata.org/wiki/Q202040",
+                                  "resourceQuantity": {"hasUnit": "one", "hasNumericalValue": "45000"}}}
+    async with pool.acquire() as conn:
+        await interactions.insert_remote_post(conn, parse_post(note), carol)
+        await interactions.insert_remote_post(conn, parse_post(listing_doc), carol)
+        parsed = parse_listing(listing_doc)
+        assert parsed is not None and parsed.price == 45_000
+        object_id = await conn.fetchval("SELECT id FROM objects WHERE uri = $1", listing_doc["id"])
+        await store.upsert_remote_listing(conn, object_id, carol, parsed)
+    html = await page(client, "/discover")
+    assert "우리 찻잔" in html and "우리 공방 소식" in html and "직조 수업 모집" in html
+    assert "<script" not in html and "@carol@weave.example" in html
+    assert html.index("직조 수업 모집") < html.index("우리 공방 소식")  # newest first (2030 is later)
+    assert 'href="#why"' in html and 'id="why"' in html
+    assert "목도리" in html and "₩45,000" in html and 'href="https://weave.example/listings/7"' in html
+    assert "손으로 짠 목도리" not in html  # the listing's Note is a product here, not a post
+
+
+async def test_the_transparency_page_shows_the_log_and_its_witnesses(client, pool, settings, maker):
+    html = await page(client, "/rewards")
+    assert "보상 투명성" in html and "/rewards/log/checkpoint" in html
+    tags = meta(html)
+    assert tags["og:url"] == f"{settings.base_url}/rewards"
+
+
+async def test_a_visitor_is_served_the_page_of_the_last_seconds_and_a_logged_in_maker_a_fresh_one(
+        client, pool, settings, maker):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from fedserver.app import create_app
+    from fedserver.auth import SITE_AREA, start_session
+
+    publisher = build_publisher(settings)
+    await commands.create_post(pool, publisher, "potter", "첫 번째 글")
+    assert "첫 번째 글" in await page(client, "/@potter")
+    await pool.execute("UPDATE actors SET display_name = '바뀐 이름' WHERE username = 'potter'")
+    cached = await page(client, "/@potter")
+    assert "도예 공방" in cached and "바뀐 이름" not in cached  # within page_cache_seconds: the same page
+    english = await page(client, "/@potter", **{"Accept-Language": "en"})
+    assert "바뀐 이름" in english  # another language is another page
+    token = await start_session(pool, SITE_AREA, maker.id)
+    client.session.cookie_jar.update_cookies({SITE_AREA.cookie: token})
+    assert "바뀐 이름" in await page(client, "/@potter")  # the maker sees her change at once
+    client.session.cookie_jar.clear()
+    server = settings.server.model_copy(update={"page_cache_seconds": 0})
+    async with TestClient(TestServer(create_app(settings.model_copy(update={"server": server}), pool),
+                                     host="127.0.0.1")) as uncached:
+        assert "바뀐 이름" in await page(uncached, "/@potter")
+    json = await client.get("/@potter", headers={"Accept": "application/activity+json"}, allow_redirects=False)
+    assert json.status == 302  # ActivityPub clients are never served a cached page
