@@ -86,7 +86,11 @@ class Browser:
         person.page = await context.new_page()
         person.page.on("console", lambda m: person.problems.append(f"console {m.type}: {m.text}")
                        if m.type == "error" else None)
-        person.page.on("requestfailed", lambda r: person.problems.append(f"failed: {r.url} {r.failure}"))
+        # A request the next navigation cancelled (the icon of a page left at once) is not a failure.
+        person.page.on("requestfailed", lambda r: person.problems.append(f"failed: {r.url} {r.failure}")
+                       if "ERR_ABORTED" not in (r.failure or "") else None)
+        person.page.on("response", lambda r: person.problems.append(f"HTTP {r.status}: {r.url}")
+                       if r.status >= 400 else None)
         return person
 
     async def go(self, path: str) -> None:
