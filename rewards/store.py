@@ -451,3 +451,10 @@ async def list_witnessed_logs(conn: asyncpg.Connection, limit: int = 100) -> lis
     """The logs we cosign as a witness (origin, size, updated_at), most recently cosigned first."""
     return await conn.fetch(
         "SELECT origin, size, updated_at FROM rewards_witness_state ORDER BY updated_at DESC LIMIT $1", limit)
+
+
+async def recent_receipts(conn: asyncpg.Connection, beneficiary: str, limit: int = 20) -> list[asyncpg.Record]:
+    """A beneficiary's newest receipts (what earned the points: kind, who, which post, how many, when, log index)."""
+    return await conn.fetch(
+        """SELECT kind, actor_uri, object_uri, points, issued_at, idx FROM rewards_receipts
+           WHERE beneficiary_uri = $1 ORDER BY idx DESC LIMIT $2""", beneficiary, limit)

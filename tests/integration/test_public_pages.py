@@ -241,7 +241,7 @@ async def test_discover_lists_products_and_posts_of_the_whole_network_newest_fir
             "content": f"<p>직조 수업 모집 {SCRIPT}</p>", "to": ["https://www.w3.org/ns/activitystreams#Public"],
             "published": "2030-01-01T10:00:00Z"}
     listing_doc = {**note, "id": "https://weave.example/listings/7", "content": "<p>손으로 짠 목도리</p>",
-                   "name": "목도리", "purpose": "offer",
+                   "name": f"목도리 {SCRIPT}", "purpose": "offer",
                    "publishes": {"type": "Intent", "action": "deliver", "resourceQuantity": {"hasUnit": "one",
                                                                                           "hasNumericalValue": "1"}},
                    "reciprocal": {"type": "Intent", "action": "transfer",
@@ -256,7 +256,7 @@ async def test_discover_lists_products_and_posts_of_the_whole_network_newest_fir
         await store.upsert_remote_listing(conn, object_id, carol, parsed)
     html = await page(client, "/discover")
     assert "우리 찻잔" in html and "우리 공방 소식" in html and "직조 수업 모집" in html
-    assert "<script" not in html and "@carol@weave.example" in html
+    assert "<script" not in html and "@carol@weave.example" in html  # a remote title and post stay text
     assert html.index("직조 수업 모집") < html.index("우리 공방 소식")  # newest first (2030 is later)
     assert 'href="#why"' in html and 'id="why"' in html
     assert "목도리" in html and "₩45,000" in html and 'href="https://weave.example/listings/7"' in html
@@ -295,3 +295,26 @@ async def test_a_visitor_is_served_the_page_of_the_last_seconds_and_a_logged_in_
         assert "바뀐 이름" in await page(uncached, "/@potter")
     json = await client.get("/@potter", headers={"Accept": "application/activity+json"}, allow_redirects=False)
     assert json.status == 302  # ActivityPub clients are never served a cached page
+
+
+async def test_the_dashboard_shows_points_pending_and_what_earned_them(client, pool, settings, maker):
+    from fedserver.auth import SITE_AREA, start_session
+    from tests.support.rewards import FakeMember, context, pin, publish_now
+
+    peer = FakeMember.create("peer.test")
+    await pin(pool, peer)
+    ctx = await context(pool, settings)
+    post = f"{maker.uri}/statuses/1"
+    await pool.execute("INSERT INTO objects (uri, object_type, actor_id, is_local, content) "
+                       "VALUES ($1, 'Note', $2, true, 'hi')", post, maker.id)
+    signed = peer.sign(peer.receipt(obj=post, beneficiary=maker.uri))
+    answer = await client.post("/rewards/receipts", data=signed, headers={"Content-Type": "text/plain"})
+    assert answer.status == 200, await answer.text()
+    client.session.cookie_jar.update_cookies({SITE_AREA.cookie: await start_session(pool, SITE_AREA, maker.id)})
+    waiting = await (await client.get("/dashboard", headers={**HTML, "Accept-Language": "en"})).text()
+    assert "Points <strong>0</strong>" in waiting and "more waiting for the next witnessed checkpoint" in waiting
+    assert "What earned your points" in waiting and f'href="{post}"' in waiting and "peer.test" in waiting
+    await publish_now(pool, ctx)
+    published = await (await client.get("/dashboard", headers={**HTML, "Accept-Language": "en"})).text()
+    points = await pool.fetchval("SELECT points FROM rewards_receipts")
+    assert f"Points <strong>{points}</strong>" in published and "waiting for the next" not in published
