@@ -22,7 +22,7 @@ from ..app_keys import HTTP, POOL, PUBLISHER, SETTINGS
 from ..auth import viewer
 from ..federation.outbox import OutboxError
 from ..repo import actors as actors_repo
-from .session import checked_form, forged, login_required, page, see_other
+from .session import forged, login_required, page, see_other
 
 log = logging.getLogger("fedserver.web")
 
@@ -47,7 +47,7 @@ async def order_post(request: web.Request) -> web.Response:
     """`POST /listings/{id}/order`: the logged-in account orders `quantity` (and says `message`)."""
     session = viewer(request)
     form = await request.post()
-    if not checked_form(session, form):
+    if not session.form_matches(form):
         return forged(request)
     listing_id = request.match_info["id"]
     quantity = _quantity(form.get("quantity", "1"))
@@ -82,7 +82,7 @@ async def order_move_post(request: web.Request) -> web.Response:
     """`POST /orders/{local id}/move`: one move (`action`) by the logged-in party; back to `next`."""
     session = viewer(request)
     form = await request.post()
-    if not checked_form(session, form):
+    if not session.form_matches(form):
         return forged(request)
     action = form.get("action")
     back = "/dashboard" if form.get("next") == "/dashboard" else "/orders"

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..auth import SITE_AREA, CsrfCookie, LoginRefused, Session, check_login_form, log_in, log_out, viewer
+from ..auth import SITE_AREA, CsrfCookie, LoginRefused, check_login_form, log_in, log_out, viewer
 from ..templates import SITE_FORM_HEADERS, render_page, see_other
 
 log = logging.getLogger("fedserver.web")
@@ -54,11 +54,6 @@ def login_required(handler: Handler) -> Handler:
             return page(request, "session_ended.html", 401, login_url=LOGIN_PATH)
         return await handler(request)
     return checked
-
-
-def checked_form(session: Session, form) -> bool:
-    """Whether a logged-in form carries its session's CSRF token."""
-    return session.form_matches(form)
 
 
 def _login_form(request: web.Request, *, error: str | None = None, username: str = "", next_path: str = "",
