@@ -69,6 +69,15 @@ async def get_local_actor_by_username(conn: asyncpg.Connection, username: str) -
     return _actor(row)
 
 
+async def get_shown_local_actor(conn: asyncpg.Connection, username: str) -> Actor | None:
+    """A local actor by name as others may see it (deleted ones included); None while its sign-up waits for
+    an administrator's approval, so an account nobody let in is neither found nor followed."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ACTOR_COLUMNS} FROM actors a LEFT JOIN local_accounts l ON l.actor_id = a.id
+            WHERE a.is_local AND lower(a.username) = lower($1) AND coalesce(l.approved, true)""", username)
+    return _actor(row)
+
+
 async def get_actor_by_uri(conn: asyncpg.Connection, uri: str) -> Actor | None:
     """Any actor by its ActivityPub id."""
     row = await conn.fetchrow(f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE a.uri = $1", uri)

@@ -26,7 +26,7 @@ MAX_PAGE = 10_000
 async def _load_actor(request: web.Request) -> Actor:
     name = request.match_info["name"]
     async with request.config_dict[POOL].acquire() as conn:
-        actor = await actors_repo.get_local_actor_by_username(conn, name)
+        actor = await actors_repo.get_shown_local_actor(conn, name)
     if actor is None:
         raise HTTPError(404, f"no account named {name} here")
     return actor

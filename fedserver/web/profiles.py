@@ -61,9 +61,9 @@ async def _profile(request: web.Request) -> Profile | web.Response:
     """The account of `{name}` with its counts, or the page to answer instead (unknown, or deleted: 410)."""
     name = request.match_info["name"]
     async with request.config_dict[POOL].acquire() as conn:
-        actor = await actors_repo.get_local_actor_by_username(conn, name)
-        if actor is None or (not actor.discoverable and await actors_repo.is_pending(conn, actor.id)):
-            return error_page(request, 404, f"no account named {name} here")  # a sign-up waiting is not shown
+        actor = await actors_repo.get_shown_local_actor(conn, name)  # a sign-up waiting for approval: not shown
+        if actor is None:
+            return error_page(request, 404, f"no account named {name} here")
         handle = f"@{actor.username}@{request.config_dict[SETTINGS].instance.domain}"
         if actor.deleted_at is not None:
             return render_page(request, "profile_gone.html", status=410, handle=handle)
@@ -84,7 +84,7 @@ async def profile_get(request: web.Request) -> web.StreamResponse:
     """`/@{name}`: the profile page; ActivityPub clients are sent to the actor id."""
     if wants_activitypub(request):
         async with request.config_dict[POOL].acquire() as conn:
-            actor = await actors_repo.get_local_actor_by_username(conn, request.match_info["name"])
+            actor = await actors_repo.get_shown_local_actor(conn, request.match_info["name"])
         if actor is None:
             raise HTTPError(404, f"no account named {request.match_info['name']} here")
         raise web.HTTPFound(actor.uri)
@@ -131,7 +131,7 @@ async def feed_get(request: web.Request) -> web.Response:
     """`/@{name}.atom`: the account's newest public posts and articles as an Atom feed."""
     name = request.match_info["name"]
     async with request.config_dict[POOL].acquire() as conn:
-        actor = await actors_repo.get_local_actor_by_username(conn, name)
+        actor = await actors_repo.get_shown_local_actor(conn, name)
         if actor is None or actor.deleted_at is not None:
             raise HTTPError(404 if actor is None else 410, f"no account named {name} here")
         posts = await pages_repo.account_posts(conn, actor.id, "all", limit=FEED_SIZE)

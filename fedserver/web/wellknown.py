@@ -70,7 +70,7 @@ async def webfinger_get(request: web.Request) -> web.Response:
         if instance and username.lower() == instance.actor.username.lower():
             actor = instance.actor
         else:
-            actor = await actors_repo.get_local_actor_by_username(conn, username)
+            actor = await actors_repo.get_shown_local_actor(conn, username)
     if actor is None:
         raise HTTPError(404, f"no account named {username} here", headers=_CORS)
     if actor.deleted_at is not None:

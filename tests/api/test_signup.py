@@ -90,6 +90,9 @@ async def test_approval_waits_for_an_administrator_and_the_account_cannot_log_in
     assert asked.status == 202 and "@weaver" in await asked.text()
     assert (await client.get("/@weaver", headers={"Accept": "text/html"})).status == 404
     assert "@weaver" not in await (await client.get("/")).text()
+    domain = settings.instance.domain
+    assert (await client.get(f"/.well-known/webfinger?resource=acct:weaver@{domain}")).status == 404
+    assert (await client.get("/users/weaver", headers={"Accept": "application/activity+json"})).status == 404
     page = await client.get("/login")
     refused = await client.post("/login", allow_redirects=False, data={**hidden_fields(await page.text()),
                                                                        "username": "weaver", "password": PASSWORD})
@@ -110,6 +113,7 @@ async def test_approval_waits_for_an_administrator_and_the_account_cannot_log_in
                                                                          "username": "weaver", "password": PASSWORD})
     assert logged_in.status == 303
     assert (await client.get("/@weaver", headers={"Accept": "text/html"})).status == 200
+    assert (await client.get(f"/.well-known/webfinger?resource=acct:weaver@{domain}")).status == 200
 
 
 async def test_an_administrator_approves_and_rejects_on_the_admin_page(site, pool, settings):
