@@ -15,38 +15,22 @@ import os
 import time
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiohttp import web
 from PIL import Image
 
 from tests.browser.test_visitor import DESKTOP, PHONE, browser  # noqa: F401 (the fixture)
-from tests.support.instance import Instance, free_port, instance_env
+from tests.support.instance import Instance, fetchval, free_port, running_instances
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
 FAST = {"FEDSERVER_FEDERATION__RETRY_DELAY_SCALE": "0.001"}
 
 
-def _instance(url: str, root: Path, name: str) -> Instance:
-    port = free_port()
-    (root / name).mkdir(parents=True, exist_ok=True)
-    return Instance(port=port, env=instance_env(database_url=url, data_dir=root / name / "data", port=port, extra=FAST),
-                    cwd=root / name, log_path=root / name / "server.log")
-
-
 async def _run(x: Instance, *args: str, stdin: str | None = None) -> str:
     result = await asyncio.to_thread(x.command, *args, stdin=stdin)
     assert result.returncode == 0, f"fedserver {' '.join(args)}: {result.stderr}"
     return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-
-
-async def _sql(x: Instance, query: str, *args):
-    conn = await asyncpg.connect(x.env["FEDSERVER_DATABASE__URL"])
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
 
 
 async def _until(what: str, check, timeout: float = 30) -> None:
@@ -60,17 +44,8 @@ async def _until(what: str, check, timeout: float = 30) -> None:
 
 @pytest.fixture
 async def pair(pg_cluster, tmp_path):
-    urls = [await pg_cluster.create_database() for _ in range(2)]
-    instances = [_instance(url, tmp_path, name) for url, name in zip(urls, "ab")]
-    try:
-        for x in instances:
-            await asyncio.to_thread(x.start)
+    async with running_instances(pg_cluster, tmp_path, "ab", FAST) as instances:
         yield instances
-    finally:
-        for x in instances:
-            x.kill()
-        for url in urls:
-            await pg_cluster.drop_database(url)
 
 
 class Browser:
@@ -156,10 +131,10 @@ async def test_a_buyer_orders_and_the_maker_accepts_and_ships_from_the_dashboard
     await buyer.go("/orders")
     assert "발송됨" in await buyer.text()
     await buyer.check_layout()
-    assert await _sql(a, "SELECT state FROM orders") == "shipped"
-    assert await _sql(a, "SELECT stock FROM listings") == 1
+    assert await fetchval(a, "SELECT state FROM orders") == "shipped"
+    assert await fetchval(a, "SELECT stock FROM listings") == 1
     # Each move was told to the buyer as a direct message, in the Mastodon notifications.
-    assert await _sql(a, """SELECT count(*) FROM notifications n JOIN actors x ON x.id = n.account_id
+    assert await fetchval(a, """SELECT count(*) FROM notifications n JOIN actors x ON x.id = n.account_id
                             WHERE x.username = 'buyer' AND n.type = 'mention'""") >= 3
     assert buyer.problems == [] and maker.problems == []
 
@@ -170,7 +145,7 @@ async def test_the_maker_writes_and_lists_from_the_dashboard_and_a_follower_else
     await _run(a, "account", "create", "potter", "--display-name", "달빛 도예 공방", "--password-stdin", stdin=PASSWORD)
     await _run(b, "account", "create", "reader")
     await _run(b, "follow", "reader", f"{a.base_url}/users/potter")
-    await _until("the follow", lambda: _sql(b, "SELECT state = 'accepted' FROM follows"))
+    await _until("the follow", lambda: fetchval(b, "SELECT state = 'accepted' FROM follows"))
 
     photo = tmp_path / "bowl.png"
     out = io.BytesIO()
@@ -206,11 +181,11 @@ async def test_the_maker_writes_and_lists_from_the_dashboard_and_a_follower_else
     assert "청자 사발" in await visitor.text() and "₩45,000" in await visitor.text()
 
     async def received(uri: str):
-        return await _sql(b, "SELECT count(*) FROM objects WHERE uri = $1", uri)
+        return await fetchval(b, "SELECT count(*) FROM objects WHERE uri = $1", uri)
 
     await _until("the article on the follower's server", lambda: received(article_url))
     await _until("the listing on the follower's server", lambda: received(listing_url))
-    assert await _sql(b, "SELECT price FROM listings l JOIN objects o ON o.id = l.object_id WHERE o.uri = $1",
+    assert await fetchval(b, "SELECT price FROM listings l JOIN objects o ON o.id = l.object_id WHERE o.uri = $1",
                       listing_url) == 45_000
     assert maker.problems == [] and visitor.problems == []
 
@@ -245,7 +220,7 @@ async def test_a_form_posted_from_another_site_changes_nothing(browser, pair):  
             statuses.clear()
             await victim.page.click(button)
             assert statuses and statuses[0] in (401, 403), (button, statuses)
-        assert await _sql(a, "SELECT count(*) FROM objects WHERE content LIKE '%hacked%'") == 0
-        assert await _sql(a, "SELECT count(*) FROM orders") == 0
+        assert await fetchval(a, "SELECT count(*) FROM objects WHERE content LIKE '%hacked%'") == 0
+        assert await fetchval(a, "SELECT count(*) FROM orders") == 0
     finally:
         await runner.cleanup()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -14,7 +13,7 @@ from fedserver.app import build_publisher
 from fedserver.config import load_settings
 from fedserver.db import init_connection
 from storefront import actions
-from tests.support.instance import Instance, free_port, instance_env
+from tests.support.instance import Instance, fetchval, running_instances
 
 pytestmark = pytest.mark.slow
 
@@ -22,34 +21,10 @@ FAST = {"FEDSERVER_FEDERATION__RETRY_DELAY_SCALE": "0.001", "FEDSERVER_REWARDS__
         "FEDSERVER_FEDERATION__INBOX_LEASE_SECONDS": "3", "FEDSERVER_FEDERATION__DELIVERY_LEASE_SECONDS": "3"}
 
 
-def _instance(url: str, tmp_path: Path, name: str) -> Instance:
-    port = free_port()
-    env = instance_env(database_url=url, data_dir=tmp_path / name / "data", port=port, extra=FAST)
-    (tmp_path / name).mkdir(parents=True, exist_ok=True)
-    return Instance(port=port, env=env, cwd=tmp_path / name, log_path=tmp_path / name / "server.log")
-
-
 @pytest.fixture
 async def pair(pg_cluster, tmp_path):
-    urls = [await pg_cluster.create_database() for _ in range(2)]
-    instances = [_instance(url, tmp_path, name) for url, name in zip(urls, "ab")]
-    try:
-        for x in instances:
-            await asyncio.to_thread(x.start)
+    async with running_instances(pg_cluster, tmp_path, "ab", FAST) as instances:
         yield instances
-    finally:
-        for x in instances:
-            x.kill()
-        for url in urls:
-            await pg_cluster.drop_database(url)
-
-
-async def _sql(x: Instance, query: str, *args):
-    conn = await asyncpg.connect(x.env["FEDSERVER_DATABASE__URL"])
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
 
 
 async def _run(x: Instance, *args: str) -> str:
@@ -64,17 +39,17 @@ async def _until(what: str, check, timeout: float = 30, diagnose: tuple[Instance
         if await check():
             return
         await asyncio.sleep(0.1)
-    seen = [await _sql(x, "SELECT array_agg(activity_type || ' ' || state || ' ' || coalesce(last_error, '')) "
+    seen = [await fetchval(x, "SELECT array_agg(activity_type || ' ' || state || ' ' || coalesce(last_error, '')) "
                           "FROM inbox_items") for x in diagnose]
     raise AssertionError(f"timed out waiting for {what}; inbox items: {seen}")
 
 
 async def _state(x: Instance, order: str) -> str | None:
-    return await _sql(x, "SELECT state FROM orders WHERE uri = $1", order)
+    return await fetchval(x, "SELECT state FROM orders WHERE uri = $1", order)
 
 
 async def _notices(x: Instance, name: str) -> list[str]:
-    rows = await _sql(x, """SELECT array_agg(o.content ORDER BY n.id) FROM notifications n
+    rows = await fetchval(x, """SELECT array_agg(o.content ORDER BY n.id) FROM notifications n
                             JOIN objects o ON o.id = n.object_id JOIN actors a ON a.id = n.account_id
                             WHERE a.username = $1 AND a.is_local AND n.type = 'mention'""", name)
     return list(rows or [])
@@ -87,22 +62,22 @@ async def test_an_order_between_two_instances_moves_in_step_on_both(pair):
                "--phone", "02-123-4567", "--payment-text", "국민은행 123-45 도자기공방")
     await _run(b, "account", "create", "buyer")
     await _run(b, "follow", "buyer", f"{a.base_url}/users/pottery")
-    await _until("the follow", lambda: _sql(b, "SELECT state = 'accepted' FROM follows"))
+    await _until("the follow", lambda: fetchval(b, "SELECT state = 'accepted' FROM follows"))
     listing = await _run(a, "product", "create", "pottery", "--title", "청자 찻잔", "--price", "38000",
                          "--stock", "3", "--shipping", "3000", "--tag", "수공예", "--no-auto-accept")
     # The follower's server receives the listing Note and keeps what its FEP-0837 fields say.
-    await _until("the listing on B", lambda: _sql(b, "SELECT price = 38000 AND stock = 3 FROM listings l "
+    await _until("the listing on B", lambda: fetchval(b, "SELECT price = 38000 AND stock = 3 FROM listings l "
                                                      "JOIN objects o ON o.id = l.object_id WHERE o.uri = $1", listing))
     order = await _run(b, "order", "create", "buyer", listing, "--quantity", "2", "--message", "선물용이에요")
     assert order.startswith(f"{b.base_url}/orders/")
     await _until("the order on A", lambda: _state(a, order), diagnose=(a, b))
-    assert await _sql(a, "SELECT total_krw FROM orders") == 76_000 + 3_000
+    assert await fetchval(a, "SELECT total_krw FROM orders") == 76_000 + 3_000
     forbidden = await asyncio.to_thread(a.command, "order", "mark", order, "shipped")
     assert forbidden.returncode != 0 and forbidden.stderr.count("\n") == 1
     assert "the order is requested" in forbidden.stderr and "marked shipped" in forbidden.stderr
     await _run(a, "order", "accept", order)
     await _until("the acceptance on B", lambda: _state_is(b, order, "accepted"))
-    assert await _sql(a, "SELECT stock FROM listings") == 1
+    assert await fetchval(a, "SELECT stock FROM listings") == 1
     for mark, state in (("paid", "paid"), ("shipped", "shipped"), ("delivered", "delivered")):
         await _run(a, "order", "mark", order, mark)
         await _until(f"{state} on B", lambda s=state: _state_is(b, order, s))
@@ -112,7 +87,7 @@ async def test_an_order_between_two_instances_moves_in_step_on_both(pair):
     await _until("completion on A", lambda: _state_is(a, order, "completed"))
     assert await _state(b, order) == "completed"
     for x in (a, b):
-        assert await _sql(x, "SELECT count(*) FROM order_events") == 6
+        assert await fetchval(x, "SELECT count(*) FROM order_events") == 6
     told_maker, told_buyer = await _notices(a, "pottery"), await _notices(b, "buyer")
     assert "새 주문" in told_maker[0] and "구매가 확정되었습니다" in told_maker[-1] and len(told_maker) == 2
     assert [t for t in told_buyer if "주문이 접수되었습니다" in t and "국민은행" in t and "서울시 종로구" in t]
@@ -142,20 +117,20 @@ async def test_a_maker_killed_with_9_during_a_burst_loses_and_doubles_no_order(p
         placed = [first, *await asyncio.gather(*burst)]
     finally:
         await pool.close()
-    await _until("some orders on A", lambda: _sql(a, "SELECT count(*) >= 3 FROM orders"), timeout=60)
+    await _until("some orders on A", lambda: fetchval(a, "SELECT count(*) >= 3 FROM orders"), timeout=60)
     a.kill()
     await asyncio.to_thread(a.start)
     uris = {o.uri for o in placed}
-    await _until("every order answered on B", lambda: _sql(
+    await _until("every order answered on B", lambda: fetchval(
         b, "SELECT count(*) = 25 FROM orders WHERE state IN ('accepted', 'rejected')"), timeout=90, diagnose=(a, b))
     # On A each Offer became one order, or (arriving when too few were left) a Reject and no row.
-    stored = await _sql(a, "SELECT count(*) FROM orders")
-    refused = await _sql(a, """SELECT count(*) FROM activities WHERE activity_type = 'Reject'
+    stored = await fetchval(a, "SELECT count(*) FROM orders")
+    refused = await fetchval(a, """SELECT count(*) FROM activities WHERE activity_type = 'Reject'
                                 AND object_uri NOT IN (SELECT uri FROM orders)""")
-    assert await _sql(a, "SELECT count(DISTINCT uri) FROM orders WHERE uri = ANY($1::text[])", list(uris)) == stored
-    assert stored + refused == 25 and await _sql(a, "SELECT count(*) FROM inbox_items") == 25
-    assert await _sql(a, "SELECT count(*) FROM orders WHERE state = 'accepted'") == 20
-    assert await _sql(a, "SELECT stock FROM listings") == 0 and await _sql(a, "SELECT sum(reserved) FROM orders") == 20
-    assert await _sql(b, "SELECT count(*) FROM orders WHERE state = 'accepted'") == 20
-    assert await _sql(b, "SELECT count(*) FROM orders WHERE state = 'rejected'") == 5
+    assert await fetchval(a, "SELECT count(DISTINCT uri) FROM orders WHERE uri = ANY($1::text[])", list(uris)) == stored
+    assert stored + refused == 25 and await fetchval(a, "SELECT count(*) FROM inbox_items") == 25
+    assert await fetchval(a, "SELECT count(*) FROM orders WHERE state = 'accepted'") == 20
+    assert await fetchval(a, "SELECT stock FROM listings") == 0 and await fetchval(a, "SELECT sum(reserved) FROM orders") == 20
+    assert await fetchval(b, "SELECT count(*) FROM orders WHERE state = 'accepted'") == 20
+    assert await fetchval(b, "SELECT count(*) FROM orders WHERE state = 'rejected'") == 5
     assert a.starts == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -9,8 +11,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,3 +107,37 @@ class Instance:
     def command(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         """Run a one-shot command against the same configuration."""
         return fedserver(*args, env=self.env, stdin=stdin, cwd=self.cwd)
+
+
+def named_instance(database_url: str, root: Path, name: str, extra: dict[str, str] | None = None) -> Instance:
+    """An instance (not started) whose data, log and working directory are `root/name`."""
+    port = free_port()
+    (root / name).mkdir(parents=True, exist_ok=True)
+    env = instance_env(database_url=database_url, data_dir=root / name / "data", port=port, extra=extra)
+    return Instance(port=port, env=env, cwd=root / name, log_path=root / name / "server.log")
+
+
+@contextlib.asynccontextmanager
+async def running_instances(pg_cluster, root: Path, names: str,
+                            extra: dict[str, str] | None = None) -> AsyncIterator[list[Instance]]:
+    """One started instance per letter of `names`, each on a fresh database; killed and dropped afterwards."""
+    urls = [await pg_cluster.create_database() for _ in names]
+    instances = [named_instance(url, root, name, extra) for url, name in zip(urls, names)]
+    try:
+        for x in instances:
+            await asyncio.to_thread(x.start)
+        yield instances
+    finally:
+        for x in instances:
+            x.kill()
+        for url in urls:
+            await pg_cluster.drop_database(url)
+
+
+async def fetchval(x: Instance, query: str, *args):
+    """One value from an instance's database."""
+    conn = await asyncpg.connect(x.env["FEDSERVER_DATABASE__URL"])
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
