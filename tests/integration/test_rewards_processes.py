@@ -14,7 +14,7 @@ from rewards.merkle import leaf_hash, root_from_leaf_hashes
 from rewards.policy import parse_policy, verify_checkpoint
 from rewards.store import upsert_member
 from rewards.tiles import TILE_WIDTH, decode_entry_bundle
-from tests.support.instance import Instance, free_port, instance_env
+from tests.support.instance import Instance, named_instance, running_instances
 from tests.support.rewards import FakeMember
 
 pytestmark = pytest.mark.slow
@@ -22,26 +22,10 @@ pytestmark = pytest.mark.slow
 FAST = {"FEDSERVER_REWARDS__CHECKPOINT_INTERVAL": "0.3", "FEDSERVER_REWARDS__MONITOR_INTERVAL": "1"}
 
 
-def _instance(url: str, tmp_path: Path, name: str) -> Instance:
-    port = free_port()
-    env = instance_env(database_url=url, data_dir=tmp_path / name / "data", port=port, extra=FAST)
-    (tmp_path / name).mkdir(parents=True, exist_ok=True)
-    return Instance(port=port, env=env, cwd=tmp_path / name, log_path=tmp_path / name / "server.log")
-
-
 @pytest.fixture
 async def cluster(pg_cluster, tmp_path):
-    urls = [await pg_cluster.create_database() for _ in range(3)]
-    instances = [_instance(url, tmp_path, name) for url, name in zip(urls, "abc")]
-    try:
-        for x in instances:
-            await asyncio.to_thread(x.start)
+    async with running_instances(pg_cluster, tmp_path, "abc", FAST) as instances:
         yield instances
-    finally:
-        for x in instances:
-            x.kill()
-        for url in urls:
-            await pg_cluster.drop_database(url)
 
 
 async def _sql(x: Instance, query: str, *args):
@@ -146,7 +130,7 @@ async def test_three_members_witness_each_other_and_verify(cluster):
 
 
 async def test_kill_9_during_a_burst_of_appends_keeps_indices_contiguous(db_url, tmp_path):
-    x = _instance(db_url, tmp_path, "k")
+    x = named_instance(db_url, tmp_path, "k", FAST)
     peer = FakeMember.create("peer.test")
     conn = await asyncpg.connect(db_url)
     await upsert_member(conn, peer.domain, "https://peer.test", peer.vkeys())
