@@ -190,8 +190,12 @@ async def test_the_maker_writes_and_lists_from_the_dashboard_and_a_follower_else
     assert maker.problems == [] and visitor.problems == []
 
 
-async def test_a_form_posted_from_another_site_changes_nothing(browser, pair):  # noqa: F811
-    a, _ = pair
+async def test_a_form_posted_from_another_site_changes_nothing(browser, pg_cluster, tmp_path):  # noqa: F811
+    async with running_instances(pg_cluster, tmp_path, "a", FAST) as (a,):
+        await _cross_site_forms_refused(browser, a)
+
+
+async def _cross_site_forms_refused(browser, a: Instance) -> None:  # noqa: F811
     await _run(a, "account", "create", "potter", "--password-stdin", stdin=PASSWORD)
     listing = await _run(a, "product", "create", "potter", "--title", "컵", "--price", "1000", "--stock", "5")
     target = a.base_url  # 127.0.0.1; the attacker's page is on localhost, another site
