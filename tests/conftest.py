@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from fedserver import passwords
 from fedserver.accounts import create_account, validate_new_account
 from fedserver.app import build_publisher, create_app
 from fedserver.config import load_settings
@@ -13,6 +14,17 @@ from fedserver.db import init_connection, reset_connection
 from tests.support.database import start_cluster, stop_cluster
 
 TEST_DOMAIN = "shop.test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes():
+    """Accounts made in this process hash their passwords with scrypt at a thousandth of the production
+    work (n=2**10, p=1: about 1 ms instead of 0.3 s), so hundreds of accounts do not cost minutes. The
+    hashes name their parameters, so verifying works as in production; servers the tests start as
+    processes keep the production cost, and tests/unit/test_passwords.py checks it."""
+    passwords.COST = (2**10, 8, 1)
+    yield
+    passwords.COST = passwords.PRODUCTION_COST
 
 
 @pytest.fixture(scope="session")
