@@ -126,6 +126,7 @@ async def create_account(pool: asyncpg.Pool, settings: Settings, new: NewAccount
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 MAX_REASON = 1000
+SIGNUP_WINDOW = 3600  # seconds: [api] signups_per_hour counts sign-ups per address in this window
 
 
 class SignupLimited(AccountError):
@@ -157,9 +158,6 @@ async def sign_up(pool: asyncpg.Pool, settings: Settings, *, address: str, usern
     actor = await create_account(pool, settings, new, approved=approved, signup_reason=reason, email=email or None)
     log.info("signed up", extra={"account": actor.acct, "approved": approved})
     return actor, approved
-
-
-SIGNUP_WINDOW = 3600
 
 
 async def _pending(conn: asyncpg.Connection, username: str) -> Actor:

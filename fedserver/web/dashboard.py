@@ -31,7 +31,7 @@ from ..media.service import MediaRefused, Upload, upload_media
 from ..multipart import read_form
 from ..repo import actors as actors_repo
 from .orders import buttons
-from .session import login_required, page, see_other
+from .session import forged, login_required, page, see_other
 
 log = logging.getLogger("fedserver.web")
 
@@ -89,7 +89,7 @@ async def post_post(request: web.Request) -> web.Response:
     session = viewer(request)
     texts, image = await _form(request, POST_FIELDS)
     if not session.form_matches(texts):
-        return page(request, "forged.html", 403, login_url="/login")
+        return forged(request)
     text, title = texts.get("text", "").strip(), texts.get("title", "").strip()
     try:
         if not text:
@@ -121,7 +121,7 @@ async def product_post(request: web.Request) -> web.Response:
     session = viewer(request)
     texts, image = await _form(request, PRODUCT_FIELDS)
     if not session.form_matches(texts):
-        return page(request, "forged.html", 403, login_url="/login")
+        return forged(request)
     try:
         draft = ProductDraft(title=texts.get("title", "").strip(), price=_whole("price", texts.get("price", ""),
                                                                                required=True),
@@ -149,7 +149,7 @@ async def product_edit_post(request: web.Request) -> web.Response:
     session = viewer(request)
     form = await request.post()
     if not session.form_matches(form):
-        return page(request, "forged.html", 403, login_url="/login")
+        return forged(request)
     ref, pool, publisher = request.match_info["id"], request.config_dict[POOL], request.config_dict[PUBLISHER]
     try:
         if form.get("action") == "delete":

@@ -7,10 +7,9 @@ import asyncio
 import os
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from fedserver.accounts import create_account, ensure_instance_actor, validate_new_account
-from fedserver.app import create_app
 from tests.api.conftest import PASSWORD, mint_token
 from tests.api.forms import hidden_fields
 from tests.support.admin import admin_login
@@ -23,20 +22,12 @@ def with_registrations(settings, mode: str, **api):
 
 
 @pytest.fixture
-async def site(settings, pool):
-    """Clients of the instance under a given registrations mode (each with its own cookies and address)."""
-    clients = []
-
+def site(settings, pool, make_client):
+    """Clients of the instance under a given registrations mode (each with its own cookies)."""
     async def make(mode: str, **api) -> TestClient:
         await ensure_instance_actor(pool, settings)
-        client = TestClient(TestServer(create_app(with_registrations(settings, mode, **api), pool), host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+        return await make_client(with_registrations(settings, mode, **api))
+    return make
 
 
 async def signup(client, **fields):
