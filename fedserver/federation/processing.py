@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from activities.parse import ParseError
 
+from ..db import database_down
 from ..dispatch import InboundContext, Prepared, Result
 from ..jobs import RETRY, Job, JobWorker, Outcome, WorkerOptions
 from ..net.http import FetchBudget, FetchError
@@ -63,7 +64,7 @@ class InboxWorker:
                               recipient_id, rt.publisher, rt.dispatcher.post_hooks)
 
     async def process(self, item: Job) -> Outcome:
-        """Dispatch one stored activity; what came of it (never raises)."""
+        """Dispatch one stored activity; what came of it (raises only when the database is out of reach)."""
         try:
             result: Result | Exception = await self.runtime.dispatcher.dispatch(self._context(item["recipient_id"]),
                                                                                 item["body"])
@@ -88,6 +89,8 @@ def _outcome(item: Job, result: Result | Exception) -> Outcome:
         return Outcome("failed", str(result))
     if isinstance(result, FetchError):
         return Outcome("failed" if result.permanent else RETRY, result.reason)
+    if database_down(result):  # not the activity's fault: the worker tries again once the database is back
+        raise result
     if isinstance(result, Exception):  # a bug must not stop the worker: record it and go on
         log.error("inbox handler crashed", exc_info=result, extra={"item": item.id})
         return Outcome("failed", f"internal error {type(result).__name__}")

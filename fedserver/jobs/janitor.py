@@ -15,9 +15,9 @@ from contextlib import suppress
 
 import asyncpg
 
+from ..db import DATABASE_DOWN
 from ..repo import jobs as store
 from ..repo.jobs import Queue
-from .worker import DATABASE_DOWN
 
 log = logging.getLogger("fedserver.jobs")
 

@@ -22,10 +22,12 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 import asyncpg
 
+from ..db import DATABASE_DOWN, database_down
 from ..repo import jobs as store
 from ..repo.jobs import Job, Queue, Settled
 from ..repo.session_state import keeps_session_state
@@ -34,11 +36,10 @@ from .schedule import Outcome, settle
 
 log = logging.getLogger("fedserver.jobs")
 
-_ALONE = object()  # a batch whose preparing failed: each of its jobs runs alone
+OUTAGE_PAUSE = 1.0  # seconds between tries of a job's step while the database restarts
+T = TypeVar("T")
 
-# Errors that mean "the database cannot be reached right now": the worker waits and tries again.
-DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncio.TimeoutError,
-                 asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+_ALONE = object()  # a batch whose preparing failed: each of its jobs runs alone
 
 Run = Callable[[Job], Awaitable[Outcome]]
 RunBatch = Callable[[list[Job], Any], Awaitable[list[Outcome]]]  # with what prepare_batch made (or None)
@@ -111,7 +112,7 @@ class JobWorker:
 
     async def _ensure_listener(self, listener: asyncpg.Connection | None) -> asyncpg.Connection | None:
         """LISTEN on a connection of our own; when that fails, keep going on polling alone."""
-        if listener is not None and not listener.is_closed():
+        if listener is not None and _open(listener):
             return listener
         await self._close_listener(listener)
         try:
@@ -135,7 +136,7 @@ class JobWorker:
         if listener is None:
             return
         try:
-            if not listener.is_closed():
+            if _open(listener):
                 await listener.remove_listener(self.queue.channel, self._notified)
             await self.pool.release(listener)
         except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
@@ -223,19 +224,27 @@ class JobWorker:
 
     async def attempt_batch(self, jobs: list[Job], prepared: Any = None) -> None:
         """Run jobs as one batch and record each outcome; if the batch raises, run each alone."""
-        assert self.options.run_batch is not None
+        run_batch = self.options.run_batch
+        assert run_batch is not None
+        lease = min(job.lease for job in jobs)
         try:
-            outcomes = await self.options.run_batch(jobs, prepared)
+            outcomes = await _through_outages(lease, lambda: run_batch(jobs, prepared))
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            if database_down(exc):
+                log.warning("a batch of %d %s jobs waits for the database; their leases bring them back: %s",
+                            len(jobs), self.queue.table, exc)
+                return
             log.warning("a batch of %d %s jobs failed; each runs alone", len(jobs), self.queue.table, exc_info=True)
             await self._each_alone(jobs)
             return
         try:
-            await asyncio.gather(*(self.record(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True)))
-        except Exception:
-            log.exception("recording a batch of %s jobs failed; their leases bring them back", self.queue.table)
+            await _through_outages(lease, lambda: asyncio.gather(
+                *(self.record(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True))))
+        except Exception as exc:
+            log.error("recording a batch of %s jobs failed; their leases bring them back", self.queue.table,
+                      exc_info=None if database_down(exc) else exc)
 
     async def _each_alone(self, jobs: list[Job]) -> None:
         """Jobs that could not run as a batch, one after another in their order."""
@@ -245,12 +254,16 @@ class JobWorker:
     async def attempt(self, job: Job) -> Outcome | None:
         """Run one job and record what came of it; never raises (the lease covers any crash)."""
         try:
-            outcome = await self.run_job(job)
-            return await self.record(job, outcome)
+            outcome = await _through_outages(job.lease, lambda: self.run_job(job))
+            return await _through_outages(job.lease, lambda: self.record(job, outcome))
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s job %s crashed; it is retried when its lease runs out", self.queue.table, job.id)
+        except Exception as exc:
+            if database_down(exc):
+                log.warning("%s job %s waits for the database; it is retried when its lease runs out: %s",
+                            self.queue.table, job.id, exc)
+            else:
+                log.exception("%s job %s crashed; it is retried when its lease runs out", self.queue.table, job.id)
             return None
 
     async def record(self, job: Job, outcome: Outcome) -> Outcome:
@@ -282,3 +295,25 @@ class JobWorker:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _through_outages(lease: datetime, step: Callable[[], Awaitable[T]]) -> T:
+    """Run `step`; while it fails because the database is out of reach (a restart), try again every
+    OUTAGE_PAUSE seconds as long as the job's lease lasts. Running a step again is safe: a job may
+    run more than once (at-least-once), and an outcome is recorded only under its lease.
+    """
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            if not database_down(exc) or datetime.now(timezone.utc) + timedelta(seconds=2 * OUTAGE_PAUSE) >= lease:
+                raise
+        await asyncio.sleep(OUTAGE_PAUSE)
+
+
+def _open(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is still usable: when the server closes it, the pool takes it back."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # "connection has been released back to the pool"
+        return False

@@ -8,6 +8,8 @@ refused upload writes nothing and inserts nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ _REFUSED_EXTENSIONS = frozenset({
     "php", "phtml", "asp", "aspx", "jsp", "cgi", "pl", "py", "rb", "sh", "exe", "swf", "pdf",
 })
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+log = logging.getLogger("fedserver.media")
 
 
 class MediaRefused(Exception):
@@ -110,7 +115,13 @@ async def _store(pool: asyncpg.Pool, settings: Settings, account_id: int, proces
     directory = storage.media_dir(settings.storage.data_dir)
     original, small = processed.original, processed.small
     names = (storage.new_name(original.extension), storage.new_name(small.extension))
-    await asyncio.to_thread(storage.write_files, directory, {names[0]: original.data, names[1]: small.data})
+    try:
+        await asyncio.to_thread(storage.write_files, directory, {names[0]: original.data, names[1]: small.data})
+    except OSError as exc:  # write_files left nothing behind
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.error("media upload refused: the disk of %s is full", directory)
+        raise MediaRefused(507, "the server has no space left to store this file; try again later") from None
     base = f"{settings.base_url}{MEDIA_PATH}"
     try:
         async with pool.acquire() as conn:
