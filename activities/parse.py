@@ -97,7 +97,8 @@ class InboundActivity:
 
     @property
     def object_type(self) -> str | None:
-        return self.object.get("type") if isinstance(self.object, dict) else None
+        kind = self.object.get("type") if isinstance(self.object, dict) else None
+        return kind if isinstance(kind, str) else None  # a list or object would break set and dict lookups
 
 
 def _required_id(doc: dict, key: str) -> str:
@@ -184,13 +185,24 @@ def _image_url(value: object) -> str | None:
     return _opt_url(value)
 
 
+def _sanitized(html: str) -> str:
+    """`sanitize_html`, refusing as ParseError what it cannot take: too long, or lone surrogates
+    (a JSON `\\ud800` escape decodes to one; nh3 cannot encode them)."""
+    try:
+        return sanitize_html(html)
+    except ContentTooLarge as exc:
+        raise ParseError(str(exc)) from None
+    except UnicodeEncodeError:
+        raise ParseError("text with unpaired surrogates is not accepted") from None
+
+
 def parse_actor(doc: object) -> RemoteActor:
     """Validate a fetched actor document: type, inbox, and a key owned by the actor."""
     if not isinstance(doc, dict):
         raise ParseError("an actor must be a JSON object")
     check_shape(doc)
     kind = doc.get("type")
-    if kind not in ACTOR_TYPES:
+    if not isinstance(kind, str) or kind not in ACTOR_TYPES:  # a list or object is unhashable
         raise ParseError(f"not an actor type: {str(kind)[:40]}")
     actor_id = _required_id(doc, "id")
     inbox = _required_id(doc, "inbox")
@@ -212,7 +224,7 @@ def parse_actor(doc: object) -> RemoteActor:
     return RemoteActor(
         id=actor_id, type=kind, username=username, domain=id_host(actor_id),
         display_name=truncate_text(name, MAX_NAME),
-        summary=sanitize_html(truncate_text(summary, MAX_SUMMARY)),
+        summary=_sanitized(truncate_text(summary, MAX_SUMMARY)),
         url=_opt_url(doc.get("url")), inbox=inbox, outbox=_opt_url(doc.get("outbox")),
         shared_inbox=_opt_url(endpoints.get("sharedInbox")), followers=_opt_url(doc.get("followers")),
         following=_opt_url(doc.get("following")), featured=_opt_url(doc.get("featured")),
@@ -277,7 +289,7 @@ def parse_post(doc: object, *, followers_uri: str | None = None, shallow: bool =
     if not shallow:
         check_shape(doc)
     kind = doc.get("type")
-    if kind not in POST_TYPES:
+    if not isinstance(kind, str) or kind not in POST_TYPES:  # a list or object is unhashable
         raise ParseError(f"unsupported object type: {str(kind)[:40]}")
     post_id = _required_id(doc, "id")
     author = _required_id(doc, "attributedTo")
@@ -291,15 +303,11 @@ def parse_post(doc: object, *, followers_uri: str | None = None, shallow: bool =
         href for tag in tags
         if isinstance(tag, dict) and tag.get("type") == "Mention" and isinstance(href := tag.get("href"), str)
     )
-    try:
-        clean = sanitize_html(content)
-    except ContentTooLarge as exc:
-        raise ParseError(str(exc)) from None
     return RemotePost(
         id=post_id, type=kind, attributed_to=author,
-        content=clean,
+        content=_sanitized(content),
         name=truncate_text(name, MAX_NAME) if name else None,
-        summary=sanitize_html(truncate_text(summary, MAX_SUMMARY)) if summary else None,
+        summary=_sanitized(truncate_text(summary, MAX_SUMMARY)) if summary else None,
         url=_opt_url(doc.get("url")), in_reply_to=ref(doc.get("inReplyTo")),
         visibility=visibility_of(doc, followers_uri),
         published=parse_datetime(doc.get("published")) or datetime.now(timezone.utc),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -161,7 +160,7 @@ def _required(params: dict[str, str]) -> tuple[str, bytes]:
         raise SignatureError(f"Signature header lacks {' and '.join(missing)}")
     try:
         signature = base64.b64decode(params["signature"], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text (header bytes decoded with surrogateescape)
         raise SignatureError("signature is not valid base64") from None
     return params["keyid"], signature
 
@@ -221,8 +220,9 @@ def _check_times(
 def _int_param(params: dict[str, str], name: str) -> int:
     """An integer (created/expires) parameter."""
     value = params.get(name, "")
-    if not (value.isascii() and value.isdigit()):
-        raise SignatureError(f"Signature parameter {name} is not an integer")
+    # At most 15 digits, as RFC 8941 Integers: int() refuses over 4,300 digits, float() overflows past 308.
+    if not (value.isascii() and value.isdigit()) or len(value) > 15:
+        raise SignatureError(f"Signature parameter {name} is not an integer of at most 15 digits")
     return int(value)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 
@@ -36,7 +35,7 @@ def check_digest(value: str | None, body: bytes) -> None:
         raise SignatureError("Digest header has no SHA-256 value")
     try:
         given = base64.b64decode(offered["sha-256"], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text (header bytes decoded with surrogateescape)
         raise SignatureError("Digest value is not base64") from None
     if not hmac.compare_digest(given, hashlib.sha256(body).digest()):
         raise SignatureError("Digest does not match the body")

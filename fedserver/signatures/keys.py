@@ -71,8 +71,8 @@ def _load_private_cached(data: bytes) -> PrivateKey:
 
 def _load_any_public(pem: str | bytes) -> PublicKey:
     """Load an RSA or Ed25519 public key PEM; raise SignatureError."""
-    data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
+        data = pem.encode("ascii") if isinstance(pem, str) else pem  # UnicodeEncodeError is a ValueError
         key = serialization.load_pem_public_key(data.strip())
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise SignatureError("unreadable public key") from None
