@@ -52,7 +52,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() also takes "²", which float() refuses
         seconds = float(value)
     else:
         try:
@@ -72,6 +72,7 @@ class Outcome:
     state: Literal["delivered", "gone", "failed", "retry"]
     delay: float = 0.0
     domain: DomainHealth = "alive"
+    retry_after: float | None = None  # a retry's wait set by the peer (429 Retry-After), not by the schedule
 
 
 def classify(result: DeliveryResult, attempt: int, *, rng: random.Random, scale: float = 1.0,
@@ -79,7 +80,7 @@ def classify(result: DeliveryResult, attempt: int, *, rng: random.Random, scale:
     """Decide the next step for a delivery from its result, on the jobs schedule (pure apart from the rng)."""
     state, delay, domain = _verdict(result, time.time() if now is None else now)
     settled, wait = settle(JobOutcome(state, delay=delay), attempt, MAX_ATTEMPTS, rng, scale)
-    return Outcome(settled.state, wait, domain)  # type: ignore[arg-type]
+    return Outcome(settled.state, wait, domain, delay if settled.retry else None)  # type: ignore[arg-type]
 
 
 def _verdict(result: DeliveryResult, now: float) -> tuple[str, float | None, DomainHealth]:
@@ -172,7 +173,9 @@ class DeliveryWorker:
             self._failing = self._failing | {delivery["domain"]}
         needs_record = outcome.state == "gone" or outcome.domain == "failing" or (
             outcome.domain == "alive" and delivery["domain"] in self._failing)
-        return JobOutcome(outcome.state, describe(result), result.status, delay=outcome.delay,
+        # Only a peer's Retry-After goes with the outcome: the job worker caps an explicit delay at an hour, and
+        # the schedule's own waits (about 1.1 to 21 hours from attempt 8 on) are drawn by the worker uncapped.
+        return JobOutcome(outcome.state, describe(result), result.status, delay=outcome.retry_after,
                           effects=(lambda conn: _record_health(conn, delivery, outcome)) if needs_record else None)
 
     async def _signer(self, actor_id: int) -> Signer | None:
@@ -215,7 +218,7 @@ def _log_outcome(delivery: Job, outcome: Outcome, result: DeliveryResult) -> Non
     level = logging.DEBUG if outcome.state == "delivered" else logging.INFO
     log.log(level, "delivery %s", outcome.state, extra={
         "delivery": delivery.id, "inbox": delivery["inbox_uri"], "attempt": delivery.attempts,
-        "status": result.status, "error": result.error, "retry_in": round(outcome.delay, 1)})
+        "status": result.status, "error": result.error, "retry_after": outcome.retry_after})
 
 
 async def run_delivery_worker(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -20,12 +20,21 @@ from .jobs import Job, Queue
 
 CHANNEL = "fedserver_deliveries"
 
-# Claimable: queued, due, not held, and not to a domain paused for failing too long ($3 seconds).
+# A delivery waits for every earlier queued delivery to its inbox (held or waiting for a retry), so one
+# recipient gets a sender's activities in the order they were made (a Create before its Update and Delete),
+# also after a peer was down for days. The price: an activity the peer keeps answering with 5xx holds the
+# later ones to that inbox until it succeeds or runs out of attempts.
+IN_ORDER = """NOT EXISTS (SELECT 1 FROM deliveries e
+                          WHERE e.inbox_uri = q.inbox_uri AND e.state = 'queued' AND e.id < q.id)"""
+
+# Claimable: queued, due, not held, first in line for its inbox, and not to a domain paused for failing
+# too long ($3 seconds).
 DELIVERIES = Queue(
     table="deliveries", channel=CHANNEL, order_by="next_attempt_at",
     columns=("activity_uri", "sender_id", "inbox_uri", "domain", "body_id"),
-    ready="""q.domain NOT IN (SELECT domain FROM delivery_domains
-                              WHERE failing_since < now() - make_interval(secs => $3))""",
+    ready=f"""q.domain NOT IN (SELECT domain FROM delivery_domains
+                               WHERE failing_since < now() - make_interval(secs => $3))
+              AND {IN_ORDER}""",
     lease_seconds=60.0, max_attempts=16, retention=True,
 )
 
@@ -146,8 +155,8 @@ async def take_probe_slots(conn: asyncpg.Connection, *, pause_after_seconds: flo
 
 
 async def claim_probe(conn: asyncpg.Connection, queue: Queue, domain: str) -> Job | None:
-    """Lease the oldest queued row of a paused domain, due or not, as its probe."""
-    claimed = await jobs.claim(conn, queue, 1, domain, where="q.domain = $3", due=False)
+    """Lease the oldest queued row of a paused domain that is first in line for its inbox, due or not, as its probe."""
+    claimed = await jobs.claim(conn, queue, 1, domain, where=f"q.domain = $3 AND {IN_ORDER}", due=False)
     return claimed[0] if claimed else None
 
 

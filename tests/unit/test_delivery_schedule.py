@@ -69,7 +69,7 @@ def test_retry_delay_scale_shrinks_the_schedule():
 
 @pytest.mark.parametrize("value, expected", [
     ("0", 0.0), ("30", 30.0), (" 7 ", 7.0), ("99999", 3600.0), ("soon", None), ("", None), (None, None),
-    ("-5", None),
+    ("-5", None), ("²", None), ("٣", None),  # digits to str.isdigit(), not to float() or HTTP
 ])
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, 0.0) == expected
