@@ -75,6 +75,7 @@ class DatabaseSettings(_Section):
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=200)
     connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    connect_deadline: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("url")
     @classmethod

