@@ -83,13 +83,22 @@ class PolicyFile:
 
 
 def quorum_threshold(rule: str, count: int) -> str:
-    """Turn all|any|majority|N into a tlog-policy group threshold for `count` members."""
-    if rule in ("all", "any"):
+    """Turn all|any|majority|N into a tlog-policy group threshold for a group of `count` member witnesses.
+
+    A member's own witness never cosigns its own log, so any one log can gather at most `count - 1`
+    cosignatures: "all" and "majority" count the others (with two members, the other one), and a
+    number above `count - 1` could never be met.
+    """
+    others = max(count - 1, 1)
+    if rule == "any":
         return rule
+    if rule == "all":
+        return str(others)
     if rule == "majority":
-        return str(count // 2 + 1)
-    if not rule.isdigit() or not 1 <= int(rule) <= count:
-        raise PolicyError(f"quorum {rule!r} must be all, any, majority, none or 1..{count}")
+        return str(others // 2 + 1)
+    if not rule.isdigit() or not 1 <= int(rule) <= others:
+        raise PolicyError(f"quorum {rule!r} must be all, any, majority, none or 1..{others} (a member's own "
+                          f"witness never cosigns its log)")
     return rule
 
 
@@ -146,7 +155,7 @@ def _regroup(policy: Policy, quorum: str | None) -> Policy:
         return replace(policy, groups=tuple(g for g in policy.groups if g.name != MEMBERS_GROUP), quorum=NONE)
     names = tuple(w.name for w in policy.witnesses)
     if old and old.rule.isdigit() and quorum is None:
-        rule = str(min(int(old.rule), len(names)))
+        rule = str(min(int(old.rule), max(len(names) - 1, 1)))
     group = PolicyGroup(MEMBERS_GROUP, quorum_threshold(rule, len(names)), names)
     others = tuple(g for g in policy.groups if g.name != MEMBERS_GROUP)
     return replace(policy, groups=(*others, group), quorum=MEMBERS_GROUP)

@@ -32,15 +32,19 @@ OURS = keys("a.example")
 def test_adding_members_keeps_one_group_over_every_witness_including_ours():
     policy = add_member(empty_policy(), keys("b.example"), None, OURS)
     assert [w.name for w in policy.witnesses] == ["a.example", "b.example"]
-    assert policy.quorum == "members" and policy.groups[0].rule == "2"
-    policy = add_member(policy, keys("c.example"), None, OURS)
+    # Our own witness never cosigns our log: with two members the quorum is the other one, not 2 of 2
+    # (which no log could ever reach, so no checkpoint would ever be published).
+    assert policy.quorum == "members" and policy.groups[0].rule == "1"
+    assert quorum_satisfied(policy, {"b.example"})
+    policy = add_member(policy, keys("c.example"), "2", OURS)
     assert policy.groups[0].members == ("a.example", "b.example", "c.example")
-    assert policy.groups[0].rule == "2"  # an explicit number is kept
     assert quorum_satisfied(policy, {"b.example", "c.example"})
     assert not quorum_satisfied(policy, {"b.example"})
-    policy = add_member(policy, keys("d.example"), "majority", OURS)
-    assert policy.groups[0].rule == "3"
-    assert len(policy.logs) == 4  # ours and three members
+    policy = add_member(policy, keys("d.example"), None, OURS)
+    assert policy.groups[0].rule == "2"  # an explicit number is kept
+    policy = add_member(policy, keys("e.example"), "majority", OURS)
+    assert policy.groups[0].rule == "3"  # of the four witnesses that can cosign any one log
+    assert len(policy.logs) == 5  # ours and four members
 
 
 def test_re_adding_a_member_replaces_its_keys():
@@ -51,13 +55,14 @@ def test_re_adding_a_member_replaces_its_keys():
 
 
 @pytest.mark.parametrize(("rule", "count", "expected"), [
-    ("all", 3, "all"), ("any", 3, "any"), ("majority", 4, "3"), ("majority", 1, "1"), ("2", 3, "2"),
+    ("all", 3, "2"), ("any", 3, "any"), ("majority", 4, "2"), ("majority", 2, "1"), ("majority", 1, "1"),
+    ("2", 3, "2"), ("all", 2, "1"),
 ])
 def test_quorum_rules(rule, count, expected):
     assert quorum_threshold(rule, count) == expected
 
 
-@pytest.mark.parametrize("rule", ["0", "4", "most", "-1"])
+@pytest.mark.parametrize("rule", ["0", "3", "4", "most", "-1"])
 def test_bad_quorum_rules_are_refused(rule):
     with pytest.raises(PolicyError):
         quorum_threshold(rule, 3)
