@@ -29,6 +29,7 @@ from .dispatch import Dispatcher
 from .errors import error_middleware, json_error
 from .federation import inbound, inbox
 from .federation.keys import federation_context
+from .metrics import setup_metrics
 from .net.http import HttpClient
 from .publish import Publisher
 from .templates import setup_pages
@@ -85,6 +86,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | Non
     app[SETTINGS] = settings
     app[POOL] = pool
     app[PUBLISHER] = publisher or build_publisher(settings)
+    setup_metrics(app, settings)  # with [metrics] enabled: /metrics, and every request counted
     setup_pages(app)
     app.cleanup_ctx.append(federation_context(http))
     app.router.add_get("/healthz", healthz_get)

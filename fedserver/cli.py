@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from rewards import cli as rewards_cli
 from storefront import cli as storefront_cli
 
-from . import __version__, cli_outbox
+from . import __version__, cli_backup, cli_doctor, cli_outbox
 from .accounts import (
     ROLES,
     AccountError,
@@ -25,13 +25,14 @@ from .accounts import (
 )
 from .app import build_publisher
 from .config import ConfigError, Settings, load_settings
-from .db import DatabaseError, migrate, open_database
+from .db import DatabaseError, migrate, migration_status, open_database
 from .embedded import EmbeddedDatabaseError
 from .logs import setup_logging
+from .progress import progress
 from .repo import actors as actors_repo
 
 USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError, *cli_outbox.ERRORS,
-               *storefront_cli.ERRORS)
+               *cli_backup.ERRORS, *storefront_cli.ERRORS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,11 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
                        ("reject", "refuse a sign-up that waits for approval (the account is removed)")):
         decide = account_cmds.add_parser(verb, help=what)
         decide.add_argument("name")
-    account_cmds.add_parser("pending", help="list the sign-ups that wait for approval")
+    pending = account_cmds.add_parser("pending", help="list the sign-ups that wait for approval")
+    pending.add_argument("--json", action="store_true", help="machine-readable output")
     cli_outbox.add_account_parsers(account_cmds)
     cli_outbox.add_parsers(commands)
     storefront_cli.add_parsers(commands, account_cmds)
     rewards_cli.add_parser(commands)
+    cli_backup.add_parsers(commands)
+    cli_doctor.add_parser(commands)
     return parser
 
 
@@ -85,7 +89,9 @@ def _read_password() -> str:
 
 async def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async with open_database(settings, run_migrations=False) as pool, pool.acquire() as conn:
-        applied = await migrate(conn)
+        pending = (await migration_status(conn)).pending
+        with progress("migrating", total=len(pending), enabled=len(pending) > 1) as advance:
+            applied = await migrate(conn, on_applied=lambda m: advance(description=f"{m.version:04d}_{m.name}"))
     if applied:
         for migration in applied:
             print(f"applied {migration.version:04d}_{migration.name}")
@@ -165,6 +171,12 @@ async def _cmd_account_reject(settings: Settings, args: argparse.Namespace) -> i
 async def _cmd_account_pending(settings: Settings, args: argparse.Namespace) -> int:
     async with open_database(settings) as pool, pool.acquire() as conn:
         pending = await actors_repo.list_pending_signups(conn)
+    if args.json:
+        print(json.dumps([{
+            "name": s.actor.username, "acct": s.actor.acct, "uri": s.actor.uri,
+            "created_at": s.actor.created_at.isoformat(), "reason": s.reason, "email": s.email,
+        } for s in pending], ensure_ascii=False, indent=2))
+        return 0
     if not pending:
         print("no sign-ups wait for approval")
     for signup in pending:
@@ -197,6 +209,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "account reject": _cmd_account_reject,
     "account pending": _cmd_account_pending,
     **cli_outbox.COMMANDS,
+    **cli_backup.COMMANDS,
     "rewards": rewards_cli.run,
     "product": lambda settings, args: storefront_cli.product(settings, args, build_publisher(settings)),
     "order": lambda settings, args: storefront_cli.order(settings, args, build_publisher(settings)),
@@ -207,6 +220,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, load settings, run one command; user errors print one line and exit 1."""
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":  # it loads the configuration itself: a broken one is one of its findings
+        return cli_doctor.main(args)
     key = args.command + (f" {args.account_command}" if args.command == "account" else "")
     try:
         settings = load_settings(args.config)

@@ -45,6 +45,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     answer = requests.add_mutually_exclusive_group()
     answer.add_argument("--accept", metavar="ACTOR", help="approve this actor's request (URL or @name@domain)")
     answer.add_argument("--reject", metavar="ACTOR", help="refuse this actor's request")
+    requests.add_argument("--json", action="store_true", help="machine-readable output (the list)")
     for verb, what in (("like", "like a post"), ("unlike", "undo a like"), ("announce", "share (boost) a post"),
                        ("unannounce", "undo a share"), ("delete", "delete one's own post")):
         sub = commands.add_parser(verb, help=what)
@@ -139,6 +140,9 @@ async def _cmd_follow_requests(settings: Settings, args: argparse.Namespace) -> 
             pool, build_publisher(settings), args.name, args.accept or args.reject, accept=bool(args.accept)))
     async with open_database(settings) as pool:
         pending = await commands.follow_requests(pool, args.name)
+    if args.json:
+        print(json.dumps([{"actor": uri} for uri in pending], ensure_ascii=False, indent=2))
+        return 0
     for uri in pending:
         print(uri)
     if not pending:

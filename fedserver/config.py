@@ -141,6 +141,20 @@ class ApiSettings(_Section):
     trust_forwarded_for: bool = False
 
 
+class MetricsSettings(_Section):
+    enabled: bool = False
+    token: str = ""  # empty: only a loopback peer may scrape /metrics
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: str) -> str:
+        value = value.strip()
+        if value and (len(value) < 16 or any(c.isspace() for c in value)):
+            raise ValueError("expected an empty string (loopback only) or a token of at least 16 characters "
+                             "without spaces, such as the output of `openssl rand -hex 32`")
+        return value
+
+
 class Settings(_Section):
     instance: InstanceSettings = Field(default_factory=InstanceSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -152,6 +166,7 @@ class Settings(_Section):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     rewards: RewardsSettings = Field(default_factory=RewardsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @property
     def base_url(self) -> str:

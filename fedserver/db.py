@@ -11,8 +11,9 @@ import re
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import asyncpg
 
@@ -82,8 +83,12 @@ async def ping(conn: asyncpg.Connection) -> None:
     await conn.fetchval("SELECT 1")
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
-    """Apply pending migrations in one transaction (all or none); return the ones applied."""
+async def migrate(conn: asyncpg.Connection,
+                  on_applied: Callable[[Migration], None] | None = None) -> list[Migration]:
+    """Apply pending migrations in one transaction (all or none); return the ones applied.
+
+    `on_applied` is called after each one (inside the transaction), for a progress bar.
+    """
     migrations = load_migrations()
     applied_now: list[Migration] = []
     async with conn.transaction():
@@ -97,20 +102,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
-        known = {m.version: m for m in migrations}
-        for row in rows:
-            mine = known.get(row["version"])
-            if mine is None:
-                raise DatabaseError(
-                    f"the database has migration {row['version']:04d}_{row['name']} which this version of "
-                    "fedserver does not know; it was migrated by a newer release"
-                )
-            if mine.checksum != row["checksum"]:
-                raise DatabaseError(
-                    f"migration {mine.version:04d}_{mine.name}.sql was edited after it was applied "
-                    f"(checksum {row['checksum'][:12]} in the database, {mine.checksum[:12]} on disk); "
-                    "migrations are forward-only: restore the file and add a new migration instead"
-                )
+        _check_applied(rows, migrations)
         done = {row["version"] for row in rows}
         for migration in migrations:
             if migration.version in done:
@@ -122,7 +114,51 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
             )
             log.info("migration applied", extra={"migration": f"{migration.version:04d}_{migration.name}"})
             applied_now.append(migration)
+            if on_applied is not None:
+                on_applied(migration)
     return applied_now
+
+
+def _check_applied(rows: list, migrations: list[Migration]) -> None:
+    """Refuse a database migrated by a newer release, or whose applied migration files were edited since."""
+    known = {m.version: m for m in migrations}
+    for row in rows:
+        mine = known.get(row["version"])
+        if mine is None:
+            raise DatabaseError(
+                f"the database has migration {row['version']:04d}_{row['name']} which this version of "
+                "fedserver does not know; it was migrated by a newer release"
+            )
+        if mine.checksum != row["checksum"]:
+            raise DatabaseError(
+                f"migration {mine.version:04d}_{mine.name}.sql was edited after it was applied "
+                f"(checksum {row['checksum'][:12]} in the database, {mine.checksum[:12]} on disk); "
+                "migrations are forward-only: restore the file and add a new migration instead"
+            )
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """How far a database is migrated: the count applied and the ones this release would still apply."""
+
+    applied: int
+    pending: list[Migration]
+
+
+async def migration_status(conn: asyncpg.Connection) -> MigrationStatus:
+    """Read, without changing anything, which migrations are applied; raise DatabaseError as `migrate` would."""
+    migrations = load_migrations()
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return MigrationStatus(0, migrations)
+    rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+    _check_applied(rows, migrations)
+    done = {row["version"] for row in rows}
+    return MigrationStatus(len(rows), [m for m in migrations if m.version not in done])
+
+
+async def database_clock(conn: asyncpg.Connection) -> datetime:
+    """The database server's clock now (not the transaction's start), for comparing clocks."""
+    return await conn.fetchval("SELECT clock_timestamp()")
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -144,6 +180,11 @@ async def reset_connection(conn: asyncpg.Connection) -> None:
 
 def _redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***, fit to print."""
+    return _redact(url)
 
 
 async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:

@@ -19,6 +19,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .datadir import DataDirError, failure_parts
+
 log = logging.getLogger("fedserver.embedded")
 
 
@@ -129,12 +131,8 @@ def _take_lock(pgdata: Path) -> int | None:
     path = _lock_file(pgdata)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except PermissionError:
-        raise EmbeddedDatabaseError(
-            f"the data directory {pgdata.parent} is not writable by this user (uid {os.geteuid()}): "
-            f"give it to that user, for example `chown -R {os.geteuid()} {pgdata.parent}`") from None
-    except OSError as exc:
-        raise EmbeddedDatabaseError(f"cannot open {path}: {exc.strerror}") from None
+    except OSError as exc:  # a root-owned bind mount, a read-only volume
+        raise DataDirError(*failure_parts(pgdata.parent, exc)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -198,7 +196,7 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
             # to reach the data directory.
             data_dir.chmod(data_dir.stat().st_mode | 0o711)
     except OSError as exc:
-        raise EmbeddedDatabaseError(f"cannot create data directory {data_dir}: {exc}") from None
+        raise DataDirError(*failure_parts(data_dir, exc)) from None
     pgdata = data_dir / "postgres"
     owned = _take_lock(pgdata) is not None
     if owned:

@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from .datadir import DataDirError
 from .db import database_down
 from .templates import PAGES, error_page, prefers_html
 
@@ -21,7 +22,7 @@ log = logging.getLogger("fedserver.web")
 DATABASE_RETRY_AFTER = 10
 
 # Machine endpoints: JSON whatever the Accept header says.
-_JSON_ONLY = ("/api/", "/oauth/token", "/oauth/revoke")
+_JSON_ONLY = ("/api/", "/oauth/token", "/oauth/revoke", "/metrics")
 
 
 class HTTPError(Exception):
@@ -63,6 +64,9 @@ async def error_middleware(request: web.Request, handler):
             raise
         reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         return error_response(request, exc.status, reason, {k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    except DataDirError as exc:  # the data directory stopped taking writes: the log line says how to fix it
+        log.error("%s", exc, extra={"method": request.method, "path": request.path})
+        return error_response(request, 503, "the server cannot store files right now; try again later")
     except Exception as exc:
         if database_down(exc):  # a restart or an outage: the client (a peer, an app) tries again shortly
             log.warning("database unavailable: %s", exc or type(exc).__name__,

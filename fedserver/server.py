@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
@@ -15,7 +16,8 @@ from rewards.workers import REWARDS_WORKERS
 
 from .accounts import ensure_instance_actor
 from .app import AccessLogger, build_dispatcher, build_publisher, create_app
-from .config import Settings
+from .config import ConfigError, Settings
+from .datadir import probe_writable
 from .db import Database, database_down, migrate
 from .embedded import EmbeddedDatabaseError
 from .federation.delivery import run_delivery_worker
@@ -61,8 +63,29 @@ async def _start_web(runtime: Runtime, http: HttpClient) -> web.AppRunner:
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True,
                        reuse_port=settings.server.reuse_port or None)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(_listen_failure(settings, exc)) from None
     return runner
+
+
+class ListenError(ConfigError):
+    """The HTTP port cannot be opened (in use, not allowed): one line, no traceback."""
+
+
+def _listen_failure(settings: Settings, exc: OSError) -> str:
+    host, port = settings.server.host, settings.server.port
+    where = f"{f'[{host}]' if ':' in host else host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        why = "the port is already in use (another fedserver, or another program, listens there)"
+    elif exc.errno == errno.EACCES:
+        why = "permission denied (ports below 1024 need privileges)"
+    else:
+        why = exc.strerror or str(exc)
+    return (f"cannot listen on {where}: {why}; stop the other program or set another "
+            f"[server] port (FEDSERVER_SERVER__PORT)")
 
 
 async def _supervise(name: str, worker: Worker, runtime: Runtime, stop: asyncio.Event) -> None:
@@ -143,6 +166,9 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Media, the rewards policy and an embedded database live there: refuse at once, in one line, if it
+    # cannot take writes, rather than fail on the first upload.
+    await asyncio.to_thread(probe_writable, settings.storage.data_dir)
     database = Database(settings)
     await database.open()
     runner: web.AppRunner | None = None

@@ -10,6 +10,7 @@ import aiohttp
 
 from fedserver.config import Settings
 from fedserver.db import open_database
+from fedserver.progress import progress
 from rewards.client import FetchError, LogClient, fetch_wellknown
 from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import MemberKeys, add_member, write_policy_file
@@ -29,7 +30,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `fedserver rewards ...` on the main parser."""
     rewards = commands.add_parser("rewards", help="reward receipts, the log, peers and verification")
     actions = rewards.add_subparsers(dest="rewards_command", required=True, metavar="ACTION")
-    actions.add_parser("policy", help="show the points policy, our keys and the federation policy")
+    policy = actions.add_parser("policy", help="show the points policy, our keys and the federation policy")
+    policy.add_argument("--json", action="store_true", help="machine-readable output")
     peer = actions.add_parser("peer", help="manage member instances")
     peer_actions = peer.add_subparsers(dest="peer_command", required=True, metavar="ACTION")
     add = peer_actions.add_parser("add", help="fetch URL/.well-known/rewards and pin it as a member log and witness")
@@ -52,7 +54,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 return await _alerts(pool, args.all, args.json)
             ctx = await load_context(pool, settings)
             if args.rewards_command == "policy":
-                return await _policy(ctx, pool)
+                return await _policy(ctx, pool, args.json)
             if args.rewards_command == "peer":
                 return await _peer_add(ctx, pool, args.url, args.quorum)
             return await _verify(ctx, pool, args.url, args.json)
@@ -61,13 +63,18 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
-async def _policy(ctx: RewardsContext, pool) -> int:
+async def _policy(ctx: RewardsContext, pool, as_json: bool) -> int:
+    members = await list_members(pool)
+    if as_json:
+        print(json.dumps({"points": ctx.points.as_dict(), "origin": ctx.keys.origin, "keys": ctx.keys.vkeys(),
+                          "members": [m.domain for m in members], "policy_file": str(ctx.policy_file.path),
+                          "policy": build_policy(ctx.policy())}, indent=2, ensure_ascii=False))
+        return 0
     print(f"points policy (version {ctx.points.version}):")
     print(json.dumps(ctx.points.as_dict(), indent=2, ensure_ascii=False))
     print(f"\nour keys (origin {ctx.keys.origin}):")
     for role, vkey in ctx.keys.vkeys().items():
         print(f"  {role:<9} {vkey}")
-    members = await list_members(pool)
     print(f"\nmembers with pinned receipt keys: {', '.join(m.domain for m in members) or 'none'}")
     print(f"\nfederation policy ({ctx.policy_file.path}):")
     print(build_policy(ctx.policy()), end="")
@@ -102,7 +109,9 @@ async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool) -> int:
         keys[ctx.keys.domain] = ctx.keys.receipts_verifier()
         previous = await get_peer_head(pool, origin)
         try:
-            report = await verify_log(LogClient(session, doc["log"]["url"]), ctx.policy(), keys, previous)
+            with progress(f"checking {origin}", enabled=not as_json) as advance:
+                report = await verify_log(LogClient(session, doc["log"]["url"]), ctx.policy(), keys, previous,
+                                          advance)
         except VerifyFailure as exc:
             print(f"fedserver: verification of {origin} FAILED: {exc}", file=sys.stderr)
             return EXIT_VERIFY_FAILED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
@@ -86,10 +86,17 @@ class LogClient:
             raise FetchError(f"{self.prefix}/{tile.path()}: {len(entries)} entries, expected {width}")
         return entries[:width]
 
-    async def entries(self, size: int) -> list[bytes]:
-        """Every entry of a tree of `size` leaves."""
+    async def entries(self, size: int, advance: Callable[[int], None] | None = None) -> list[bytes]:
+        """Every entry of a tree of `size` leaves; `advance(n)` is told of each bundle of n entries fetched."""
         bundles = [(n, min(TILE_WIDTH, size - n * TILE_WIDTH)) for n in range((size + TILE_WIDTH - 1) // TILE_WIDTH)]
-        parts = await asyncio.gather(*(self.bundle(n, w) for n, w in bundles))
+
+        async def counted(index: int, width: int) -> list[bytes]:
+            part = await self.bundle(index, width)
+            if advance is not None:
+                advance(width)
+            return part
+
+        parts = await asyncio.gather(*(counted(n, w) for n, w in bundles))
         return [entry for part in parts for entry in part]
 
     async def tiles(self, tiles: Sequence[TileID]) -> dict[TileID, bytes]:

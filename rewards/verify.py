@@ -9,7 +9,9 @@ on every receipt. Any failure raises VerifyFailure with the reason.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rewards.checkpoint import CheckpointError
 from rewards.client import FetchError, LogClient
@@ -20,6 +22,11 @@ from rewards.policy import Policy, WitnessedCheckpoint, verify_checkpoint
 from rewards.receipt import Receipt, ReceiptError, parse_receipt
 from rewards.store import WitnessState
 from rewards.tiles import integrate
+
+if TYPE_CHECKING:
+    from fedserver.progress import Advance
+
+PROGRESS_STEP = 256  # receipts verified between two progress reports
 
 
 class VerifyFailure(Exception):
@@ -109,11 +116,19 @@ def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -
     return receipt
 
 
-def fold_receipts(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier]) -> tuple[dict[str, int], int]:
-    """Verify every receipt and sum points per beneficiary; duplicate ids fail."""
+def fold_receipts(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier],
+                  advance: Callable[[int], None] | None = None) -> tuple[dict[str, int], int]:
+    """Verify every receipt and sum points per beneficiary; duplicate ids fail.
+
+    `advance(n)` is told every PROGRESS_STEP receipts (and of the rest at the end), for a progress bar.
+    """
     totals: dict[str, int] = defaultdict(int)
     seen: set[str] = set()
+    reported = 0
     for index, leaf in enumerate(entries):
+        if advance is not None and index - reported >= PROGRESS_STEP:
+            advance(index - reported)
+            reported = index
         try:
             receipt = check_receipt_entry(leaf, receipt_keys)
         except VerifyFailure as exc:
@@ -122,17 +137,24 @@ def fold_receipts(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier]
             raise VerifyFailure(f"entry {index}: duplicate receipt id {receipt.id}", "bad-receipt")
         seen.add(receipt.id)
         totals[receipt.beneficiary] += receipt.points
+    if advance is not None:
+        advance(len(entries) - reported)
     return dict(totals), len(entries)
 
 
 async def verify_log(client: LogClient, policy: Policy, receipt_keys: dict[str, Ed25519Verifier],
-                     previous: WitnessState | None) -> VerifyReport:
-    """Full audit of one log; raises VerifyFailure with the reason."""
+                     previous: WitnessState | None, advance: Advance | None = None) -> VerifyReport:
+    """Full audit of one log; raises VerifyFailure with the reason.
+
+    `advance` (from `fedserver.progress`) counts each entry twice: once fetched, once its receipt verified.
+    """
     data, head = await witnessed(client, policy)
     cp = head.checkpoint
     compare_heads(previous, cp.size, cp.root)
+    if advance is not None:
+        advance(0, total=2 * cp.size, description=f"fetching {cp.size} entries")
     try:
-        entries = await client.entries(cp.size)
+        entries = await client.entries(cp.size, advance)
     except FetchError as exc:
         raise VerifyFailure(f"cannot fetch entries: {exc}", "unavailable") from None
     hashes = [leaf_hash(entry) for entry in entries]
@@ -141,7 +163,9 @@ async def verify_log(client: LogClient, policy: Policy, receipt_keys: dict[str, 
     if previous is not None and previous.size and root_from_leaf_hashes(hashes[: previous.size]) != previous.root:
         raise VerifyFailure(f"log rewritten: its first {previous.size} entries no longer match the checkpoint "
                             "seen before", "rewrite")
-    totals, count = fold_receipts(entries, receipt_keys)
+    if advance is not None:
+        advance(0, description=f"verifying {cp.size} receipts")
+    totals, count = fold_receipts(entries, receipt_keys, advance)
     return VerifyReport(cp.origin, cp.size, cp.root, data, sorted(head.cosigned_at), totals, count)
 
 

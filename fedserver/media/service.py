@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..config import Settings
+from ..datadir import DataDirError, failure_parts, not_writable
 from ..repo import media as media_repo
 from . import storage
 from .entity import MAX_DESCRIPTION, StoredMedia
@@ -118,6 +119,8 @@ async def _store(pool: asyncpg.Pool, settings: Settings, account_id: int, proces
     try:
         await asyncio.to_thread(storage.write_files, directory, {names[0]: original.data, names[1]: small.data})
     except OSError as exc:  # write_files left nothing behind
+        if not_writable(exc):  # the volume went read-only or changed owner: one line that says what to do
+            raise DataDirError(*failure_parts(settings.storage.data_dir, exc)) from None
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         log.error("media upload refused: the disk of %s is full", directory)

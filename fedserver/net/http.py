@@ -189,7 +189,7 @@ class HttpClient:
         self, url: str | URL, *, signer: Signer | None, budget: FetchBudget | None = None,
     ) -> dict[str, Any]:
         """GET an ActivityPub document (signed when `signer` is given); raise FetchError."""
-        final, body = await self._fetch(url, ACCEPT_ACTIVITYPUB, signer, budget, activitypub=True)
+        final, body, _ = await self._fetch(url, ACCEPT_ACTIVITYPUB, signer, budget, activitypub=True)
         document = _json_object(body, final)
         if not _id_matches(document.get("id"), final):
             # Mastodon's fetch_resource requires json['id'] == uri (CVE-2024-23832 class).
@@ -198,9 +198,14 @@ class HttpClient:
 
     async def get_jrd(self, url: str | URL, *, budget: FetchBudget | None = None) -> dict[str, Any]:
         """GET a WebFinger JRD, unsigned; redirects may change host, each hop re-checked; raise FetchError."""
+        return (await self.get_jrd_dated(url, budget=budget))[0]
+
+    async def get_jrd_dated(self, url: str | URL, *, budget: FetchBudget | None = None) -> tuple[dict[str, Any],
+                                                                                                 str | None]:
+        """`get_jrd`, also returning the answer's `Date` header (`fedserver doctor` compares clocks with it)."""
         # Mastodon's WebFinger client follows redirects too (apex domain -> social.host setups).
-        final, body = await self._fetch(url, ACCEPT_JRD, None, budget, activitypub=False)
-        return _json_object(body, final)
+        final, body, date = await self._fetch(url, ACCEPT_JRD, None, budget, activitypub=False)
+        return _json_object(body, final), date
 
     async def post_activity(self, url: str | URL, body: bytes, *, signer: Signer) -> DeliveryResult:
         """POST a signed activity to an inbox without following redirects; never raises FetchError."""
@@ -250,8 +255,8 @@ class HttpClient:
 
     async def _fetch(
         self, url: str | URL, accept: str, signer: Signer | None, budget: FetchBudget | None, *, activitypub: bool,
-    ) -> tuple[URL, bytes]:
-        """One budgeted GET: URL check, redirects, deadline and size cap; return (final URL, body).
+    ) -> tuple[URL, bytes, str | None]:
+        """One budgeted GET: URL check, redirects, deadline and size cap; return (final URL, body, Date header).
 
         ActivityPub documents may not be redirected to another origin and must carry an AP content type.
         """
@@ -265,7 +270,7 @@ class HttpClient:
                     _check_status(response, final)
                     if activitypub:
                         _check_activitypub_type(response, final)
-                    return final, await _read_capped(response, self.max_body)
+                    return final, await _read_capped(response, self.max_body), response.headers.get("Date")
 
     async def _follow(
         self, url: URL, accept: str, signer: Signer | None, *, cross_origin: bool,

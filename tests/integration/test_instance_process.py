@@ -189,6 +189,24 @@ def test_sigterm_stops_cleanly_and_a_restart_keeps_every_account(instance):
     assert instance.terminate() == 0
 
 
+def test_a_port_already_in_use_gives_one_line_and_exit_1(instance):
+    """`fedserver run` on a port another program listens on: one clear line, status 1, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", instance.port))
+        taken.listen()
+        result = fedserver("run", env=instance.env, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("fedserver: error:")]
+    assert errors == [(f"fedserver: error: cannot listen on 127.0.0.1:{instance.port}: the port is already in use"
+                       " (another fedserver, or another program, listens there); stop the other program or set"
+                       " another [server] port (FEDSERVER_SERVER__PORT)")], result.stderr
+    # It stopped what it had started: a second try, with the port free, starts and serves.
+    instance.start()
+    assert _get(f"{instance.base_url}/healthz")[0] == 200
+    assert instance.terminate() == 0
+
+
 def test_a_request_whose_headers_trickle_in_is_cut_off_and_others_are_served(instance):
     instance.env["FEDSERVER_SERVER__IDLE_TIMEOUT"] = "2"
     instance.start()

@@ -70,6 +70,7 @@ def test_relative_data_dir_is_next_to_the_config_file(tmp_path):
         ({"FEDSERVER_INSTANCE__TIMEZONE": "../../etc/passwd"}, "[instance] timezone"),
         ({"FEDSERVER_INSTANCE__TIMEZONE": "/etc/localtime"}, "[instance] timezone"),
         ({"FEDSERVER_INSTANCE__TIMEZONE": '""'}, "[instance] timezone"),
+        ({"FEDSERVER_METRICS__TOKEN": "short"}, "[metrics] token (FEDSERVER_METRICS__TOKEN): expected an empty string"),
     ],
 )
 def test_wrong_values_name_the_key_and_the_expected_form(environ, expected):

@@ -26,7 +26,8 @@ PURE = ("activities", "fedserver.signatures", "fedserver.passwords", "fedserver.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("pure", PURE),
     ("repos", ("fedserver.repo", "rewards.store", "rewards.logstore")),
-    ("root", ("fedserver.app", "fedserver.server", "fedserver.cli", "fedserver.cli_outbox", "fedserver.__main__",
+    ("root", ("fedserver.app", "fedserver.server", "fedserver.cli", "fedserver.cli_outbox", "fedserver.cli_backup",
+              "fedserver.cli_doctor", "fedserver.__main__",
               "storefront.cli")),
     ("api", ("fedserver.api",)),
     ("admin", ("fedserver.admin",)),
