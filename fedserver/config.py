@@ -110,6 +110,7 @@ class FederationSettings(_Section):
     pause_failing_domain_after_days: float = Field(default=3.0, gt=0, le=365)
     probe_interval_hours: float = Field(default=6.0, gt=0, le=24 * 30)
     retry_delay_scale: float = Field(default=1.0, gt=0, le=1000)
+    request_timeout_seconds: float = Field(default=30.0, ge=1, le=300)
 
 
 class JobsSettings(_Section):

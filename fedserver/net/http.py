@@ -129,7 +129,7 @@ class HttpClient:
 
     def __init__(
         self, settings: Settings | None = None, *, base_url: str | None = None, allow_private: bool | None = None,
-        connect_timeout: float = 5.0, total_timeout: float = 30.0, max_body: int = MAX_BODY_BYTES,
+        connect_timeout: float = 5.0, total_timeout: float | None = None, max_body: int = MAX_BODY_BYTES,
         resolver: AbstractResolver | None = None, ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         # base_url and allow_private default to the settings' base_url and
@@ -141,6 +141,8 @@ class HttpClient:
             allow_private = settings.federation.allow_private_addresses if allow_private is None else allow_private
         if base_url is None:
             raise ValueError("HttpClient needs settings or base_url")
+        if total_timeout is None:  # [federation] request_timeout_seconds, 30 s by default
+            total_timeout = settings.federation.request_timeout_seconds if settings is not None else 30.0
         self.allow_private = bool(allow_private)
         self.user_agent = f"fedserver/{__version__} (+{base_url})"
         self.max_body = max_body
