@@ -1,4 +1,4 @@
-"""`fedserver rewards policy | peer add URL | verify URL | alerts`."""
+"""`fedserver rewards policy | peer add URL | verify URL | alerts | rank`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import aiohttp
 from fedserver.config import Settings
 from fedserver.db import open_database
 from fedserver.progress import progress
+from rewards.cli_rank import RankCommandError, add_rank_parser, rank_command
 from rewards.client import FetchError, LogClient, fetch_wellknown
 from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import MemberKeys, add_member, write_policy_file
@@ -44,6 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     alerts = actions.add_parser("alerts", help="list the alerts raised by monitoring member logs (newest first)")
     alerts.add_argument("--all", action="store_true", help="include resolved alerts")
     alerts.add_argument("--json", action="store_true", help="machine-readable output")
+    add_rank_parser(actions)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -55,10 +57,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             ctx = await load_context(pool, settings)
             if args.rewards_command == "policy":
                 return await _policy(ctx, pool, args.json)
+            if args.rewards_command == "rank":
+                return await rank_command(ctx, pool, args)
             if args.rewards_command == "peer":
                 return await _peer_add(ctx, pool, args.url, args.quorum)
             return await _verify(ctx, pool, args.url, args.json)
-    except (RewardsCommandError, PolicyError, NoteError, FetchError) as exc:
+    except (RewardsCommandError, RankCommandError, PolicyError, NoteError, FetchError) as exc:
         print(f"fedserver: error: {exc}", file=sys.stderr)
         return 1
 

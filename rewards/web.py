@@ -20,6 +20,8 @@ from rewards.context import RewardsContext, load_context, log_url, witness_url
 from rewards.logstore import get_state, plan_hashes, read_bundle, read_tile_for_serving
 from rewards.merkle import TreeError, inclusion_plan
 from rewards.policy import build_policy
+from rewards.ranking import formula as ranking_formula
+from rewards.ranking_web import setup_ranking_routes
 from rewards.receipts import ReceiptBatcher, ReceiptRefused, check_receipt
 from rewards.store import balance, get_account_uri
 from rewards.tiles import (
@@ -99,6 +101,7 @@ async def policy_get(request: web.Request) -> web.Response:
     """`/rewards/policy`: the points policy and the federation's tlog-policy."""
     ctx = _ctx(request)
     body = {**ctx.points.as_dict(), "origin": ctx.keys.origin, "federation_policy": build_policy(ctx.policy())}
+    body["ranking"] = ranking_formula()  # the open ranking's formula, version and parameters
     return web.json_response(body, headers={"Cache-Control": "public, max-age=60"})
 
 
@@ -228,6 +231,7 @@ def setup_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/.well-known/rewards", wellknown_get)
     app.router.add_get("/rewards/policy", policy_get)
+    setup_ranking_routes(app, _ctx)
     app.router.add_get("/rewards/log/checkpoint", checkpoint_get)
     app.router.add_get("/rewards/log/tile/{tail:.+}", tile_get)
     app.router.add_get("/rewards/proof/{index}", proof_get)

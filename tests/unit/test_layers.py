@@ -22,7 +22,8 @@ PACKAGES = ("fedserver", "activities", "rewards", "storefront")
 # Parts by module prefix, most specific first: a module belongs to the first part that names it.
 PURE = ("activities", "fedserver.signatures", "fedserver.passwords", "fedserver.keys", "fedserver.search.ngrams",
         "fedserver.media.entity", "fedserver.jobs.schedule", "rewards.merkle", "rewards.note", "rewards.checkpoint",
-        "rewards.points", "rewards.receipt", "rewards.tiles", "rewards.policy", "rewards.endorse")
+        "rewards.points", "rewards.receipt", "rewards.tiles", "rewards.policy", "rewards.endorse",
+        "rewards.ranking")
 PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("pure", PURE),
     ("repos", ("fedserver.repo", "rewards.store", "rewards.logstore")),
