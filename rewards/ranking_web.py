@@ -7,6 +7,9 @@ from it: the formula's name and version, the request, `as_of`, every log used wi
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +32,7 @@ class _Runtime:
 
 
 RANKING = web.AppKey("rewards_ranking", _Runtime)
+log = logging.getLogger("rewards.ranking_web")
 
 
 def _parse_request(request: web.Request) -> tuple[str, str]:
@@ -55,6 +59,26 @@ async def ranking_get(request: web.Request) -> web.Response:
     body = await runtime.ranker.live(kind, window)
     return web.Response(body=body, content_type="application/json", charset="utf-8",
                         headers={"Cache-Control": "public, max-age=10", "Access-Control-Allow-Origin": "*"})
+
+
+RANKED_PAGE_SECONDS = 5.0  # what a page waits for the ranking before it shows the newest instead
+
+
+async def live_ranking(request: web.Request, kind: str, window: str = DEFAULT_WINDOW) -> dict | None:
+    """The live ranking as a dict for a page, or None when it cannot be had quickly (rewards still loading,
+    no reachable log, or slower than RANKED_PAGE_SECONDS): a page then falls back to the newest first."""
+    runtime = request.config_dict.get(RANKING)
+    if runtime is None or runtime.session is None:
+        return None
+    try:
+        ctx = runtime.context(request)
+        if runtime.ranker is None:
+            runtime.ranker = Ranker(ctx, request.config_dict[POOL], runtime.session)
+        body = await asyncio.wait_for(runtime.ranker.live(kind, window), RANKED_PAGE_SECONDS)
+    except (HTTPError, RankingError, TimeoutError, OSError, ValueError) as exc:
+        log.info("no ranking for a page: %s", exc)
+        return None
+    return json.loads(body)
 
 
 async def _lifecycle(app: web.Application):

@@ -173,6 +173,22 @@ async def shop_items(conn: asyncpg.Connection, *, seller_id: int | None, limit: 
     return items
 
 
+async def shop_items_by_uri(conn: asyncpg.Connection, uris: list[str]) -> dict[str, ShopItem]:
+    """The active listings among `uris` (listing object ids) that a visitor may see, by uri."""
+    rows = await conn.fetch(
+        f"""SELECT o.data -> 'attachment' -> 0 AS image, {_LISTING}
+            WHERE o.uri = ANY($1::text[]) AND l.status = 'active' AND a.deleted_at IS NULL""",
+        uris,
+    )
+    found = {}
+    for row in rows:
+        values = dict(row)
+        image = values.pop("image")
+        found[values["uri"]] = ShopItem(ListingRow(**values),
+                                        image if isinstance(image, dict) and image.get("url") else None)
+    return found
+
+
 _EDITABLE = ("title", "description", "price", "stock", "token_price", "shipping_krw", "free_shipping_over",
              "auto_accept", "status")
 

@@ -79,6 +79,18 @@ async def network_posts(conn: asyncpg.Connection, *, limit: int, offset: int = 0
     return [(PagePost(**{k: v for k, v in dict(row).items() if k != "acct"}), row["acct"]) for row in rows]
 
 
+async def network_posts_by_uri(conn: asyncpg.Connection, uris: list[str]) -> dict[str, tuple[PagePost, str]]:
+    """The public posts and articles among `uris` that a visitor may see, by uri, each with its author's
+    `name@domain`."""
+    rows = await conn.fetch(
+        f"""SELECT {_POST_COLUMNS}, a.username || '@' || a.domain AS acct FROM objects o JOIN actors a ON a.id = o.actor_id
+            WHERE o.uri = ANY($1::text[]) AND o.visibility = 'public' AND o.object_type = ANY($2::text[])
+              AND a.deleted_at IS NULL AND {_SHOWN}""",
+        uris, list(KINDS["all"]),
+    )
+    return {row["uri"]: (PagePost(**{k: v for k, v in dict(row).items() if k != "acct"}), row["acct"]) for row in rows}
+
+
 @dataclass(frozen=True)
 class Maker:
     """A local account as the instance's front page lists it."""

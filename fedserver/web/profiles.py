@@ -8,6 +8,7 @@ listings a visitor may order from (`storefront.store.shop_items`). ActivityPub c
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from yarl import URL
 
 from activities.actor import Actor
+from rewards import ranking_web as rewards_ranking
 from rewards import web as rewards_web
 from storefront import store as shop_store
 
@@ -198,15 +200,43 @@ def _remote_follow_page(request: web.Request, profile: Profile, address: str, pr
 
 @cached_page
 async def discover_get(request: web.Request) -> web.Response:
-    """`/discover`: products and posts from every server this one knows, newest first (until the open ranking
-    of the rewards logs orders them), each linking to its home server."""
+    """`/discover`: products and posts from every server this one knows, each linking to its home server.
+
+    The first page opens with the entries of the open ranking (rewards/ranking.py over the witnessed
+    logs, window 7d) that this server knows and a visitor may see, in that order; then, and on later
+    pages, the newest. When no ranking can be had quickly, the newest only; the page says which.
+    """
     page = page_number(request)
+    rankings = {}
+    if page == 1:
+        products, posts_ranked = await asyncio.gather(rewards_ranking.live_ranking(request, "products"),
+                                                      rewards_ranking.live_ranking(request, "posts"))
+        rankings = {kind: ranked for kind, ranked in (("products", products), ("posts", posts_ranked))
+                    if ranked and ranked.get("ranking")}
     async with request.config_dict[POOL].acquire() as conn:
+        ranked_items = await _ranked(rankings.get("products"), lambda uris: shop_store.shop_items_by_uri(conn, uris))
+        ranked_posts = await _ranked(rankings.get("posts"), lambda uris: pages_repo.network_posts_by_uri(conn, uris))
         items = await shop_store.shop_items(conn, seller_id=None, network=True, limit=SHOP_PAGE_SIZE + 1,
                                             offset=(page - 1) * SHOP_PAGE_SIZE)
         posts = await pages_repo.network_posts(conn, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-    return render_page(request, "discover.html", items=items[:SHOP_PAGE_SIZE], posts=posts[:PAGE_SIZE], page=page,
-                       more=len(items) > SHOP_PAGE_SIZE or len(posts) > PAGE_SIZE)
+    more = len(items) > SHOP_PAGE_SIZE or len(posts) > PAGE_SIZE
+    shown_items = {item.listing.uri for item in ranked_items}
+    shown_posts = {post.uri for post, _ in ranked_posts}
+    items = ranked_items + [item for item in items[:SHOP_PAGE_SIZE] if item.listing.uri not in shown_items]
+    posts = ranked_posts + [(post, acct) for post, acct in posts[:PAGE_SIZE] if post.uri not in shown_posts]
+    ranking = next(iter(rankings.values()), None)
+    return render_page(request, "discover.html", items=items, posts=posts, page=page, more=more,
+                       ranking=ranking, ranked=len(ranked_items) + len(ranked_posts),
+                       logs=sorted({(log["origin"], log["size"]) for r in rankings.values() for log in r["logs"]}))
+
+
+async def _ranked(ranking: dict | None, lookup) -> list:
+    """The ranked objects this server can show, in the ranking's order (the rest are on other servers only)."""
+    if not ranking:
+        return []
+    order = [entry["object"] for entry in ranking["ranking"] if isinstance(entry.get("object"), str)]
+    found = await lookup(order)
+    return [found[uri] for uri in order if uri in found]
 
 
 def setup_routes(app: web.Application) -> None:
