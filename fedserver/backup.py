@@ -379,7 +379,7 @@ async def restore(settings: Settings, path: Path, *, progress: Progress = _quiet
                           f"after federating)")
     data_dir = settings.storage.data_dir
     media = media_dir(data_dir)
-    if _media_files(media):
+    if media.is_dir() and any(media.iterdir()):
         raise BackupError(f"{media} is not empty: restore onto an empty data directory")
     policy = settings.rewards.policy_path(data_dir)
     if POLICY in manifest["members"] and policy.exists():
