@@ -43,6 +43,7 @@ log = logging.getLogger("fedserver.federation.delivery")
 
 MAX_ATTEMPTS = repo.DELIVERIES.max_attempts
 POLL_SECONDS = 1.0
+STRANDED_SWEEP_SECONDS = 10.0  # a crash between recording a delivery and releasing its line delays the line this long
 RETRIED_4XX = frozenset({401, 408, 429})
 _DAY = 86400.0
 
@@ -131,6 +132,7 @@ class DeliveryWorker:
         self._signers: dict[int, Signer] = {}
         self._bodies: dict[int, bytes] = {}
         self._next_probe_check = 0.0
+        self._next_sweep = time.monotonic() + STRANDED_SWEEP_SECONDS
         # Domains recorded as failing, re-read at each probe check: an answer from one of them ends its
         # failing period; an answer from any other needs no write (most deliveries).
         self._failing: frozenset[str] = frozenset()
@@ -141,11 +143,15 @@ class DeliveryWorker:
 
     async def _claim_probes(self, conn: asyncpg.Connection, free: int) -> list[Job]:
         """At most once per poll interval: re-read the failing domains; take due probe slots of paused domains
-        and lease one row each."""
+        and lease one row each. Now and then, release lines a crash left waiting."""
         now = time.monotonic()
         if now < self._next_probe_check:
             return []
         self._next_probe_check = now + POLL_SECONDS
+        if now >= self._next_sweep:
+            self._next_sweep = now + STRANDED_SWEEP_SECONDS
+            if released := await repo.release_stranded(conn, self.queue):
+                log.info("released %d deliveries left waiting behind ended ones", released)
         self._failing = frozenset(await repo.failing_domains(conn))
         if free <= 0:
             return []

@@ -20,21 +20,19 @@ from .jobs import Job, Queue
 
 CHANNEL = "fedserver_deliveries"
 
-# A delivery waits for every earlier queued delivery to its inbox (held or waiting for a retry), so one
-# recipient gets a sender's activities in the order they were made (a Create before its Update and Delete),
-# also after a peer was down for days. The price: an activity the peer keeps answering with 5xx holds the
-# later ones to that inbox until it succeeds or runs out of attempts.
-IN_ORDER = """NOT EXISTS (SELECT 1 FROM deliveries e
-                          WHERE e.inbox_uri = q.inbox_uri AND e.state = 'queued' AND e.id < q.id)"""
+# A delivery waits for every earlier queued delivery of its sender to its inbox (held or waiting for a retry): a
+# line of the queue. So one recipient gets a sender's activities in the order they were made (a Create before its
+# Update and Delete), also after a peer was down for days; different senders' lines to one inbox run side by side
+# (the receiver, too, orders per sender). The price: an activity the peer keeps answering with 5xx holds its
+# sender's later ones to that inbox until it succeeds or runs out of attempts.
 
-# Claimable: queued, due, not held, first in line for its inbox, and not to a domain paused for failing
-# too long ($3 seconds).
+# Claimable: queued, due, not held, first in its line, and not to a domain paused for failing too long ($3 seconds).
 DELIVERIES = Queue(
     table="deliveries", channel=CHANNEL, order_by="next_attempt_at",
     columns=("activity_uri", "sender_id", "inbox_uri", "domain", "body_id"),
-    ready=f"""q.domain NOT IN (SELECT domain FROM delivery_domains
-                               WHERE failing_since < now() - make_interval(secs => $3))
-              AND {IN_ORDER}""",
+    ready="""q.domain NOT IN (SELECT domain FROM delivery_domains
+                              WHERE failing_since < now() - make_interval(secs => $3))""",
+    line=("inbox_uri", "sender_id"),
     lease_seconds=60.0, max_attempts=16, retention=True,
 )
 
@@ -61,7 +59,11 @@ async def record_and_enqueue(conn: asyncpg.Connection, activity: dict, sender_id
 
     The activity is stored for its id and the outbox (UniqueViolationError if its id is taken),
     its body once for delivery; returns how many deliveries were added. Runs in the caller's
-    transaction; the NOTIFY is delivered at commit, waking the workers.
+    transaction; the NOTIFY is delivered at commit, waking the workers. A delivery queued behind
+    an earlier one of this sender to its inbox is `waiting`; the first of that line is share-locked
+    until the caller commits, so it cannot end (and release its line) before the new row is seen.
+    A first row being recorded just now is skipped: the new row is then not marked, and only the
+    claim's own check of the line holds it back.
     """
     targets = sorted({inbox for inbox in inboxes if inbox})
     return await conn.fetchval(
@@ -72,9 +74,14 @@ async def record_and_enqueue(conn: asyncpg.Connection, activity: dict, sender_id
                 INSERT INTO delivery_bodies (activity_uri, body) SELECT $1, $3::jsonb WHERE cardinality($4::text[]) > 0
                 ON CONFLICT (activity_uri) DO UPDATE SET activity_uri = EXCLUDED.activity_uri
                 RETURNING id),
+            ahead AS (
+                SELECT first.inbox_uri FROM unnest($4::text[]) AS t(inbox) CROSS JOIN LATERAL (
+                    SELECT e.inbox_uri FROM deliveries e
+                    WHERE e.inbox_uri = t.inbox AND e.sender_id = $2 AND e.state = 'queued'
+                    ORDER BY e.id LIMIT 1 FOR SHARE OF e SKIP LOCKED) AS first),
             added AS (
-                INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, domain, body_id)
-                SELECT $1, $2, t.inbox, t.domain, body.id
+                INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, domain, body_id, waiting)
+                SELECT $1, $2, t.inbox, t.domain, body.id, t.inbox IN (SELECT inbox_uri FROM ahead)
                 FROM unnest($4::text[], $5::text[]) AS t(inbox, domain), body
                 ON CONFLICT (activity_uri, inbox_uri) DO NOTHING
                 RETURNING 1)
@@ -154,9 +161,14 @@ async def take_probe_slots(conn: asyncpg.Connection, *, pause_after_seconds: flo
     return [row["domain"] for row in rows]
 
 
+async def release_stranded(conn: asyncpg.Connection, queue: Queue) -> int:
+    """Release the first delivery of each line that still waits for one that ended (a crash came between); how many."""
+    return await jobs.release_stranded(conn, queue)
+
+
 async def claim_probe(conn: asyncpg.Connection, queue: Queue, domain: str) -> Job | None:
-    """Lease the oldest queued row of a paused domain that is first in line for its inbox, due or not, as its probe."""
-    claimed = await jobs.claim(conn, queue, 1, domain, where=f"q.domain = $3 AND {IN_ORDER}", due=False)
+    """Lease the oldest queued row of a paused domain that is first in its line, due or not, as its probe."""
+    claimed = await jobs.claim(conn, queue, 1, domain, where="q.domain = $3", due=False)
     return claimed[0] if claimed else None
 
 

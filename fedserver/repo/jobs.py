@@ -31,6 +31,12 @@ class Queue:
     (the table has a `claimed_by` column): a claim skips the senders whose rows another worker
     holds, and claims are taken one at a time (a transaction-level advisory lock), so no two
     workers ever run one sender's rows side by side, in any number of processes.
+    With `line`, the rows that share those columns' values go one after another in id order: a
+    row is claimed only when no earlier row of its line is queued. A row queued behind another
+    is marked `waiting` (the table has that column, and an index on `order_by` that leaves waiting
+    rows out) by its inserter, which holds a share lock on a queued row ahead of it until it
+    commits; when a row of a line ends, the line's first queued row is released. So a claim reads
+    the first rows of the lines, not every queued row.
     """
 
     table: str
@@ -42,9 +48,11 @@ class Queue:
     max_attempts: int = 16
     retention: bool = False
     sender: str | None = None
+    line: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in (self.table, self.channel, self.order_by, *self.columns, *([self.sender] if self.sender else [])):
+        for name in (self.table, self.channel, self.order_by, *self.columns, *([self.sender] if self.sender else []),
+                     *self.line):
             if not _NAME.match(name):
                 raise ValueError(f"not a plain SQL name: {name!r}")
 
@@ -60,6 +68,18 @@ class Job:
 
     def __getitem__(self, column: str) -> Any:
         return self.row[column]
+
+
+def _same_line(queue: Queue, a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{c} = {b}.{c}" for c in queue.line)
+
+
+def first_in_line(queue: Queue) -> str:
+    """SQL: no earlier row of candidate `q`'s line is queued (true for every row of a queue without lines)."""
+    if not queue.line:
+        return "true"
+    return f"""NOT EXISTS (SELECT 1 FROM {queue.table} e
+                           WHERE {_same_line(queue, 'e', 'q')} AND e.state = 'queued' AND e.id < q.id)"""
 
 
 def _returning(queue: Queue) -> str:
@@ -82,6 +102,8 @@ async def claim(conn: asyncpg.Connection, queue: Queue, limit: int, *args: Any, 
     ready = queue.ready if where is None else where
     if ready:
         conditions.append(f"({ready})")
+    if queue.line:  # waiting rows are not even read (the index leaves them out); the first in line is checked
+        conditions += ["NOT q.waiting", first_in_line(queue)]
     claimant = ""
     params: list[Any] = [limit, queue.lease_seconds, *args]
     if queue.sender:
@@ -119,7 +141,44 @@ class Settled:
 
 
 async def record_many(conn: asyncpg.Connection, queue: Queue, outcomes: list[Settled]) -> set[int]:
-    """Record many outcomes in one statement (`finish` or `reschedule` each); the ids whose lease still held."""
+    """Record many outcomes in one statement (`finish` or `reschedule` each); the ids whose lease still held.
+
+    In a queue with lines, rows that ended then release the next row of their line, by a statement of
+    its own: it sees a row an inserter committed while the UPDATE waited for that inserter's share lock
+    on the row ending. A crash between the two leaves that row waiting until `release_stranded` frees it.
+    """
+    kept = await _record(conn, queue, outcomes)
+    ended = [o.job.id for o in outcomes if o.state != "queued" and o.job.id in kept] if queue.line else []
+    if ended:
+        await release_lines(conn, queue, ended)
+    return kept
+
+
+async def release_lines(conn: asyncpg.Connection, queue: Queue, ended: list[int]) -> None:
+    """The first queued row of each line of these rows (which ended) is no longer waiting."""
+    columns = ", ".join(queue.line)
+    await conn.execute(
+        f"""UPDATE {queue.table} AS w SET waiting = false
+            FROM (SELECT DISTINCT {columns} FROM {queue.table} WHERE id = ANY($1::bigint[])) AS l
+            CROSS JOIN LATERAL (SELECT h.id FROM {queue.table} h WHERE {_same_line(queue, 'h', 'l')}
+                                AND h.state = 'queued' ORDER BY h.id LIMIT 1) AS first
+            WHERE w.id = first.id AND w.waiting""",
+        ended,
+    )
+
+
+async def release_stranded(conn: asyncpg.Connection, queue: Queue) -> int:
+    """Release lines whose first queued row still waits (after a crash between recording and releasing); how many."""
+    columns = ", ".join(queue.line)
+    result = await conn.execute(
+        f"""UPDATE {queue.table} AS w SET waiting = false
+            FROM (SELECT DISTINCT ON ({columns}) id, waiting FROM {queue.table} WHERE state = 'queued'
+                  ORDER BY {columns}, id) AS first
+            WHERE w.id = first.id AND first.waiting AND w.waiting AND w.state = 'queued'""")
+    return int(result.rsplit(" ", 1)[-1])
+
+
+async def _record(conn: asyncpg.Connection, queue: Queue, outcomes: list[Settled]) -> set[int]:
     rows = await conn.fetch(
         f"""UPDATE {queue.table} AS t
             SET state = u.state, last_error = u.error, last_status = u.status, locked_until = NULL,

@@ -13,6 +13,8 @@ from fedserver.config import Settings
 from fedserver.federation import commands
 from fedserver.federation.delivery import DeliveryWorker
 from fedserver.net.http import HttpClient
+from fedserver.repo import deliveries as repo
+from fedserver.repo import jobs
 from tests.support.receivers import (
     Receiver,
     add_remote_followers,
@@ -211,3 +213,44 @@ async def test_deleting_an_account_sends_delete_of_the_actor_to_its_followers_an
         assert [(h.path, h.activity_type, h.verified) for h in peer.hits] == [(path, "Delete", True)]
         assert peer.hits[0].body["object"] == alice.uri and peer.hits[0].body["actor"] == alice.uri
     assert {row["state"] for row in await _rows(pool)} == {"delivered"}
+
+
+async def _line_rows(pool) -> list[tuple[int, int, str, bool]]:
+    async with pool.acquire() as conn:
+        return [tuple(r) for r in await conn.fetch(
+            "SELECT id, sender_id, state, waiting FROM deliveries ORDER BY id")]
+
+
+async def test_each_senders_deliveries_to_one_inbox_go_in_order_and_other_senders_go_side_by_side(
+        pool, settings, alice):
+    bob = await create_account(pool, settings, validate_new_account(username="bob"))
+    inbox = "https://peer.example/users/maker/inbox"
+    async with pool.acquire() as conn:
+        for i in range(3):
+            for sender in (alice, bob):
+                await repo.record_and_enqueue(conn, {"id": f"{sender.uri}/offer/{i}", "type": "Offer"}, sender.id,
+                                              [inbox], object_uri=None, visibility="direct")
+        rows = await _line_rows(pool)
+        assert [waiting for *_, waiting in rows] == [False, False, True, True, True, True]
+        claimed = await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0)
+        assert sorted(job["sender_id"] for job in claimed) == sorted([alice.id, bob.id])  # one of each line
+        assert await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0) == []  # the rest wait behind them
+        alices = next(job for job in claimed if job["sender_id"] == alice.id)
+        await jobs.record_many(conn, repo.DELIVERIES, [jobs.Settled(alices, "delivered", 0, None, 202)])
+        (after,) = await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0)
+        assert (after["sender_id"], after["activity_uri"]) == (alice.id, f"{alice.uri}/offer/1")
+
+
+async def test_a_line_left_waiting_by_a_crash_between_recording_and_releasing_is_released_by_the_sweep(
+        pool, settings, alice):
+    inbox = "https://peer.example/users/maker/inbox"
+    async with pool.acquire() as conn:
+        for i in range(2):
+            await repo.record_and_enqueue(conn, {"id": f"{alice.uri}/offer/{i}", "type": "Offer"}, alice.id, [inbox],
+                                          object_uri=None, visibility="direct")
+        (first,) = await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0)
+        await conn.execute("UPDATE deliveries SET state = 'delivered', locked_until = NULL WHERE id = $1", first.id)
+        assert await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0) == []  # stranded: the crash came first
+        assert await repo.release_stranded(conn, repo.DELIVERIES) == 1
+        (second,) = await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0)
+        assert second["activity_uri"] == f"{alice.uri}/offer/1"
