@@ -128,6 +128,11 @@ class RewardsSettings(_Section):
     checkpoint_interval: float = Field(default=2.0, gt=0, le=3600)
     witness_timeout: float = Field(default=10.0, gt=0, le=300)
     monitor_interval: float = Field(default=60.0, gt=0, le=86400)
+    settlement_seconds: int = Field(default=7 * 86400, ge=0, le=366 * 86400)
+    points_per_token: int = Field(default=10, ge=1, le=1_000_000_000)
+    mint_threshold: int = Field(default=100, ge=0, le=1_000_000_000_000)
+    token_expiry_days: int = Field(default=3 * 365, ge=1, le=100 * 366)
+    tokens_enabled: bool = True
 
     def policy_path(self, data_dir: Path) -> Path:
         """The tlog-policy file: `policy_file` (relative to data_dir) or data_dir/rewards-policy.txt."""

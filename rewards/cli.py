@@ -1,4 +1,4 @@
-"""`fedserver rewards policy | peer add URL | verify URL | alerts | rank`."""
+"""`fedserver rewards policy | peer add URL | verify URL | balance ACCT | alerts | rank`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import aiohttp
 from fedserver.config import Settings
 from fedserver.db import open_database
 from fedserver.progress import progress
+from rewards.balance import TokenPolicy
 from rewards.cli_rank import RankCommandError, add_rank_parser, rank_command
-from rewards.client import FetchError, LogClient, fetch_wellknown
+from rewards.client import FetchError, LogClient, fetch_token_policy, fetch_wellknown
 from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import MemberKeys, add_member, write_policy_file
+from rewards.minting import UnknownAccount, balance_document
 from rewards.note import Ed25519Verifier, NoteError
 from rewards.policy import PolicyError, build_policy
 from rewards.store import advance_peer_head, get_peer_head, list_alerts, list_members, upsert_member
@@ -42,6 +44,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="audit a member's log (or ours) and print point totals")
     verify.add_argument("url", help="the instance's base URL")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+    balance = actions.add_parser("balance", help="an account's points, pending points, tokens and endorsement budget, "
+                                                 "folded from the published log")
+    balance.add_argument("acct", metavar="ACCT", help="a local account: name, @name or name@domain")
+    balance.add_argument("--json", action="store_true", help="machine-readable output (what /rewards/balance serves)")
     alerts = actions.add_parser("alerts", help="list the alerts raised by monitoring member logs (newest first)")
     alerts.add_argument("--all", action="store_true", help="include resolved alerts")
     alerts.add_argument("--json", action="store_true", help="machine-readable output")
@@ -61,8 +67,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 return await rank_command(ctx, pool, args)
             if args.rewards_command == "peer":
                 return await _peer_add(ctx, pool, args.url, args.quorum)
+            if args.rewards_command == "balance":
+                return await _balance(ctx, pool, args.acct, args.json)
             return await _verify(ctx, pool, args.url, args.json)
-    except (RewardsCommandError, RankCommandError, PolicyError, NoteError, FetchError) as exc:
+    except (RewardsCommandError, RankCommandError, PolicyError, NoteError, FetchError, UnknownAccount) as exc:
         print(f"fedserver: error: {exc}", file=sys.stderr)
         return 1
 
@@ -112,10 +120,11 @@ async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool) -> int:
         keys = {m.domain: m.receipts for m in await list_members(pool)}
         keys[ctx.keys.domain] = ctx.keys.receipts_verifier()
         previous = await get_peer_head(pool, origin)
+        tokens = await _token_policy(session, url)
         try:
             with progress(f"checking {origin}", enabled=not as_json) as advance:
                 report = await verify_log(LogClient(session, doc["log"]["url"]), ctx.policy(), keys, previous,
-                                          advance)
+                                          advance, tokens)
         except VerifyFailure as exc:
             print(f"fedserver: verification of {origin} FAILED: {exc}", file=sys.stderr)
             return EXIT_VERIFY_FAILED
@@ -126,16 +135,47 @@ async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool) -> int:
     return 0
 
 
+async def _token_policy(session, url: str) -> TokenPolicy | None:
+    """The instance's published token policy, which its mints are checked against."""
+    published = await fetch_token_policy(session, url)
+    try:
+        return None if published is None else TokenPolicy.from_dict(published)
+    except ValueError as exc:
+        raise RewardsCommandError(f"{url}/rewards/policy: {exc}") from None
+
+
+async def _balance(ctx: RewardsContext, pool, acct: str, as_json: bool) -> int:
+    async with pool.acquire() as conn:
+        document = await balance_document(conn, ctx, acct)
+    if as_json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    budget = document["budget"]
+    print(f"{document['account']}  (log {document['log']['origin']} at size {document['log_size']}, "
+          f"as of {document['as_of']})")
+    print(f"  points   {document['points']:>10}  settled, not yet converted")
+    print(f"  pending  {document['pending']:>10}  settling ({document['policy']['settlement_seconds']} s window)")
+    print(f"  tokens   {document['tokens']:>10}  available ({document['tokens_minted']} minted in "
+          f"{document['mints']} mints; spent {document['tokens_spent']}, redeemed {document['tokens_redeemed']}, "
+          f"expired {document['tokens_expired']})")
+    print(f"  budget   {budget['full_endorsements']:>10}  full endorsements ({budget['units']} of "
+          f"{budget['capacity_units']} units)")
+    return 0
+
+
 def _print_report(report, previous, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"origin": report.origin, "size": report.size, "root": report.root.hex(),
                           "cosigned_by": report.cosigned_by, "receipts": report.receipts,
-                          "totals": report.totals}, indent=2, ensure_ascii=False))
+                          "totals": report.totals, "mints": report.mints, "tokens": report.tokens},
+                         indent=2, ensure_ascii=False))
         return
     since = f", consistent with size {previous.size} seen before" if previous else ""
     print(f"ok: {report.origin} size {report.size}, root verified{since}")
     print(f"cosigned by: {', '.join(report.cosigned_by) or 'nobody (quorum none)'}")
     print(f"{report.receipts} receipts, both signatures verified on each")
+    if report.mints:
+        print(f"{report.mints} mints, each signed by its account's own instance and within the token policy")
     for account, points in sorted(report.totals.items()):
         print(f"  {points:>8}  {account}")
 

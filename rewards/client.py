@@ -49,6 +49,19 @@ async def fetch_wellknown(session: RewardsHttp, base_url: str) -> dict:
         raise FetchError(f"{url}: not a rewards description") from None
 
 
+async def fetch_token_policy(session: RewardsHttp, base_url: str) -> dict | None:
+    """The `tokens` member of <base>/rewards/policy (None when the instance publishes none)."""
+    url = f"{base_url.rstrip('/')}/rewards/policy"
+    status, body = await _get(session, url, 1024 * 1024)
+    if status != 200:
+        raise FetchError(f"{url}: HTTP {status}")
+    try:
+        tokens = json.loads(body).get("tokens")
+    except (ValueError, AttributeError):
+        raise FetchError(f"{url}: not a rewards policy") from None
+    return tokens if isinstance(tokens, dict) else None
+
+
 class LogClient:
     """tlog-tiles reads under one log prefix."""
 

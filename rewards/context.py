@@ -12,6 +12,7 @@ import asyncpg
 from fedserver.config import Settings
 from fedserver.net.ssrf import FetchError as UrlRefused
 from fedserver.net.ssrf import GuardedResolver, check_url
+from rewards.balance import TokenPolicy
 from rewards.federation import MemberKeys, PolicyFile
 from rewards.keys import RewardKeys, ensure_reward_keys
 from rewards.points import PointsPolicy
@@ -26,6 +27,13 @@ def points_policy(settings: Settings) -> PointsPolicy:
     """The points policy from `[rewards]`."""
     r = settings.rewards
     return PointsPolicy(r.policy_version, r.points_like, r.points_announce, r.points_reply, r.daily_cap)
+
+
+def token_policy(settings: Settings) -> TokenPolicy:
+    """The token policy (settlement, minting, expiry) from `[rewards]`."""
+    r = settings.rewards
+    return TokenPolicy(r.points_per_token, r.mint_threshold, r.settlement_seconds, r.token_expiry_days,
+                       r.tokens_enabled)
 
 
 def log_url(settings: Settings) -> str:

@@ -53,6 +53,17 @@ async def append_entries(conn: asyncpg.Connection, leaves: Sequence[bytes]) -> i
     return first
 
 
+async def lock_sequence(conn: asyncpg.Connection) -> int:
+    """Hold the sequencing lock until the caller commits; returns the next index.
+
+    Statements after it see every committed entry, and no entry is appended before the
+    caller's own: a mint is decided over exactly the entries that precede it in the log.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("lock_sequence must run inside the caller's transaction")
+    return await conn.fetchval("SELECT next_index FROM rewards_log_seq FOR UPDATE")
+
+
 async def append_entry(conn: asyncpg.Connection, leaf: bytes) -> int:
     """Sequence one leaf in the caller's transaction and return its index."""
     return await append_entries(conn, [leaf])

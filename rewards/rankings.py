@@ -20,12 +20,13 @@ import asyncpg
 from rewards.client import FetchError, LogClient
 from rewards.context import RewardsContext, RewardsHttp
 from rewards.merkle import leaf_hash, root_from_leaf_hashes
+from rewards.mint import Mint
 from rewards.note import Ed25519Verifier, b64encode
 from rewards.policy import Policy
 from rewards.ranking import LogHead, build_ranking, check_request, encode_ranking, parse_saved_ranking
 from rewards.receipt import Receipt
 from rewards.store import WitnessState
-from rewards.verify import VerifyFailure, check_head, check_receipt_entry, witnessed
+from rewards.verify import VerifyFailure, check_head, check_log_entry, witnessed
 
 log = logging.getLogger("rewards.rankings")
 
@@ -62,7 +63,10 @@ async def receipt_keys(ctx: RewardsContext, pool: asyncpg.Pool | asyncpg.Connect
 
 
 def verify_entries(entries: Sequence[bytes], head: LogHead, keys: dict[str, Ed25519Verifier]) -> tuple[Receipt, ...]:
-    """The receipts of a log's first `head.size` entries; they must hash to the root and carry both signatures."""
+    """The receipts of a log's first `head.size` entries; they must hash to the root and carry both signatures.
+
+    Mint entries are checked (signed by the account's own instance) and left out: they rank nothing.
+    """
     if len(entries) != head.size:
         raise VerifyFailure(f"{len(entries)} entries fetched, the checkpoint has {head.size}", "unavailable")
     root = b64encode(root_from_leaf_hashes(leaf_hash(entry) for entry in entries))
@@ -72,9 +76,11 @@ def verify_entries(entries: Sequence[bytes], head: LogHead, keys: dict[str, Ed25
     seen: set[str] = set()
     for index, leaf in enumerate(entries):
         try:
-            receipt = check_receipt_entry(leaf, keys)
+            receipt = check_log_entry(leaf, keys)
         except VerifyFailure as exc:
             raise VerifyFailure(f"entry {index}: {exc}", "bad-receipt") from None
+        if isinstance(receipt, Mint):
+            continue  # a mint converts points into tokens: no signal for the ranking
         if receipt.id in seen:
             raise VerifyFailure(f"entry {index}: duplicate receipt id {receipt.id}", "bad-receipt")
         seen.add(receipt.id)

@@ -6,7 +6,7 @@ Functions take a connection; the caller owns the transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import asyncpg
 
@@ -189,6 +189,44 @@ async def balance(conn: asyncpg.Connection, beneficiary: str, published_size: in
         beneficiary, published_size,
     )
     return row["published"], row["pending"], row["receipts"]
+
+
+async def get_account_entries(conn: asyncpg.Connection, account: str, size: int | None = None) -> list[bytes]:
+    """The log leaves about an account (receipts it earned or gave, its mints) below `size`, in log order."""
+    rows = await conn.fetch(
+        """SELECT e.idx, e.leaf FROM rewards_log_entries e
+           WHERE e.idx IN (SELECT idx FROM rewards_receipts WHERE beneficiary_uri = $1
+                           UNION SELECT idx FROM rewards_receipts WHERE actor_uri = $1
+                           UNION SELECT idx FROM rewards_mints WHERE account_uri = $1)
+             AND ($2::bigint IS NULL OR e.idx < $2)
+           ORDER BY e.idx""",
+        account, size,
+    )
+    return [bytes(r["leaf"]) for r in rows]
+
+
+async def insert_mint_index(conn: asyncpg.Connection, account: str, seq: int, idx: int, points: int, tokens: int,
+                            minted_at: int) -> None:
+    """Index a mint appended at `idx`; a second mint with the same (account, seq) is a UniqueViolationError."""
+    await conn.execute(
+        """INSERT INTO rewards_mints (account_uri, seq, idx, points, tokens, minted_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        account, seq, idx, points, tokens, datetime.fromtimestamp(minted_at, UTC),
+    )
+
+
+async def list_mint_candidates(conn: asyncpg.Connection | asyncpg.Pool, threshold: int) -> list[str]:
+    """Local accounts whose credited points, less what they minted, reach `threshold` (settlement is checked later)."""
+    rows = await conn.fetch(
+        """SELECT r.beneficiary_uri AS account FROM rewards_receipts r
+           JOIN actors a ON a.uri = r.beneficiary_uri AND a.is_local
+           WHERE r.points > 0 GROUP BY r.beneficiary_uri
+           HAVING sum(r.points) - coalesce((SELECT sum(m.points) FROM rewards_mints m
+                                           WHERE m.account_uri = r.beneficiary_uri), 0) >= greatest($1::bigint, 1)
+           ORDER BY 1""",
+        threshold,
+    )
+    return [r["account"] for r in rows]
 
 
 async def claim_daily_points_many(conn: asyncpg.Connection, claims: dict[tuple[str, int], int], cap: int

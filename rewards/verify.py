@@ -2,8 +2,10 @@
 
 A full audit fetches the cosigned checkpoint, every entry bundle and every tile,
 recomputes the tree, compares it with the served tiles and the checkpoint root,
-checks it extends the last checkpoint we accepted, and re-verifies both signatures
-on every receipt. Any failure raises VerifyFailure with the reason.
+checks it extends the last checkpoint we accepted, re-verifies both signatures
+on every receipt, and checks every mint against the instance's published token policy
+(signed by the log's own instance, for one of its own accounts, within what its settled
+points allow). Any failure raises VerifyFailure with the reason.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rewards.balance import MintRefused, TokenPolicy, check_mints
 from rewards.checkpoint import CheckpointError
 from rewards.client import FetchError, LogClient
+from rewards.keys import log_origin
 from rewards.merkle import CompactRange, consistency_plan, leaf_hash, root_from_leaf_hashes, verify_consistency
+from rewards.mint import Mint, is_mint_text, parse_mint
 from rewards.note import Ed25519Verifier, NoteError, parse_note, verify_note
 from rewards.points import url_domain
 from rewards.policy import Policy, WitnessedCheckpoint, verify_checkpoint
@@ -48,6 +53,8 @@ class VerifyReport:
     cosigned_by: list[str]
     totals: dict[str, int] = field(default_factory=dict)
     receipts: int = 0
+    mints: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)
 
     def head(self) -> WitnessState:
         """The checkpoint to remember as our last-seen head."""
@@ -116,13 +123,64 @@ def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -
     return receipt
 
 
-def fold_receipts(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier],
-                  advance: Callable[[int], None] | None = None) -> tuple[dict[str, int], int]:
-    """Verify every receipt and sum points per beneficiary; duplicate ids fail.
+def check_mint_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Mint:
+    """Check a mint leaf: canonical, signed by the receipts key of the account's own instance, and by no one else."""
+    try:
+        note = parse_note(leaf)
+        mint = parse_mint(note.text)
+    except (NoteError, ReceiptError) as exc:
+        raise VerifyFailure(f"not a mint: {exc}") from None
+    if note.encode() != leaf:
+        raise VerifyFailure("mint is not in canonical form")
+    key = receipt_keys.get(mint.home)
+    if key is None:
+        raise VerifyFailure(f"no pinned receipts key for {mint.home}, the instance of {mint.account}")
+    try:
+        verified = verify_note(note, [key]).verified_names()
+    except NoteError as exc:
+        raise VerifyFailure(f"bad signature on the mint: {exc}") from None
+    if key.name not in verified or len(note.signatures) != 1:
+        raise VerifyFailure(f"a mint for {mint.account} must be signed by {key.name} alone: only an account's own "
+                            "instance mints for it")
+    return mint
 
-    `advance(n)` is told every PROGRESS_STEP receipts (and of the rest at the end), for a progress bar.
+
+def check_log_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Receipt | Mint:
+    """Check one log entry: a receipt (both signatures) or a mint (its home instance's signature)."""
+    try:
+        text = parse_note(leaf).text
+    except NoteError as exc:
+        raise VerifyFailure(f"not a signed note: {exc}") from None
+    if is_mint_text(text):
+        return check_mint_entry(leaf, receipt_keys)
+    return check_receipt_entry(leaf, receipt_keys)
+
+
+def log_home(origin: str) -> str:
+    """The instance (host[:port]) whose log has this origin (`<domain>/rewards/v1`)."""
+    return origin.removesuffix(log_origin(""))
+
+
+@dataclass
+class Folded:
+    """What a pass over a log's entries found: points per beneficiary, tokens minted per account, counts."""
+
+    totals: dict[str, int]
+    tokens: dict[str, int]
+    receipts: int
+    mints: int
+
+
+def fold_entries(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier],
+                 advance: Callable[[int], None] | None = None, *, tokens: TokenPolicy | None = None,
+                 home: str | None = None) -> Folded:
+    """Verify every entry: receipts (duplicate ids fail) and mints (against `tokens`, minted by `home` only).
+
+    `advance(n)` is told every PROGRESS_STEP entries (and of the rest at the end), for a progress bar.
     """
     totals: dict[str, int] = defaultdict(int)
+    minted: dict[str, int] = defaultdict(int)
+    parsed: list[Receipt | Mint] = []
     seen: set[str] = set()
     reported = 0
     for index, leaf in enumerate(entries):
@@ -130,21 +188,37 @@ def fold_receipts(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier]
             advance(index - reported)
             reported = index
         try:
-            receipt = check_receipt_entry(leaf, receipt_keys)
+            entry = check_log_entry(leaf, receipt_keys)
         except VerifyFailure as exc:
             raise VerifyFailure(f"entry {index}: {exc}", "bad-receipt") from None
-        if receipt.id in seen:
-            raise VerifyFailure(f"entry {index}: duplicate receipt id {receipt.id}", "bad-receipt")
-        seen.add(receipt.id)
-        totals[receipt.beneficiary] += receipt.points
+        parsed.append(entry)
+        if isinstance(entry, Mint):
+            minted[entry.account] += entry.tokens
+            continue
+        if entry.id in seen:
+            raise VerifyFailure(f"entry {index}: duplicate receipt id {entry.id}", "bad-receipt")
+        seen.add(entry.id)
+        totals[entry.beneficiary] += entry.points
     if advance is not None:
         advance(len(entries) - reported)
-    return dict(totals), len(entries)
+    mints = _check_mints(parsed, tokens, home) if minted else 0
+    return Folded(dict(totals), dict(minted), len(parsed) - mints, mints)
+
+
+def _check_mints(parsed: list[Receipt | Mint], tokens: TokenPolicy | None, home: str | None) -> int:
+    if tokens is None or home is None:
+        raise VerifyFailure("the log holds mint entries but no token policy is published to check them against",
+                            "bad-mint")
+    try:
+        return check_mints(parsed, tokens, home)
+    except MintRefused as exc:
+        raise VerifyFailure(f"mint refused: {exc}", "bad-mint") from None
 
 
 async def verify_log(client: LogClient, policy: Policy, receipt_keys: dict[str, Ed25519Verifier],
-                     previous: WitnessState | None, advance: Advance | None = None) -> VerifyReport:
-    """Full audit of one log; raises VerifyFailure with the reason.
+                     previous: WitnessState | None, advance: Advance | None = None,
+                     tokens: TokenPolicy | None = None) -> VerifyReport:
+    """Full audit of one log; raises VerifyFailure with the reason. Mints are checked against `tokens`.
 
     `advance` (from `fedserver.progress`) counts each entry twice: once fetched, once its receipt verified.
     """
@@ -165,8 +239,9 @@ async def verify_log(client: LogClient, policy: Policy, receipt_keys: dict[str, 
                             "seen before", "rewrite")
     if advance is not None:
         advance(0, description=f"verifying {cp.size} receipts")
-    totals, count = fold_receipts(entries, receipt_keys, advance)
-    return VerifyReport(cp.origin, cp.size, cp.root, data, sorted(head.cosigned_at), totals, count)
+    folded = fold_entries(entries, receipt_keys, advance, tokens=tokens, home=log_home(cp.origin))
+    return VerifyReport(cp.origin, cp.size, cp.root, data, sorted(head.cosigned_at), folded.totals, folded.receipts,
+                        folded.mints, folded.tokens)
 
 
 async def check_head(client: LogClient, policy: Policy, previous: WitnessState | None) -> WitnessState:

@@ -16,14 +16,15 @@ from aiohttp import web
 from fedserver.app_keys import POOL, SETTINGS
 from fedserver.errors import HTTPError
 from rewards.checkpoint import TlogProof, build_tlog_proof
-from rewards.context import RewardsContext, load_context, log_url, witness_url
+from rewards.context import RewardsContext, load_context, log_url, token_policy, witness_url
 from rewards.logstore import get_state, plan_hashes, read_bundle, read_tile_for_serving
 from rewards.merkle import TreeError, inclusion_plan
+from rewards.minting import UnknownAccount, balance_document
 from rewards.policy import build_policy
 from rewards.ranking import formula as ranking_formula
 from rewards.ranking_web import setup_ranking_routes
 from rewards.receipts import ReceiptBatcher, ReceiptRefused, check_receipt
-from rewards.store import balance, get_account_uri
+from rewards.store import balance
 from rewards.tiles import (
     ENTRIES_LEVEL,
     TILE_WIDTH,
@@ -101,6 +102,7 @@ async def policy_get(request: web.Request) -> web.Response:
     """`/rewards/policy`: the points policy and the federation's tlog-policy."""
     ctx = _ctx(request)
     body = {**ctx.points.as_dict(), "origin": ctx.keys.origin, "federation_policy": build_policy(ctx.policy())}
+    body["tokens"] = token_policy(ctx.settings).as_dict()  # settlement, minting and expiry numbers
     body["ranking"] = ranking_formula()  # the open ranking's formula, version and parameters
     return web.json_response(body, headers={"Cache-Control": "public, max-age=60"})
 
@@ -184,23 +186,14 @@ async def published_points(conn, actor_uri: str) -> int:
 
 
 async def balance_get(request: web.Request) -> web.Response:
-    """`/rewards/balance/<name or name@domain>`: points from receipts in the published log."""
+    """`/rewards/balance/<name or name@domain>`: the balance folded from the published log (rewards/balance.py)."""
     ctx = _ctx(request)
-    acct = request.match_info["acct"].removeprefix("@")
-    name, _, domain = acct.partition("@")
-    if domain and domain.lower() != ctx.keys.domain:
-        raise HTTPError(404, f"{acct} is not an account on this instance")
-    async with request.config_dict[POOL].acquire() as conn:
-        actor = await get_account_uri(conn, name)
-        if actor is None:
-            raise HTTPError(404, f"no account named {name} here")
-        state = await get_state(conn)
-        published = state.published_size or 0
-        points, pending, receipts = await balance(conn, actor, published)
-    return web.json_response({
-        "account": f"{name}@{ctx.keys.domain}", "actor": actor, "points": points, "pending_points": pending,
-        "receipts": receipts, "log": {"origin": ctx.keys.origin, "size": published},
-    }, headers={"Cache-Control": "no-cache"})
+    try:
+        async with request.config_dict[POOL].acquire() as conn:
+            document = await balance_document(conn, ctx, request.match_info["acct"])
+    except UnknownAccount as exc:
+        raise HTTPError(404, str(exc)) from None
+    return web.json_response(document, headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
 
 async def witness_add_checkpoint_post(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ from rewards.context import RewardsContext, RewardsHttp, http_session, load_cont
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
 from rewards.issue import attempt_delivery
 from rewards.logstore import LOG_CHANNEL, release_leader_lock, take_leader_lock
+from rewards.minting import mint_round
 from rewards.publisher import Publisher
 from rewards.store import (
     RECEIPT_DELIVERIES,
@@ -178,8 +179,28 @@ async def monitor_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             await _sleep(stop, settings.rewards.monitor_interval)
 
 
+def mint_interval(settlement_seconds: int) -> float:
+    """How often to look for settled points to mint: a quarter of the window, between 0.5 s and a minute."""
+    return min(60.0, max(0.5, settlement_seconds / 4))
+
+
+async def mint_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Convert settled points into tokens, on every process (the (account, seq) key keeps each mint single)."""
+    pool, settings = runtime.pool, runtime.settings
+    ctx = await _context(pool, settings, stop)
+    if ctx is None or not settings.rewards.tokens_enabled:
+        return
+    while not stop.is_set():
+        try:
+            await mint_round(pool, ctx)
+        except Exception as exc:  # noqa: BLE001 (keep the worker alive: log, then try again next round)
+            _log_failure("rewards: minting failed; retrying", exc)
+        await _sleep(stop, mint_interval(settings.rewards.settlement_seconds))
+
+
 REWARDS_WORKERS = [
     ("rewards-log", log_worker),
     ("rewards-receipt-delivery", delivery_worker),
     ("rewards-monitor", monitor_worker),
+    ("rewards-mint", mint_worker),
 ]

@@ -166,15 +166,17 @@ async def test_balance_counts_published_receipts_only(client, pool, settings, pe
     for kind, points in (("like", 1), ("reply", 3), ("announce", 2), ("undo-like", -1)):
         assert (await post(client, peer.sign(peer.receipt(obj=obj, beneficiary=actor, kind=kind, points=points))))[0] == 200
     balance = await (await client.get("/rewards/balance/alice")).json()
-    assert (balance["points"], balance["pending_points"], balance["receipts"]) == (0, 5, 0)
+    assert (balance["points"], balance["pending"], balance["unpublished_points"], balance["receipts"]) == (0, 0, 5, 0)
     profile = await (await client.get("/@alice", headers={"Accept-Language": "en"})).text()
     assert "Points 0" in profile
     await publish_now(pool, ctx)
     profile = await (await client.get("/@alice", headers={"Accept-Language": "en"})).text()
     assert "Points 5" in profile  # the profile page shows the balance from the witnessed log
     balance = await (await client.get("/rewards/balance/alice@shop.test")).json()
-    assert (balance["points"], balance["pending_points"], balance["receipts"]) == (5, 0, 4)
-    assert balance["log"] == {"origin": "shop.test/rewards/v1", "size": 4}
+    # the like and its undo cancel each other; the rest settles after the 7-day window
+    assert (balance["points"], balance["pending"], balance["unpublished_points"], balance["receipts"]) == (0, 5, 0, 4)
+    assert balance["log"] == {"origin": "shop.test/rewards/v1", "size": 4} and balance["log_size"] == 4
+    assert (balance["tokens"], balance["tokens_spent"], balance["tokens_redeemed"], balance["tokens_expired"]) == (0,) * 4
     assert (await client.get("/rewards/balance/nobody")).status == 404
     assert (await client.get("/rewards/balance/alice@else.test")).status == 404
     leaf = parse_note(bytes(await pool.fetchval("SELECT leaf FROM rewards_log_entries WHERE idx = 3")))

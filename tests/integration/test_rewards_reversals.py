@@ -103,7 +103,7 @@ async def test_undo_while_the_beneficiary_is_down_is_countersigned_after_the_lik
     assert await publish_live(a)
     async with aiohttp.ClientSession() as session, session.get(f"{a.url}/rewards/balance/alice") as response:
         shown = await response.json()
-    assert (shown["points"], shown["pending_points"], shown["receipts"]) == (0, 0, 2)
+    assert (shown["points"], shown["pending"], shown["unpublished_points"], shown["receipts"]) == (0, 0, 0, 2)
 
 
 async def test_a_reversal_fails_unsent_when_its_receipt_is_refused_for_good(pair):
