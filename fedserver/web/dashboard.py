@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rewards import web as rewards_web
 from rewards.logstore import get_state
 from rewards.store import balance, recent_receipts
 from storefront import actions
@@ -47,12 +48,13 @@ async def _dashboard(request: web.Request, session: Session, *, status: int = 20
         orders = await shop_store.order_lines(conn, session.account_id, "seller")
         products = await shop_store.shop_items(conn, seller_id=session.account_id, limit=100)
         published_size = (await get_state(conn)).published_size or 0
-        points, pending, _ = await balance(conn, me.uri, published_size)
+        _, pending, _ = await balance(conn, me.uri, published_size)  # points not yet in a witnessed checkpoint
+        standing = await rewards_web.published_balance(conn, request.config_dict[SETTINGS], me.uri)
         receipts = await recent_receipts(conn, me.uri)
     forms.setdefault("post_form", {})
     forms.setdefault("product_form", {})
-    return page(request, "dashboard.html", status, me=me, orders=orders, products=products, points=points,
-                pending=pending, receipts=receipts, published_size=published_size,
+    return page(request, "dashboard.html", status, me=me, orders=orders, products=products, points=standing.points,
+                pending=pending, settling=standing.pending, tokens=standing.tokens, receipts=receipts, published_size=published_size,
                 buttons=buttons, csrf_token=session.csrf_token, **forms)
 
 

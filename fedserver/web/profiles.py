@@ -69,10 +69,12 @@ async def _profile(request: web.Request) -> Profile | web.Response:
         handle = f"@{actor.username}@{request.config_dict[SETTINGS].instance.domain}"
         if actor.deleted_at is not None:
             return render_page(request, "profile_gone.html", status=410, handle=handle)
-        # The counts Mastodon apps show (kept by triggers, one statement), and the points from the witnessed log.
+        # The counts Mastodon apps show (kept by triggers, one statement), and points and tokens from the
+        # witnessed log (the balance /rewards/balance serves: settled points not yet minted, tokens).
         stats = (await api_accounts.get_account_stats(conn, [actor.id]))[actor.id]
+        standing = await rewards_web.published_balance(conn, request.config_dict[SETTINGS], actor.uri)
         counts = {"posts": stats.statuses_count, "followers": stats.followers_count,
-                  "following": stats.following_count, "points": await rewards_web.published_points(conn, actor.uri)}
+                  "following": stats.following_count, "points": standing.points, "tokens": standing.tokens}
     return Profile(actor, handle, actor.url or actor.uri, counts)
 
 

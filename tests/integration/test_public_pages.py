@@ -317,4 +317,48 @@ async def test_the_dashboard_shows_points_pending_and_what_earned_them(client, p
     await publish_now(pool, ctx)
     published = await (await client.get("/dashboard", headers={**HTML, "Accept-Language": "en"})).text()
     points = await pool.fetchval("SELECT points FROM rewards_receipts")
-    assert f"Points <strong>{points}</strong>" in published and "waiting for the next" not in published
+    assert "waiting for the next" not in published and "Tokens <strong>0</strong>" in published
+    # Published, the points are in the settlement window (7 days by default): not yet settled points.
+    assert "Points <strong>0</strong>" in published
+    assert f"{points} points settle when the settlement window ends" in published
+
+
+async def test_the_profile_and_dashboard_show_the_tokens_minted_from_settled_points(pool, settings, maker):
+    """Points settle, a mint turns them into tokens in the log, and the pages show the balance /rewards/balance
+    serves: tokens, and the settled points left over."""
+    import time
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from fedserver.app import create_app
+    from fedserver.auth import SITE_AREA, start_session
+    from rewards.minting import mint_if_due
+    from tests.support.rewards import FakeMember, context, pin, publish_now
+
+    rewards = settings.rewards.model_copy(update={"settlement_seconds": 1, "points_per_token": 2, "mint_threshold": 2})
+    server = settings.server.model_copy(update={"page_cache_seconds": 0})
+    quick = settings.model_copy(update={"rewards": rewards, "server": server})
+    peer = FakeMember.create("peer.test")
+    await pin(pool, peer)
+    ctx = await context(pool, quick)
+    post = f"{maker.uri}/statuses/1"
+    await pool.execute("INSERT INTO objects (uri, object_type, actor_id, is_local, content) "
+                       "VALUES ($1, 'Note', $2, true, 'hi')", post, maker.id)
+    async with TestClient(TestServer(create_app(quick, pool), host="127.0.0.1")) as client:
+        for kind, points in (("reply", 3), ("announce", 2)):  # 5 points, settled: 2 tokens for 4, 1 point left
+            signed = peer.sign(peer.receipt(obj=post, beneficiary=maker.uri, kind=kind, points=points,
+                                            when=int(time.time()) - 5))
+            answer = await client.post("/rewards/receipts", data=signed, headers={"Content-Type": "text/plain"})
+            assert answer.status == 200, await answer.text()
+        await publish_now(pool, ctx)
+        async with pool.acquire() as conn:
+            minted = await mint_if_due(conn, ctx, maker.uri)
+        assert minted is not None and (minted.tokens, minted.points) == (2, 4)
+        await publish_now(pool, ctx)
+        served = await (await client.get("/rewards/balance/potter")).json()
+        assert (served["tokens"], served["points"], served["pending"]) == (2, 1, 0)
+        profile = await page(client, "/@potter", **{"Accept-Language": "en"})
+        assert "<li>Tokens 2</li>" in profile and "<li>Points 1</li>" in profile
+        client.session.cookie_jar.update_cookies({SITE_AREA.cookie: await start_session(pool, SITE_AREA, maker.id)})
+        dashboard = await page(client, "/dashboard", **{"Accept-Language": "en"})
+        assert "Tokens <strong>2</strong>" in dashboard and "Points <strong>1</strong>" in dashboard
