@@ -40,7 +40,7 @@ from rewards.endorse import (
 )
 from rewards.mint import Mint, is_mint_text, parse_mint
 from rewards.note import parse_note
-from rewards.points import is_self_interaction
+from rewards.points import is_self_interaction, url_domain
 from rewards.receipt import KINDS, Receipt, parse_receipt
 
 Entry = Receipt | Mint
@@ -224,3 +224,18 @@ def check_mints(entries: Sequence[Entry], policy: TokenPolicy, home: str) -> int
         if owner in accounts:
             by_account[owner].append(entry)
     return count
+
+
+RECOMPUTABLE = ("points", "pending", "tokens", "tokens_minted", "points_minted", "mints")
+
+
+def home_accounts(entries: Iterable[Entry], home: str) -> list[str]:
+    """Every account of instance `home` (host[:port]) a log's entries credit: receipt beneficiaries, minted accounts."""
+    found = {e.account if isinstance(e, Mint) else e.beneficiary for e in entries}
+    return sorted(a for a in found if url_domain(a) == home)
+
+
+def balance_differences(served: dict, recomputed: Balance) -> list[tuple[str, object, int]]:
+    """The recomputable fields where a served balance document differs: (field, served, recomputed)."""
+    mine = recomputed.as_dict()
+    return [(name, served.get(name), mine[name]) for name in RECOMPUTABLE if served.get(name) != mine[name]]

@@ -19,8 +19,9 @@ from rewards.federation import MemberKeys, add_member, write_policy_file
 from rewards.minting import UnknownAccount, balance_document
 from rewards.note import Ed25519Verifier, NoteError
 from rewards.policy import PolicyError, build_policy
-from rewards.store import advance_peer_head, get_peer_head, list_alerts, list_members, upsert_member
-from rewards.verify import VerifyFailure, verify_log
+from rewards.store import advance_peer_head, get_peer_head, insert_alert, list_alerts, list_members, upsert_member
+from rewards.verify import VerifyFailure, log_home, verify_log
+from rewards.verify_balances import DIFFERS, OK, check_balances
 
 EXIT_VERIFY_FAILED = 2
 
@@ -44,6 +45,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="audit a member's log (or ours) and print point totals")
     verify.add_argument("url", help="the instance's base URL")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.add_argument("--balances", action="store_true",
+                        help="also recompute every balance the instance serves from its verified log; "
+                             "differences are alerts (exit 2)")
     balance = actions.add_parser("balance", help="an account's points, pending points, tokens and endorsement budget, "
                                                  "folded from the published log")
     balance.add_argument("acct", metavar="ACCT", help="a local account: name, @name or name@domain")
@@ -69,7 +73,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 return await _peer_add(ctx, pool, args.url, args.quorum)
             if args.rewards_command == "balance":
                 return await _balance(ctx, pool, args.acct, args.json)
-            return await _verify(ctx, pool, args.url, args.json)
+            return await _verify(ctx, pool, args.url, args.json, args.balances)
     except (RewardsCommandError, RankCommandError, PolicyError, NoteError, FetchError, UnknownAccount) as exc:
         print(f"fedserver: error: {exc}", file=sys.stderr)
         return 1
@@ -113,7 +117,7 @@ async def _peer_add(ctx: RewardsContext, pool, url: str, quorum: str | None) -> 
     return 0
 
 
-async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool) -> int:
+async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool, balances: bool = False) -> int:
     async with http_session(ctx.settings) as session:
         doc = await fetch_wellknown(session, url)
         origin = doc["log"]["origin"]
@@ -130,8 +134,30 @@ async def _verify(ctx: RewardsContext, pool, url: str, as_json: bool) -> int:
             return EXIT_VERIFY_FAILED
         except aiohttp.ClientError as exc:
             raise RewardsCommandError(f"{url}: {exc}") from None
+        if balances:
+            if tokens is None:
+                raise RewardsCommandError(f"{url} publishes no token policy: its balances cannot be recomputed")
+            checks = await check_balances(session, url, report, tokens)
     await advance_peer_head(pool, origin, report.head())
-    _print_report(report, previous, as_json)
+    if not balances:
+        _print_report(report, previous, as_json)
+        return 0
+    home = log_home(origin)
+    for check in checks:
+        if check.status == DIFFERS:
+            await insert_alert(pool, origin, "balance-mismatch",
+                               f"{check.name}@{home} ({check.account}) at log size {check.log_size}: "
+                               f"{check.describe()}")
+    _print_report(report, previous, as_json, [c.as_dict() for c in checks])
+    if not as_json:
+        for check in checks:
+            line = {OK: "ok", DIFFERS: f"differs: {check.describe()}"}.get(check.status, f"not checked: {check.reason}")
+            print(f"balance {check.name}@{home} at log size {check.log_size}: {line}")
+    differing = sum(c.status == DIFFERS for c in checks)
+    if differing:
+        print(f"fedserver: {differing} of {len(checks)} balances served by {home} differ from the log "
+              "(raised as balance-mismatch alerts)", file=sys.stderr)
+        return EXIT_VERIFY_FAILED
     return 0
 
 
@@ -163,12 +189,14 @@ async def _balance(ctx: RewardsContext, pool, acct: str, as_json: bool) -> int:
     return 0
 
 
-def _print_report(report, previous, as_json: bool) -> None:
+def _print_report(report, previous, as_json: bool, balances: list[dict] | None = None) -> None:
     if as_json:
-        print(json.dumps({"origin": report.origin, "size": report.size, "root": report.root.hex(),
-                          "cosigned_by": report.cosigned_by, "receipts": report.receipts,
-                          "totals": report.totals, "mints": report.mints, "tokens": report.tokens},
-                         indent=2, ensure_ascii=False))
+        doc = {"origin": report.origin, "size": report.size, "root": report.root.hex(),
+               "cosigned_by": report.cosigned_by, "receipts": report.receipts,
+               "totals": report.totals, "mints": report.mints, "tokens": report.tokens}
+        if balances is not None:
+            doc["balances"] = balances
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     since = f", consistent with size {previous.size} seen before" if previous else ""
     print(f"ok: {report.origin} size {report.size}, root verified{since}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
 import aiohttp
 
@@ -60,6 +61,21 @@ async def fetch_token_policy(session: RewardsHttp, base_url: str) -> dict | None
     except (ValueError, AttributeError):
         raise FetchError(f"{url}: not a rewards policy") from None
     return tokens if isinstance(tokens, dict) else None
+
+
+async def fetch_balance(session: RewardsHttp, base_url: str, name: str) -> dict:
+    """<base>/rewards/balance/<name> as JSON (FetchError on any other answer)."""
+    url = f"{base_url.rstrip('/')}/rewards/balance/{quote(name, safe='@')}"
+    status, body = await _get(session, url, 1024 * 1024)
+    if status != 200:
+        raise FetchError(f"{url}: HTTP {status}")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise FetchError(f"{url}: not JSON") from None
+    if not isinstance(doc, dict):
+        raise FetchError(f"{url}: not a balance document")
+    return doc
 
 
 class LogClient:

@@ -55,6 +55,7 @@ class VerifyReport:
     receipts: int = 0
     mints: int = 0
     tokens: dict[str, int] = field(default_factory=dict)
+    entries: list[bytes] = field(default_factory=list, repr=False)  # the verified leaves, in log order
 
     def head(self) -> WitnessState:
         """The checkpoint to remember as our last-seen head."""
@@ -241,7 +242,7 @@ async def verify_log(client: LogClient, policy: Policy, receipt_keys: dict[str, 
         advance(0, description=f"verifying {cp.size} receipts")
     folded = fold_entries(entries, receipt_keys, advance, tokens=tokens, home=log_home(cp.origin))
     return VerifyReport(cp.origin, cp.size, cp.root, data, sorted(head.cosigned_at), folded.totals, folded.receipts,
-                        folded.mints, folded.tokens)
+                        folded.mints, folded.tokens, entries)
 
 
 async def check_head(client: LogClient, policy: Policy, previous: WitnessState | None) -> WitnessState:

@@ -181,6 +181,44 @@ async def test_points_settle_mint_and_every_balance_recomputes_from_the_log(pg_c
                 assert result.returncode == 0, (x.port, y.port, result.stderr)
                 if y is a:
                     assert f"{len(mints)} mints, each signed by its account's own instance" in result.stdout
+        # --balances: every balance each instance serves recomputes from its verified log, from either side.
+        for x in (a, b):
+            for y in (a, b):
+                result = await asyncio.to_thread(x.command, "rewards", "verify", y.base_url, "--balances", "--json")
+                assert result.returncode == 0, (x.port, y.port, result.stdout, result.stderr)
+                checked = {c["account"]: c for c in json.loads(result.stdout)["balances"]}
+                assert checked and all(c["status"] == "ok" and c["differences"] == [] for c in checked.values())
+                assert set(checked) == ({alice} if y is a else {f"{b.base_url}/users/bob"})
+        text = await asyncio.to_thread(a.command, "rewards", "verify", b.base_url, "--balances")
+        assert text.returncode == 0 and f"balance bob@127.0.0.1:{b.port} at log size" in text.stdout
+        assert text.stdout.rstrip().endswith(": ok")
+        # Tamper with what b serves (its receipt index, not its log): bob's served points no longer add up.
+        bob = f"{b.base_url}/users/bob"
+        tampered = await _sql(b, "UPDATE rewards_receipts SET beneficiary_uri = beneficiary_uri || '#x' "
+                                 "WHERE beneficiary_uri = $1 RETURNING idx", bob)
+        assert len(tampered) == 1
+        found = await asyncio.to_thread(a.command, "rewards", "verify", b.base_url, "--balances")
+        assert found.returncode == 2, (found.stdout, found.stderr)
+        assert f"ok: 127.0.0.1:{b.port}/rewards/v1 size" in found.stdout  # the log itself still verifies
+        line = next(ln for ln in found.stdout.splitlines() if ln.startswith(f"balance bob@127.0.0.1:{b.port}"))
+        assert "differs: " in line and ("points served 0, recomputed 1" in line or
+                                        "pending served 0, recomputed 1" in line), line
+        assert "balance-mismatch" in found.stderr
+        data = await asyncio.to_thread(a.command, "rewards", "verify", b.base_url, "--balances", "--json")
+        assert data.returncode == 2
+        [bad] = [c for c in json.loads(data.stdout)["balances"] if c["account"] == bob]
+        assert bad["status"] == "differs" and {d["field"] for d in bad["differences"]} <= {"points", "pending"}
+        assert [(d["served"], d["recomputed"]) for d in bad["differences"]] == [(0, 1)]
+        alerts = json.loads((await asyncio.to_thread(a.command, "rewards", "alerts", "--json")).stdout)
+        mismatch = [x for x in alerts if x["kind"] == "balance-mismatch"]
+        assert len(mismatch) == 1 and mismatch[0]["origin"] == f"127.0.0.1:{b.port}/rewards/v1"
+        assert mismatch[0]["seen"] == 2  # the same difference twice: counted, not repeated
+        message = mismatch[0]["message"]
+        assert f"bob@127.0.0.1:{b.port}" in message and "recomputed 1" in message
+        assert f"at log size {bad['log_size']}" in message
+        plain = await asyncio.to_thread(a.command, "rewards", "verify", b.base_url)
+        assert plain.returncode == 0 and "balance " not in plain.stdout  # without --balances: as before
+        await _sql(b, "UPDATE rewards_receipts SET beneficiary_uri = $1 WHERE beneficiary_uri = $2", bob, bob + "#x")
         ranked = await asyncio.to_thread(b.command, "rewards", "rank", "--kind", "posts", "--json")
         assert ranked.returncode == 0, ranked.stderr
         ranking = json.loads(ranked.stdout)
