@@ -134,6 +134,12 @@ def find_pg_tool(name: str, server_major: int, embedded_bin: Path | None = None)
     return Path(path), major
 
 
+def _tool_for(database: Database, name: str, server_major: int) -> tuple[Path, int]:
+    """find_pg_tool, looking first beside the embedded server when the database is embedded."""
+    embedded_bin = Path(database.embedded._server.bin_path) if database.embedded else None  # type: ignore[attr-defined]
+    return find_pg_tool(name, server_major, embedded_bin)
+
+
 def _libpq_target(url: str) -> tuple[str, dict[str, str]]:
     """The URL without its password (which would show in `ps`) and the environment that carries it."""
     parts = urlsplit(url)
@@ -216,8 +222,7 @@ async def backup(settings: Settings, path: Path, *, progress: Progress = _quiet)
             server_num = await backup_repo.server_version(conn)
             schema = await backup_repo.schema_version(conn)
             counts = await backup_repo.row_counts(conn)
-        embedded_bin = Path(database.embedded._server.bin_path) if database.embedded else None  # type: ignore[attr-defined]
-        tool, tool_major = find_pg_tool("pg_dump", server_num // 10000, embedded_bin)
+        tool, tool_major = _tool_for(database, "pg_dump", server_num // 10000)
         work: Path | None = None
         try:
             work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
@@ -396,9 +401,7 @@ async def restore(settings: Settings, path: Path, *, progress: Progress = _quiet
                 if tables:
                     raise BackupError(f"the database is not empty ({len(tables)} tables): restore needs an empty "
                                       f"one (a new database, or a new data directory for the embedded one)")
-                embedded_bin = Path(database.embedded._server.bin_path) if database.embedded else None  # type: ignore[attr-defined]
-                tool, tool_major = find_pg_tool("pg_restore", max(server_num // 10000, int(manifest["pg_dump"])),
-                                                embedded_bin)
+                tool, tool_major = _tool_for(database, "pg_restore", max(server_num // 10000, int(manifest["pg_dump"])))
                 progress("restoring the database", 0, 0)
                 await asyncio.to_thread(_restore_dump, tool, tool_major, server_num // 10000, database.url,
                                         files[DUMP])

@@ -36,43 +36,42 @@ async def _get(session: RewardsHttp, url: str, limit: int) -> tuple[int, bytes]:
         raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
 
 
-async def fetch_wellknown(session: RewardsHttp, base_url: str) -> dict:
-    """GET <base>/.well-known/rewards as JSON."""
-    url = f"{base_url.rstrip('/')}/.well-known/rewards"
-    status, body = await _get(session, url, 64 * 1024)
+async def _get_json(session: RewardsHttp, url: str, limit: int) -> object:
+    """GET `url` expecting 200 and JSON; FetchError otherwise."""
+    status, body = await _get(session, url, limit)
     if status != 200:
         raise FetchError(f"{url}: HTTP {status}")
     try:
-        doc = json.loads(body)
+        return json.loads(body)
+    except ValueError:
+        raise FetchError(f"{url}: not JSON") from None
+
+
+async def fetch_wellknown(session: RewardsHttp, base_url: str) -> dict:
+    """GET <base>/.well-known/rewards as JSON."""
+    url = f"{base_url.rstrip('/')}/.well-known/rewards"
+    doc = await _get_json(session, url, 64 * 1024)
+    try:
         _ = doc["domain"], doc["receipts"]["vkey"], doc["log"]["vkey"], doc["log"]["url"], doc["witness"]["vkey"]
-        return doc
-    except (ValueError, KeyError, TypeError):
+        return doc  # type: ignore[return-value]
+    except (KeyError, TypeError):
         raise FetchError(f"{url}: not a rewards description") from None
 
 
 async def fetch_token_policy(session: RewardsHttp, base_url: str) -> dict | None:
     """The `tokens` member of <base>/rewards/policy (None when the instance publishes none)."""
     url = f"{base_url.rstrip('/')}/rewards/policy"
-    status, body = await _get(session, url, 1024 * 1024)
-    if status != 200:
-        raise FetchError(f"{url}: HTTP {status}")
-    try:
-        tokens = json.loads(body).get("tokens")
-    except (ValueError, AttributeError):
-        raise FetchError(f"{url}: not a rewards policy") from None
+    doc = await _get_json(session, url, 1024 * 1024)
+    if not isinstance(doc, dict):
+        raise FetchError(f"{url}: not a rewards policy")
+    tokens = doc.get("tokens")
     return tokens if isinstance(tokens, dict) else None
 
 
 async def fetch_balance(session: RewardsHttp, base_url: str, name: str) -> dict:
     """<base>/rewards/balance/<name> as JSON (FetchError on any other answer)."""
     url = f"{base_url.rstrip('/')}/rewards/balance/{quote(name, safe='@')}"
-    status, body = await _get(session, url, 1024 * 1024)
-    if status != 200:
-        raise FetchError(f"{url}: HTTP {status}")
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        raise FetchError(f"{url}: not JSON") from None
+    doc = await _get_json(session, url, 1024 * 1024)
     if not isinstance(doc, dict):
         raise FetchError(f"{url}: not a balance document")
     return doc

@@ -14,7 +14,7 @@ import time
 
 import asyncpg
 
-from rewards.balance import Balance, fold_balance, next_mint, parse_entry
+from rewards.balance import Balance, TokenPolicy, fold_balance, next_mint, parse_entry
 from rewards.context import RewardsContext, token_policy
 from rewards.logstore import append_entry, get_state, lock_sequence
 from rewards.mint import Mint, build_mint
@@ -25,13 +25,13 @@ from rewards.store import balance, get_account_entries, get_account_uri, insert_
 log = logging.getLogger("rewards.minting")
 
 
-async def account_balance(conn: asyncpg.Connection, ctx: RewardsContext, account: str,
+async def account_balance(conn: asyncpg.Connection, policy: TokenPolicy, account: str,
                           now: float | None = None) -> tuple[Balance, int]:
     """The account's balance over the published (witnessed) part of our log, and that log size."""
     size = (await get_state(conn)).published_size or 0
     entries = [parse_entry(leaf) for leaf in await get_account_entries(conn, account, size)]
     as_of = int(time.time() if now is None else now)
-    return fold_balance(entries, account, as_of, token_policy(ctx.settings)), size
+    return fold_balance(entries, account, as_of, policy), size
 
 
 async def mint_if_due(conn: asyncpg.Connection, ctx: RewardsContext, account: str,
@@ -86,7 +86,7 @@ async def balance_document(conn: asyncpg.Connection, ctx: RewardsContext, acct: 
     actor = await get_account_uri(conn, name)
     if actor is None:
         raise UnknownAccount(f"no account named {name} here")
-    found, size = await account_balance(conn, ctx, actor, now)
+    found, size = await account_balance(conn, token_policy(ctx.settings), actor, now)
     _, unpublished, receipts = await balance(conn, actor, size)
     return {
         "account": f"{name}@{ctx.keys.domain}", "actor": actor, **found.as_dict(), "log_size": size,

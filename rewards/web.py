@@ -16,17 +16,16 @@ from aiohttp import web
 from fedserver.app_keys import POOL, SETTINGS
 from fedserver.config import Settings
 from fedserver.errors import HTTPError
-from rewards.balance import Balance, fold_balance, parse_entry
+from rewards.balance import Balance
 from rewards.checkpoint import TlogProof, build_tlog_proof
 from rewards.context import RewardsContext, load_context, log_url, token_policy, witness_url
 from rewards.logstore import get_state, plan_hashes, read_bundle, read_tile_for_serving
 from rewards.merkle import TreeError, inclusion_plan
-from rewards.minting import UnknownAccount, balance_document
+from rewards.minting import UnknownAccount, account_balance, balance_document
 from rewards.policy import build_policy
 from rewards.ranking import formula as ranking_formula
 from rewards.ranking_web import setup_ranking_routes
 from rewards.receipts import ReceiptBatcher, ReceiptRefused, check_receipt
-from rewards.store import get_account_entries
 from rewards.tiles import (
     ENTRIES_LEVEL,
     TILE_WIDTH,
@@ -183,9 +182,8 @@ async def receipts_post(request: web.Request) -> web.Response:
 async def published_balance(conn, settings: Settings, actor_uri: str) -> Balance:
     """An account's balance over the published (witnessed) part of our log, now: settled points not yet
     converted, points still in the settlement window, tokens (what /rewards/balance serves, for pages)."""
-    size = (await get_state(conn)).published_size or 0
-    entries = [parse_entry(leaf) for leaf in await get_account_entries(conn, actor_uri, size)]
-    return fold_balance(entries, actor_uri, int(time.time()), token_policy(settings))
+    found, _size = await account_balance(conn, token_policy(settings), actor_uri)
+    return found
 
 
 async def balance_get(request: web.Request) -> web.Response:
