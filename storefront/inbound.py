@@ -19,9 +19,10 @@ from activities.actor import Actor
 from activities.listing import parse_listing
 from activities.parse import InboundActivity, RemotePost, ref
 from activities.sanitize import html_to_text
-from activities.trade import TradeError, announced_state, parse_terms, receipt_agreement
-from fedserver.dispatch import DONE, Dispatcher, InboundContext, Result, ignored
-from fedserver.federation.inbound.common import remote_actor
+from activities.trade import Terms, TradeError, announced_state, parse_terms, receipt_agreement
+from fedserver.dispatch import DONE, BatchItem, Dispatcher, InboundContext, Result, ignored
+from fedserver.federation.inbound.common import remote_actors
+from fedserver.net.http import FetchError
 from fedserver.repo import actors as actors_repo
 from fedserver.repo import status_views
 
@@ -34,22 +35,57 @@ log = logging.getLogger("storefront.inbound")
 
 async def on_offer(ctx: InboundContext, act: InboundActivity) -> Result:
     """An order from another server for a listing here: a new order, or a Reject saying why not."""
-    try:
-        terms = parse_terms(act.object)
-    except TradeError as exc:
-        return ignored(str(exc))
-    buyer = await remote_actor(ctx, act.actor)
+    [result] = await on_offers(ctx, [BatchItem(act, None)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def on_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
+    """Offers (from one server or many, in arrival order), each handled as `on_offer` handles one, all in one
+    transaction: a batch takes its listings' stock rows, the counters and the commit once, not once per Offer.
+    A listing is read again after each order it takes, so the next Offer is checked against its stock now."""
+    results: list[Result | Exception] = [DONE] * len(items)
+    offers: list[tuple[int, Terms]] = []
+    for i, item in enumerate(items):
+        try:
+            offers.append((i, parse_terms(item.activity.object)))
+        except TradeError as exc:
+            results[i] = ignored(str(exc))
+    buyers = await remote_actors(ctx, list(dict.fromkeys(items[i].activity.actor for i, _ in offers)))
+    listings: dict[str, tuple[store.ListingRow, Actor] | None] = {}
     async with ctx.pool.acquire() as conn, conn.transaction():
-        listing = await store.get_listing_by_uri(conn, terms.listing_id)
-        if listing is None or not listing.is_local:
-            return ignored("the Agreement is not for a listing of this server")
-        try:  # refused before anything is written: no savepoint needed
-            order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing)
-        except OrderError as exc:
-            seller = await actors_repo.get_actor_by_uri(conn, listing.seller_uri)
-            await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))  # type: ignore[arg-type]
-            return ignored(f"refused: {exc}")
-    return DONE if order is not None else ignored("this Offer was already received")
+        for i, terms in offers:
+            act, buyer = items[i].activity, buyers[items[i].activity.actor]
+            if terms.listing_id not in listings:
+                listings[terms.listing_id] = await _local_listing(conn, terms.listing_id)
+            found = listings[terms.listing_id]
+            if isinstance(buyer, FetchError) or found is None:
+                results[i] = buyer if isinstance(buyer, FetchError) else \
+                    ignored("the Agreement is not for a listing of this server")
+                continue
+            listing, seller = found
+            try:  # refused before anything is written: no savepoint needed
+                order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing)
+            except OrderError as exc:
+                await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))
+                results[i] = ignored(f"refused: {exc}")
+                continue
+            if order is None:
+                results[i] = ignored("this Offer was already received")
+            elif order.state != "requested" and listing.stock is not None:  # it took stock, or found none left
+                fresh = await store.get_listing(conn, listing.id)
+                listings[terms.listing_id] = (fresh, seller) if fresh else None
+    return results
+
+
+async def _local_listing(conn: asyncpg.Connection, uri: str) -> tuple[store.ListingRow, Actor] | None:
+    """A listing of this server and its maker, or None."""
+    listing = await store.get_listing_by_uri(conn, uri)
+    if listing is None or not listing.is_local:
+        return None
+    seller = await actors_repo.get_actor_by_uri(conn, listing.seller_uri)
+    return (listing, seller) if seller is not None else None
 
 
 async def _order_answered(conn: asyncpg.Connection, act: InboundActivity) -> store.OrderRow | None:
@@ -60,8 +96,29 @@ async def _order_answered(conn: asyncpg.Connection, act: InboundActivity) -> sto
     return order
 
 
+class _Known:
+    """Listings and actors read once for a batch of moves (its orders share a few of each)."""
+
+    def __init__(self) -> None:
+        self._listings: dict[int, store.ListingRow | None] = {}
+        self._actors: dict[str, Actor | None] = {}
+
+    async def listing(self, conn: asyncpg.Connection, listing_id: int) -> store.ListingRow | None:
+        if listing_id not in self._listings:
+            self._listings[listing_id] = await store.get_listing(conn, listing_id)
+        return self._listings[listing_id]
+
+    async def parties(self, conn: asyncpg.Connection, order: store.OrderRow) -> orders.Parties | None:
+        for uri in (order.buyer_uri, order.seller_uri):
+            if uri not in self._actors:
+                self._actors[uri] = await actors_repo.get_actor_by_uri(conn, uri)
+        buyer, seller = self._actors[order.buyer_uri], self._actors[order.seller_uri]
+        return orders.Parties(buyer, seller) if buyer and seller else None
+
+
 async def _move(ctx: InboundContext, conn: asyncpg.Connection, order: store.OrderRow | None, actor: str,
-                event: str, *, only: str | None, reason: str = "", details: str = "") -> Result:
+                event: str, *, only: str | None, reason: str = "", details: str = "",
+                known: _Known | None = None) -> Result:
     """Apply a move announced by another server, if `actor` is the party allowed it."""
     if order is None:
         return ignored("no such order here")
@@ -70,8 +127,11 @@ async def _move(ctx: InboundContext, conn: asyncpg.Connection, order: store.Orde
         return ignored(f"only the {only or 'buyer or seller'} of the order may {event} it")
     if (order.seller_is_local if party == "seller" else order.buyer_is_local):
         return ignored("a local party's move cannot come from another server")
+    listing = await known.listing(conn, order.listing_id) if known else None
+    parties = await known.parties(conn, order) if known else None
     try:  # a remote party's move reserves no stock here: refused before anything is written
-        await orders.move(conn, ctx.publisher, order, event, party, reason=reason, details=details)
+        await orders.move(conn, ctx.publisher, order, event, party, reason=reason, details=details, listing=listing,
+                          parties=parties)
     except (MoveRefused, OrderError) as exc:
         return ignored(str(exc))
     return DONE
@@ -83,13 +143,26 @@ def _text(value: object) -> str:
 
 async def on_accept_offer(ctx: InboundContext, act: InboundActivity) -> Result:
     """The maker accepted an order a local buyer placed."""
-    result = act.raw.get("result")
     async with ctx.pool.acquire() as conn, conn.transaction():
-        order = await _order_answered(conn, act)
-        details = _text(result.get("content")) if isinstance(result, dict) else ""
-        if order is not None and act.actor == order.seller_uri:
-            order = await _take_stated_total(conn, order, result)
-        return await _move(ctx, conn, order, act.actor, "accept", only="seller", details=details)
+        return await _accept_offer(ctx, conn, act)
+
+
+async def on_accept_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
+    """Acceptances (from one maker's server or many, in arrival order), in one transaction: each refused
+    move is refused before it writes, so one needs no savepoint; anything else fails the batch."""
+    known = _Known()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        return [await _accept_offer(ctx, conn, item.activity, known) for item in items]
+
+
+async def _accept_offer(ctx: InboundContext, conn: asyncpg.Connection, act: InboundActivity,
+                        known: _Known | None = None) -> Result:
+    result = act.raw.get("result")
+    order = await _order_answered(conn, act)
+    details = _text(result.get("content")) if isinstance(result, dict) else ""
+    if order is not None and act.actor == order.seller_uri:
+        order = await _take_stated_total(conn, order, result)
+    return await _move(ctx, conn, order, act.actor, "accept", only="seller", details=details, known=known)
 
 
 async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, result: object) -> store.OrderRow | None:
@@ -192,7 +265,9 @@ def agreement_of(body: dict) -> str | None:
 def register(dispatcher: Dispatcher) -> None:
     """Route the FEP-0837 order activities, and read every stored remote post."""
     dispatcher.register("Offer", "Agreement", on_offer)
+    dispatcher.register_batch("Offer", "Agreement", on_offers)
     dispatcher.register("Accept", "Offer", on_accept_offer)
+    dispatcher.register_batch("Accept", "Offer", on_accept_offers)
     dispatcher.register("Reject", "Offer", on_reject_offer)
     dispatcher.register("Update", "Agreement", on_update_agreement)
     dispatcher.register("Create", "Document", on_create_document)

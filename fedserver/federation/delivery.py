@@ -3,6 +3,8 @@
 Deliveries are a queue of the one job mechanism (`fedserver.jobs`): leased rows, so any
 number of workers share them and a worker killed with -9 leaves its rows to be claimed again
 when the lease runs out (delivery is at least once); woken by NOTIFY, polled every second.
+A line (one sender's deliveries to one inbox, sent in order) goes in runs: the rows behind its
+first are leased with it and sent one after another, each only once the one before it ended.
 
 Outcomes follow Mastodon's DeliveryWorker: 2xx delivered; 410 gone (actors at that inbox
 are marked deleted); other 4xx and 501 final; 429 retried after its Retry-After (capped at
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("fedserver.federation.delivery")
 
 MAX_ATTEMPTS = repo.DELIVERIES.max_attempts
+CLAIM_INTERVAL = 0.01  # deliveries queued together are claimed together
+LINE_RUN = 16  # deliveries of one line (sender and inbox) leased behind its first and sent after it in a run
 POLL_SECONDS = 1.0
 STRANDED_SWEEP_SECONDS = 10.0  # a crash between recording a delivery and releasing its line delays the line this long
 RETRIED_4XX = frozenset({401, 408, 429})
@@ -127,7 +131,9 @@ class DeliveryWorker:
         self.queue = replace(repo.DELIVERIES, lease_seconds=fed.delivery_lease_seconds)
         options = WorkerOptions(concurrency=fed.delivery_concurrency, poll_seconds=POLL_SECONDS,
                                 retry_scale=self.scale, shutdown_timeout=settings.server.shutdown_timeout,
-                                extra_claim=self._claim_probes)
+                                extra_claim=self._claim_probes, claim_along=self._claim_along,
+                                claim_interval=CLAIM_INTERVAL,
+                                ordering_key=lambda delivery: (delivery["inbox_uri"], delivery["sender_id"]))
         self.jobs = JobWorker(pool, self.queue, self._send, options, rng=self.rng, claim_args=(self.pause_after,))
         self._signers: dict[int, Signer] = {}
         self._bodies: dict[int, bytes] = {}
@@ -136,6 +142,9 @@ class DeliveryWorker:
         # Domains recorded as failing, re-read at each probe check: an answer from one of them ends its
         # failing period; an answer from any other needs no write (most deliveries).
         self._failing: frozenset[str] = frozenset()
+        # Line runs: the ids that claimed followers wait for, and those of them that ended (delivered or final).
+        self._followed: set[int] = set()
+        self._ended: set[int] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send until `stop` is set, then let in-flight POSTs finish (bounded)."""
@@ -165,8 +174,37 @@ class DeliveryWorker:
                 probes.append(probe)
         return probes
 
+    async def _claim_along(self, conn: asyncpg.Connection, heads: list[Job]) -> list[Job]:
+        """The deliveries behind the first ones of their lines, leased too: a line is sent in a run, one after
+        another, rather than one claim (and one wake-up) per delivery. The bodies of all are read at once."""
+        followers = await repo.claim_followers(conn, self.queue, heads, LINE_RUN, LINE_RUN * len(heads))
+        self._followed.update(follower["after"] for follower in followers)
+        missing = {job["body_id"] for job in [*heads, *followers]} - self._bodies.keys()
+        if missing:
+            if len(self._bodies) + len(missing) > MAX_CACHED_BODIES:
+                self._bodies.clear()
+            for body_id, document in (await repo.get_bodies(conn, missing)).items():
+                self._bodies[body_id] = _encode(document)
+        return followers
+
     async def _send(self, delivery: Job) -> JobOutcome:
-        """POST one delivery; the outcome carries the domain health and gone actors to record with it."""
+        """POST one delivery; the outcome carries the domain health and gone actors to record with it.
+
+        A follower (leased behind the first of its line) goes only if the one before it ended; otherwise
+        it is put back unsent, to wait in its line."""
+        after = delivery.row.get("after")
+        if after is not None:
+            self._followed.discard(after)
+            if after not in self._ended:
+                return JobOutcome("queued", "held back: the delivery before it in its line did not go through",
+                                  effects=lambda conn: repo.uncount_attempt(conn, delivery.id))
+            self._ended.discard(after)
+        outcome = await self._post(delivery)
+        if delivery.id in self._followed and outcome.state != "retry":
+            self._ended.add(delivery.id)
+        return outcome
+
+    async def _post(self, delivery: Job) -> JobOutcome:
         signer = await self._signer(delivery["sender_id"])
         if signer is None:
             result = DeliveryResult(status=None, error="the sender has no key", permanent=True)
@@ -203,11 +241,15 @@ class DeliveryWorker:
                 document = (await repo.get_bodies(conn, [body_id]))[body_id]
             if len(self._bodies) >= MAX_CACHED_BODIES:
                 self._bodies.clear()
-            body = self._bodies[body_id] = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+            body = self._bodies[body_id] = _encode(document)
         return body
 
 
 MAX_CACHED_BODIES = 256
+
+
+def _encode(document: dict) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def _record_health(conn: asyncpg.Connection, delivery: Job, outcome: Outcome) -> None:

@@ -35,6 +35,7 @@ CONCURRENCY = 256  # activities claimed and in hand at once (a batch of a sender
 MAX_BATCH = 128
 PARALLEL = 4  # jobs or batches running at once: the web keeps its share of the pool and of the CPU
 POLL_SECONDS = 2.0
+CLAIM_INTERVAL = 0.02  # a burst's activities are claimed (and batched) together, not one claim each
 FETCH_BUDGET = 20
 
 
@@ -49,7 +50,7 @@ class InboxWorker:
                                 ordering_key=lambda item: dispatcher.ordering_key(item["actor_uri"], item["body"]),
                                 batch_key=lambda item: dispatcher.batch_key(item["body"]),
                                 run_batch=self.process_batch, prepare_batch=self.prepare_batch,
-                                max_batch=MAX_BATCH, parallel=PARALLEL)
+                                max_batch=MAX_BATCH, parallel=PARALLEL, claim_interval=CLAIM_INTERVAL)
         queue = replace(INBOX, lease_seconds=runtime.settings.federation.inbox_lease_seconds)
         self.jobs = JobWorker(runtime.pool, queue, self.process, options)
 

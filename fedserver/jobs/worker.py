@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ Run = Callable[[Job], Awaitable[Outcome]]
 RunBatch = Callable[[list[Job], Any], Awaitable[list[Outcome]]]  # with what prepare_batch made (or None)
 PrepareBatch = Callable[[list[Job]], Awaitable[Any]]
 ExtraClaim = Callable[[asyncpg.Connection, int], Awaitable[list[Job]]]
+# Jobs to lease along with those just claimed, each to run after the claimed ones of its ordering key.
+ClaimAlong = Callable[[asyncpg.Connection, list[Job]], Awaitable[list[Job]]]
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,14 @@ class WorkerOptions:
     shutdown_timeout: float = 10.0
     ordering_key: Callable[[Job], Hashable] | None = None
     extra_claim: ExtraClaim | None = None  # claimed first on each fill (such as probes of paused domains)
+    # Claimed last on each fill (such as the rows behind a line's first); they wait in their key's order and take
+    # no slot of `concurrency`, so the claim that brings them must bound how many.
+    claim_along: ClaimAlong | None = None
     batch_key: Callable[[Job], Hashable | None] | None = None  # None: the job runs alone
     run_batch: RunBatch | None = None  # an outcome for each job of a batch, in order
     prepare_batch: PrepareBatch | None = None  # pure work on a batch, run ahead of its turn
     max_batch: int = 64
+    claim_interval: float = 0.0  # least seconds between two claims: rows arriving meanwhile are claimed together
     parallel: int | None = None  # units (jobs or batches) running at once; None: as many as are in hand
 
 
@@ -79,7 +86,8 @@ class JobWorker:
         self.in_flight: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
         self._chains: dict[Hashable, asyncio.Task] = {}
-        self._jobs_in_flight = 0  # jobs in the tasks of `in_flight` (a batch is one task)
+        self._jobs_in_flight = 0  # jobs in the tasks of `in_flight` (a batch is one task), but those claimed along
+        self._last_claim = 0.0  # time.monotonic() of the latest claim
         self._running = asyncio.Semaphore(self.options.parallel or self.options.concurrency)
         # Outcomes without effects, of jobs that end at about the same time, go in one statement.
         self._outcomes: Batcher[Settled, bool] = Batcher(pool, self._record_many, name=f"{queue.table}-outcomes",
@@ -147,17 +155,24 @@ class JobWorker:
         free = self.options.concurrency - self._jobs_in_flight
         if free < self.refill_at and self.in_flight:
             return 0  # claim in batches, not one row per finished job
+        pause = self._last_claim + self.options.claim_interval - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        self._last_claim = time.monotonic()
         try:
             async with self.pool.acquire() as conn:
                 claimed = await self.options.extra_claim(conn, free) if self.options.extra_claim else []
                 claimed += await store.claim(conn, self.queue, free - len(claimed), *self.claim_args,
                                              worker=self.name)
+                along = await self.options.claim_along(conn, claimed) if claimed and self.options.claim_along else []
         except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
             log.warning("claiming from %s failed: %s", self.queue.table, exc)
             return 0
         for unit in self.units(claimed):
             self._start(unit)
-        return len(claimed)
+        for job in along:
+            self._start([job], counted=False)
+        return len(claimed) + len(along)
 
     def units(self, claimed: list[Job]) -> list[list[Job]]:
         """Claimed jobs in what runs as one: a batch of jobs of one batch key, or one job.
@@ -183,7 +198,7 @@ class JobWorker:
                 open_batch[batch] = len(units) - 1
         return units
 
-    def _start(self, unit: list[Job]) -> None:
+    def _start(self, unit: list[Job], counted: bool = True) -> None:
         keys = list(dict.fromkeys(self.options.ordering_key(job) for job in unit)) if self.options.ordering_key else []
         before = {self._chains[key] for key in keys if key in self._chains}
         task = asyncio.create_task(self._after(before, unit))
@@ -191,8 +206,9 @@ class JobWorker:
             self._chains[key] = task
             task.add_done_callback(functools.partial(self._unchain, key))
         self.in_flight.add(task)
-        self._jobs_in_flight += len(unit)
-        task.add_done_callback(functools.partial(self._done, size=len(unit)))
+        size = len(unit) if counted else 0
+        self._jobs_in_flight += size
+        task.add_done_callback(functools.partial(self._done, size=size))
 
     def _unchain(self, key: Hashable, task: asyncio.Task) -> None:
         if self._chains.get(key) is task:

@@ -60,10 +60,12 @@ async def record_and_enqueue(conn: asyncpg.Connection, activity: dict, sender_id
     The activity is stored for its id and the outbox (UniqueViolationError if its id is taken),
     its body once for delivery; returns how many deliveries were added. Runs in the caller's
     transaction; the NOTIFY is delivered at commit, waking the workers. A delivery queued behind
-    an earlier one of this sender to its inbox is `waiting`; the first of that line is share-locked
-    until the caller commits, so it cannot end (and release its line) before the new row is seen.
-    A first row being recorded just now is skipped: the new row is then not marked, and only the
-    claim's own check of the line holds it back.
+    an earlier one of this sender to its inbox is `waiting`; the last queued row ahead of it is
+    share-locked until the caller commits, so that row (and hence every row before the new one, since
+    a line's rows end in order) cannot end and release its line before the new row is seen. The last
+    row, not the first: the first (being sent) is then rarely held up by inserters. A row being
+    recorded just now is skipped: the new row is then not marked, and only the claim's own check of
+    the line holds it back.
     """
     targets = sorted({inbox for inbox in inboxes if inbox})
     return await conn.fetchval(
@@ -78,7 +80,7 @@ async def record_and_enqueue(conn: asyncpg.Connection, activity: dict, sender_id
                 SELECT first.inbox_uri FROM unnest($4::text[]) AS t(inbox) CROSS JOIN LATERAL (
                     SELECT e.inbox_uri FROM deliveries e
                     WHERE e.inbox_uri = t.inbox AND e.sender_id = $2 AND e.state = 'queued'
-                    ORDER BY e.id LIMIT 1 FOR SHARE OF e SKIP LOCKED) AS first),
+                    ORDER BY e.id DESC LIMIT 1 FOR SHARE OF e SKIP LOCKED) AS first),
             added AS (
                 INSERT INTO deliveries (activity_uri, sender_id, inbox_uri, domain, body_id, waiting)
                 SELECT $1, $2, t.inbox, t.domain, body.id, t.inbox IN (SELECT inbox_uri FROM ahead)
@@ -89,6 +91,64 @@ async def record_and_enqueue(conn: asyncpg.Connection, activity: dict, sender_id
                                          WHERE cardinality($4::text[]) > 0) AS woken""",
         activity["id"], sender_id, activity, targets, [_domain(inbox) for inbox in targets], activity["type"],
         object_uri, visibility,
+    )
+
+
+async def claim_followers(conn: asyncpg.Connection, queue: Queue, heads: list[Job], per_line: int,
+                          limit: int) -> list[Job]:
+    """Lease the queued deliveries that follow each of these claimed heads in its line (up to `per_line` each,
+    `limit` in all), in line order: the caller sends them one after another behind their head, and puts back
+    a follower whose predecessor did not end. Each follower's row has `after`, the id it follows.
+
+    No one else leases a row behind a queued head; a follower found taken anyway ends its line's run there.
+    """
+    if not heads or per_line <= 0 or limit <= 0:
+        return []
+    rows = await conn.fetch(
+        f"""UPDATE deliveries AS j
+            SET locked_until = clock_timestamp() + make_interval(secs => $2), attempts = j.attempts + 1
+            FROM (SELECT n.id, n.rank, h.id AS head FROM deliveries h CROSS JOIN LATERAL (
+                      SELECT f.id, row_number() OVER (ORDER BY f.id) AS rank FROM (
+                          SELECT f.id FROM deliveries f
+                          WHERE f.inbox_uri = h.inbox_uri AND f.sender_id = h.sender_id AND f.state = 'queued'
+                            AND f.id > h.id
+                          ORDER BY f.id LIMIT $3) AS f) AS n
+                  WHERE h.id = ANY($1::bigint[])) AS n
+            WHERE j.id = n.id AND j.state = 'queued' AND (j.locked_until IS NULL OR j.locked_until < now())
+            RETURNING {', '.join(f'j.{c}' for c in ('id', 'attempts', 'locked_until', *queue.columns))}, n.rank, n.head""",
+        [head.id for head in heads], queue.lease_seconds, per_line,
+    )
+    by_head: dict[int, dict[int, dict]] = {}
+    for row in rows:
+        by_head.setdefault(row["head"], {})[row["rank"]] = dict(row)
+    followers: list[Job] = []
+    for head in heads:
+        after, taken = head.id, by_head.get(head.id, {})
+        for rank in range(1, len(taken) + 1):
+            if rank not in taken or len(followers) >= limit:
+                break  # a gap (or the limit): the rest of this line waits for a later claim
+            row = taken.pop(rank)
+            row["after"] = after
+            followers.append(Job(row["id"], row["attempts"], row["locked_until"], row))
+            after = row["id"]
+    stray = [row for rows_left in by_head.values() for row in rows_left.values()]
+    if stray:  # leased past a gap: given back untouched
+        await unclaim(conn, [Job(r["id"], r["attempts"], r["locked_until"], r) for r in stray])
+    return followers
+
+
+async def uncount_attempt(conn: asyncpg.Connection, delivery_id: int) -> None:
+    """A follower put back unsent (its outcome just recorded): its claim counted no attempt."""
+    await conn.execute("UPDATE deliveries SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0", delivery_id)
+
+
+async def unclaim(conn: asyncpg.Connection, jobs: list[Job]) -> None:
+    """Give back leased deliveries that were not attempted: no lease, and the attempt their claim counted undone."""
+    await conn.execute(
+        """UPDATE deliveries AS t SET locked_until = NULL, attempts = t.attempts - 1
+           FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, lease)
+           WHERE t.id = u.id AND t.locked_until = u.lease AND t.state = 'queued'""",
+        [job.id for job in jobs], [job.lease for job in jobs],
     )
 
 

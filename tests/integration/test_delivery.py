@@ -254,3 +254,34 @@ async def test_a_line_left_waiting_by_a_crash_between_recording_and_releasing_is
         assert await repo.release_stranded(conn, repo.DELIVERIES) == 1
         (second,) = await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0)
         assert second["activity_uri"] == f"{alice.uri}/offer/1"
+
+
+async def test_a_line_is_sent_in_a_run_and_a_failing_first_holds_the_rest_back_in_order(
+        pool, settings, publisher, alice, receivers):
+    (peer,) = await receivers(script=lambda path, n: (503, {}) if n < 2 else (202, {}))
+    async with pool.acquire() as conn:
+        for i in range(5):
+            await repo.record_and_enqueue(conn, {"id": f"{alice.uri}/offer/{i}", "type": "Offer"}, alice.id,
+                                          [f"{peer.base}/inbox"], object_uri=None, visibility="direct")
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 15, "the line to be delivered")
+    # The first was answered 503 twice: the rest, leased behind it, were put back unsent each time.
+    assert [hit.activity_id for hit in peer.hits] == [f"{alice.uri}/offer/{i}" for i in (0, 0, 0, 1, 2, 3, 4)]
+    assert [(row["state"], row["attempts"]) for row in await _rows(pool)] == \
+        [("delivered", 3)] + [("delivered", 1)] * 4
+
+
+async def test_followers_are_leased_behind_their_lines_first_in_order(pool, settings, alice):
+    inbox = "https://peer.example/users/maker/inbox"
+    async with pool.acquire() as conn:
+        for i in range(4):
+            await repo.record_and_enqueue(conn, {"id": f"{alice.uri}/offer/{i}", "type": "Offer"}, alice.id, [inbox],
+                                          object_uri=None, visibility="direct")
+        heads = await jobs.claim(conn, repo.DELIVERIES, 10, 86400.0)
+        followers = await repo.claim_followers(conn, repo.DELIVERIES, heads, per_line=2, limit=10)
+        assert [job["activity_uri"] for job in [*heads, *followers]] == [f"{alice.uri}/offer/{i}" for i in range(3)]
+        assert [job["after"] for job in followers] == [heads[0].id, followers[0].id]
+        assert await repo.claim_followers(conn, repo.DELIVERIES, heads, per_line=5, limit=10) == []  # held already
+        await repo.unclaim(conn, followers)
+        rows = await conn.fetch("SELECT attempts, locked_until FROM deliveries ORDER BY id")
+        assert [(r["attempts"], r["locked_until"] is None) for r in rows] == [(1, False), (0, True), (0, True), (0, True)]

@@ -26,7 +26,7 @@ from storefront.products import ProductDraft, ProductError
 from storefront.rules import MoveRefused
 from tests.conftest import TEST_DOMAIN
 from tests.support.database import DELIVERED
-from tests.support.processing import process_all
+from tests.support.processing import process_all, process_as_one_batch
 from tests.support.remote import RemoteServer, signed_post
 
 AS = "https://www.w3.org/ns/activitystreams"
@@ -264,6 +264,25 @@ async def test_an_offer_becomes_one_order_accepted_automatically_even_when_deliv
     assert await shop.process() == ["ignored"]
     assert await shop.val("SELECT count(*) FROM orders") == 1 and (await shop.listing(listing.id)).stock == 2
     assert "새 주문" in (await shop.mentions_of("alice"))[-1]
+
+
+async def test_thirty_offers_in_one_batch_for_the_last_three_accept_exactly_three_and_refuse_the_rest(shop, remote):
+    listing = await shop.list()
+    offers = [await _remote_order_setup(shop, remote, listing) for _ in range(30)]
+    for keys, offer in offers:
+        assert await shop.send(keys, dict(offer)) == 202
+    keys, first = offers[0]
+    assert await shop.send(keys, {**first, "id": _new_id(remote, "offers")}) == 202  # the same Agreement again
+    # One batch, as the worker makes it: the listing is read again after each order, as one by one.
+    assert await process_as_one_batch(shop.pool, shop.settings) == ["done"] * 3 + ["ignored"] * 28
+    assert [r["state"] for r in await shop.pool.fetch("SELECT state FROM orders ORDER BY id")] == ["accepted"] * 3
+    after = await shop.listing(listing.id)
+    assert (after.stock, after.status) == (0, "sold_out") and await shop.val("SELECT sum(reserved) FROM orders") == 3
+    reasons = [r[0] for r in await shop.pool.fetch("SELECT last_error FROM inbox_items ORDER BY id")]
+    assert all("sold out" in reason for reason in reasons[3:30]) and "already received" in reasons[30]
+    kinds = await shop.pool.fetch("SELECT activity_type, count(*) AS n FROM activities GROUP BY 1 ORDER BY 1")
+    assert {r["activity_type"]: r["n"] for r in kinds if r["activity_type"] in ("Accept", "Reject")} == \
+        {"Accept": 3, "Reject": 27}
 
 
 async def test_an_offer_seen_again_after_it_sold_the_last_piece_is_not_answered_with_a_reject(shop, remote):
