@@ -23,6 +23,10 @@ from .context import AS_CONTEXT, PUBLIC
 
 KRW = "https://www.wikidata.org/wiki/Q202040"
 MAX_PRICE_KRW = 100_000_000
+# fedserver's own terms: a listing's price in reward tokens, and tokens as the currency an Agreement is paid in.
+FEDSERVER_NS = "https://w3id.org/fedserver/ns#"
+TOKENS = f"{FEDSERVER_NS}Token"
+MAX_TOKEN_PRICE = 1_000_000_000
 VF = "https://w3id.org/valueflows/ont/vf#"
 OM2 = "http://www.ontology-of-units-of-measure.org/resource/om-2/"
 LISTING_CONTEXT = [
@@ -32,7 +36,7 @@ LISTING_CONTEXT = [
      "resourceConformsTo": "vf:resourceConformsTo", "resourceQuantity": "vf:resourceQuantity",
      "availableQuantity": "vf:availableQuantity", "minimumQuantity": "vf:minimumQuantity",
      "hasUnit": "om2:hasUnit", "hasNumericalValue": "om2:hasNumericalValue", "Hashtag": "as:Hashtag",
-     "sensitive": "as:sensitive"},
+     "sensitive": "as:sensitive", "fedserver": FEDSERVER_NS, "tokenPrice": "fedserver:tokenPrice"},
 ]
 PURPOSES = ("offer", "request")
 
@@ -49,6 +53,7 @@ class Listing:
     available: int | None  # None: made to order, or not said
     purpose: str = "offer"
     product: str | None = None  # the primary Intent's resourceConformsTo
+    token_price: int | None = None  # whole reward tokens for one, when the maker takes tokens
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ListingText:
     free_shipping_over: int | None = None
     description_html: str = ""
     hashtags: tuple[tuple[str, str], ...] = ()  # (name, href)
+    token_price: int | None = None
 
 
 def won(amount: int) -> str:
@@ -114,6 +120,8 @@ def build_listing(actor: Actor, *, id: str, text: ListingText, published: dateti
                       cc=[actor.followers_uri] if actor.followers_uri else [],
                       extras=NoteExtras(hashtags=text.hashtags, attachments=attachments))
     note.update(listing_fields(id, text.price, text.available))
+    if text.token_price is not None:
+        note["tokenPrice"] = text.token_price
     note.update({"@context": [*NOTE_CONTEXT, LISTING_CONTEXT[1]], "name": text.title, "url": id})
     return note
 
@@ -189,4 +197,17 @@ def parse_listing(doc: dict) -> Listing | None:
     available = _whole(_number(_field(primary, "availableQuantity")))
     return Listing(id=note_id, attributed_to=author, title=title, price=price, currency=currency,
                    available=available if available is not None and available <= 10**9 else None,
-                   purpose=str(_field(doc, "purpose")), product=_id(_field(primary, "resourceConformsTo")))
+                   purpose=str(_field(doc, "purpose")), product=_id(_field(primary, "resourceConformsTo")),
+                   token_price=_token_price(doc))
+
+
+def _token_price(doc: dict) -> int | None:
+    """fedserver's `tokenPrice` (a whole number of tokens); anything else is no token price, never an error."""
+    value = _first(doc.get("tokenPrice", doc.get("fedserver:tokenPrice")))
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if 1 <= number <= MAX_TOKEN_PRICE else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 
 from .context import AS_CONTEXT
-from .listing import KRW, LISTING_CONTEXT, _field, _first, _id, _number, _whole
+from .listing import KRW, LISTING_CONTEXT, TOKENS, _field, _first, _id, _number, _whole
 
 # `Agreement` stays a plain term: Fedify 2.3 (and so every server built on it) fails with a 500 on an Accept
 # whose `result` is typed with an expanded vf:Agreement that has vf:satisfies commitments.
@@ -38,6 +38,12 @@ class Terms:
     listing_id: str
     quantity: int
     total: int | None
+    currency: str = KRW  # TOKENS: the buyer pays in reward tokens (fedserver's extension)
+
+    @property
+    def in_tokens(self) -> bool:
+        """True when the Agreement is paid in reward tokens."""
+        return self.currency == TOKENS
 
 
 def _commitment(satisfies: str, value: int) -> dict:
@@ -119,16 +125,19 @@ def parse_terms(agreement: object) -> Terms:
     quantity = _whole(_number(_field(primary, "resourceQuantity")))
     if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
         raise TradeError(f"the quantity must be a whole number from 1 to {MAX_QUANTITY}")
-    total = None
+    total, currency = None, KRW
     reciprocal = _first(_field(agreement, "stipulatesReciprocal"))
     if isinstance(reciprocal, dict):
         if _listing_of(reciprocal, "#reciprocal") != listing:
             raise TradeError("the two commitments are about different listings")
         total = _whole(_number(_field(reciprocal, "resourceQuantity")))
+        currency = _id(_field(reciprocal, "resourceConformsTo")) or KRW
     agreement_id = agreement.get("id")
     if agreement_id is not None and not _id(agreement_id):
         raise TradeError("the Agreement's id is not a URL")
-    return Terms(agreement_id=agreement_id, listing_id=listing, quantity=quantity, total=total)
+    if currency == TOKENS and not total:
+        raise TradeError("an Agreement paid in tokens must say how many")
+    return Terms(agreement_id=agreement_id, listing_id=listing, quantity=quantity, total=total, currency=currency)
 
 
 def announced_state(agreement: object) -> str:

@@ -118,7 +118,7 @@ class JobsSettings(_Section):
 
 
 class RewardsSettings(_Section):
-    policy_version: int = Field(default=1, ge=1)
+    policy_version: int = Field(default=2, ge=1, le=2)
     points_like: int = Field(default=1, ge=0, le=1_000_000)
     points_announce: int = Field(default=2, ge=0, le=1_000_000)
     points_reply: int = Field(default=3, ge=0, le=1_000_000)
@@ -133,6 +133,10 @@ class RewardsSettings(_Section):
     mint_threshold: int = Field(default=100, ge=0, le=1_000_000_000_000)
     token_expiry_days: int = Field(default=3 * 365, ge=1, le=100 * 366)
     tokens_enabled: bool = True
+    endorsements_per_day: int = Field(default=10, ge=1, le=10_000)
+    instance_daily_quota: int = Field(default=1000, ge=0, le=1_000_000_000)
+    curation_percent: int = Field(default=50, ge=0, le=100)
+    same_instance_percent: int = Field(default=50, ge=0, le=100)
 
     def policy_path(self, data_dir: Path) -> Path:
         """The tlog-policy file: `policy_file` (relative to data_dir) or data_dir/rewards-policy.txt."""

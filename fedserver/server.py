@@ -13,6 +13,7 @@ from aiohttp import web
 
 from rewards.keys import ensure_reward_keys
 from rewards.workers import REWARDS_WORKERS
+from storefront.workers import STOREFRONT_WORKERS
 
 from .accounts import ensure_instance_actor
 from .app import AccessLogger, build_dispatcher, build_publisher, create_app
@@ -44,6 +45,7 @@ WORKERS: list[tuple[str, Worker]] = [
     ("delivery", run_delivery_worker),
     ("jobs-janitor", run_jobs_janitor),
     *REWARDS_WORKERS,
+    *STOREFRONT_WORKERS,
 ]
 
 

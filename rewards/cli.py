@@ -1,4 +1,4 @@
-"""`fedserver rewards policy | peer add URL | verify URL | balance ACCT | alerts | rank`."""
+"""`fedserver rewards policy | peer add URL | verify URL | balance ACCT | alerts | rank | settlement`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fedserver.db import open_database
 from fedserver.progress import progress
 from rewards.balance import TokenPolicy
 from rewards.cli_rank import RankCommandError, add_rank_parser, rank_command
+from rewards.cli_settlement import SettlementCommandError, add_settlement_parser, settlement_command
 from rewards.client import FetchError, LogClient, fetch_token_policy, fetch_wellknown
 from rewards.context import RewardsContext, http_session, load_context, own_member_keys
 from rewards.federation import MemberKeys, add_member, write_policy_file
@@ -56,6 +57,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     alerts.add_argument("--all", action="store_true", help="include resolved alerts")
     alerts.add_argument("--json", action="store_true", help="machine-readable output")
     add_rank_parser(actions)
+    add_settlement_parser(actions)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -69,12 +71,14 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 return await _policy(ctx, pool, args.json)
             if args.rewards_command == "rank":
                 return await rank_command(ctx, pool, args)
+            if args.rewards_command == "settlement":
+                return await settlement_command(ctx, pool, args)
             if args.rewards_command == "peer":
                 return await _peer_add(ctx, pool, args.url, args.quorum)
             if args.rewards_command == "balance":
                 return await _balance(ctx, pool, args.acct, args.json)
             return await _verify(ctx, pool, args.url, args.json, args.balances)
-    except (RewardsCommandError, RankCommandError, PolicyError, NoteError, FetchError, UnknownAccount) as exc:
+    except (RewardsCommandError, RankCommandError, SettlementCommandError, PolicyError, NoteError, FetchError, UnknownAccount) as exc:
         print(f"fedserver: error: {exc}", file=sys.stderr)
         return 1
 

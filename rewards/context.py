@@ -13,6 +13,7 @@ from fedserver.config import Settings
 from fedserver.net.ssrf import FetchError as UrlRefused
 from fedserver.net.ssrf import GuardedResolver, check_url
 from rewards.balance import TokenPolicy
+from rewards.endorse import EndorsementPolicy
 from rewards.federation import MemberKeys, PolicyFile
 from rewards.keys import RewardKeys, ensure_reward_keys
 from rewards.points import PointsPolicy
@@ -26,7 +27,14 @@ USER_AGENT = "fedserver-rewards/1"
 def points_policy(settings: Settings) -> PointsPolicy:
     """The points policy from `[rewards]`."""
     r = settings.rewards
-    return PointsPolicy(r.policy_version, r.points_like, r.points_announce, r.points_reply, r.daily_cap)
+    return PointsPolicy(r.policy_version, r.points_like, r.points_announce, r.points_reply, r.daily_cap,
+                        r.curation_percent, r.same_instance_percent)
+
+
+def endorsement_policy(settings: Settings) -> EndorsementPolicy:
+    """The anti-abuse rules (budget, quota, settlement window) from `[rewards]`."""
+    r = settings.rewards
+    return EndorsementPolicy(r.endorsements_per_day, r.instance_daily_quota, r.settlement_seconds)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:

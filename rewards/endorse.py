@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rewards.points import DAY_SECONDS, is_self_interaction
+from rewards.points import DAY_SECONDS, PointsPolicy, curation_share, is_self_interaction, same_instance_points
 
 # One full endorsement, in budget units: a day's worth of seconds, so regeneration is integral.
 UNITS_PER_ENDORSEMENT = DAY_SECONDS
@@ -168,6 +168,20 @@ def endorsement_points(base: int, units: int, actor: str, beneficiary: str, weig
     if is_self_interaction(actor, beneficiary) or base <= 0:
         return 0
     return math.floor(base * Fraction(units, UNITS_PER_ENDORSEMENT) * weight)
+
+
+def issued_points(policy: PointsPolicy, kind: str, units: int, actor: str, author: str, weight: Fraction,
+                  same_instance: bool) -> tuple[int, int]:
+    """Policy v2: (the author's points, the curator's points) for one like, announce or reply.
+
+    The author's points are `endorsement_points`, then the same-instance weight; the curator
+    (the sharer or replier) earns `curation_share` of them (none for a like).
+    """
+    points = endorsement_points(policy.base_points(kind), units, actor, author, weight)
+    if same_instance:
+        points = same_instance_points(points, policy.same_instance_percent)
+    curator = curation_share(points, policy.curation_percent) if kind in ("announce", "reply") else 0
+    return points, curator
 
 
 def reciprocal_weight(a_to_b: int, b_to_a: int, a_total: int, policy: EndorsementPolicy) -> Fraction:

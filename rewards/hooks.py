@@ -1,4 +1,5 @@
-"""How rewards hook into publishing: a local actor's like, share or reply of a member's post issues a receipt.
+"""How rewards hook into publishing: a local actor's like, share or reply of a member's post issues a receipt
+(from policy 2 also of a local account's post, and a share or reply also the curator's receipt: rewards/endorsing.py).
 
 The composition root adds `receipt_hook(settings)` to the publisher's hooks; it reads each
 published activity and, for the interactions the points policy counts, calls `issue_receipt`
@@ -12,7 +13,7 @@ import asyncpg
 
 from activities.parse import ref
 from fedserver.config import Settings
-from fedserver.publish import PublishHook, Published
+from fedserver.publish import Published, PublishHook
 from fedserver.repo import statuses as statuses_repo
 from rewards.issue import issue_receipt
 

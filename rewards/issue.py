@@ -24,12 +24,15 @@ import asyncpg
 
 from fedserver.config import Settings
 from fedserver.jobs import RETRY, Outcome
+from fedserver.jobs.batcher import Batcher
 from rewards.context import RewardsContext, RewardsHttp, points_policy
+from rewards.endorsing import issue_v2
 from rewards.keys import ensure_reward_keys
 from rewards.logstore import append_entry
 from rewards.note import Note, NoteError, parse_note, parse_signature_lines, sign_note, verify_note
 from rewards.points import points_for, url_domain
 from rewards.receipt import REVERSALS, Receipt, build_receipt, parse_receipt
+from rewards.spending import is_spend_delivery, record_countersigned_spend, record_refused_spend
 from rewards.store import (
     RECEIPT_DELIVERIES,
     Member,
@@ -72,10 +75,17 @@ async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str,
     instance, or for an undo with no receipt to reverse. Runs in the caller's
     transaction, so the interaction and its receipt commit together. An undo reverses
     the interaction's receipt even while that one still waits for its countersignature.
+    From policy 2 (rewards/endorsing.py) `beneficiary_uri` is the post's author, a local
+    author earns too, and a share or reply also issues the curator's receipt: the id
+    returned is the author's receipt's.
     """
     domain = settings.instance.domain
     if url_domain(actor_uri) != domain:
         raise ValueError(f"receipts are issued by the actor's instance; {actor_uri} is not on {domain}")
+    if settings.rewards.policy_version >= 2:
+        ids = await issue_v2(conn, settings, kind, actor_uri, object_uri, beneficiary_uri,
+                             time.time() if now is None else now)
+        return ids[0] if ids else None
     target = url_domain(beneficiary_uri)
     base_url = await get_member_base_url(conn, target) if target != domain else None
     if base_url is None:
@@ -130,7 +140,7 @@ def countersigned_leaf(ctx: RewardsContext, member: Member, delivery: ReceiptDel
         lines = parse_signature_lines(str(answer.get("countersignature", "")))
         ours = parse_note(delivery.body)
         leaf = Note(ours.text, (ours.signatures[0], lines[0])).encode()
-        verify_note(leaf, [member.receipts, ctx.keys.receipts_verifier()])
+        verify_note(Note(ours.text, (lines[0],)), [member.receipts])  # ours is the one we made: theirs is checked
     except (NoteError, IndexError) as exc:
         raise DeliveryError(f"bad countersignature from {delivery.target_domain}: {exc}") from None
     if len(lines) != 1 or lines[0].name != member.receipts.name:
@@ -152,8 +162,12 @@ async def record_countersigned(conn: asyncpg.Connection, delivery: ReceiptDelive
 
 
 async def attempt_delivery(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp,
-                           delivery: ReceiptDelivery) -> Outcome:
-    """One attempt: post, verify the countersignature; the outcome appends to our log as it is recorded."""
+                           delivery: ReceiptDelivery, spends: Batcher | None = None) -> Outcome:
+    """One attempt: post, verify the countersignature; the outcome appends to our log as it is recorded.
+
+    A countersigned spend is appended through `spends` (spending.spend_recorder: one commit for the answers
+    that come back together) before its outcome is recorded; appended again after a crash, it keeps its index.
+    """
     member = await ctx.member(pool, delivery.target_domain)
     try:
         if member is None:
@@ -161,9 +175,17 @@ async def attempt_delivery(ctx: RewardsContext, pool: asyncpg.Pool, session: Rew
         leaf = countersigned_leaf(ctx, member, delivery, await post_receipt(session, delivery))
     except DeliveryError as exc:
         return _failure(delivery, exc)
+    if spends is not None and is_spend_delivery(delivery):
+        index = await spends.submit((delivery.receipt_id, leaf))
+        log.info("spend countersigned", extra={"spend": delivery.receipt_id, "index": index})
+        return Outcome("delivered", status=200)
 
     async def append(conn: asyncpg.Connection) -> None:
-        index = await record_countersigned(conn, delivery, leaf)
+        if is_spend_delivery(delivery):
+            index = await record_countersigned_spend(conn, delivery, leaf)
+            await mark_receipt_delivered(conn, delivery.id, index)
+        else:
+            index = await record_countersigned(conn, delivery, leaf)
         log.info("receipt countersigned", extra={"receipt": delivery.receipt_id, "index": index})
 
     return Outcome("delivered", status=200, effects=append)
@@ -176,6 +198,8 @@ def _failure(delivery: ReceiptDelivery, exc: DeliveryError) -> Outcome:
 
     async def refuse(conn: asyncpg.Connection) -> None:
         unsent = await mark_receipt_failed(conn, delivery, exc.status, str(exc))
+        if is_spend_delivery(delivery):
+            await record_refused_spend(conn, delivery, str(exc))
         log.warning("receipt refused", extra={"receipt": delivery.receipt_id, "error": str(exc),
                                               "reversals_not_sent": unsent})
 

@@ -11,27 +11,81 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 
 import asyncpg
 
-from rewards.balance import Balance, TokenPolicy, fold_balance, next_mint, parse_entry
-from rewards.context import RewardsContext, token_policy
+from fedserver.config import Settings
+from rewards import spend_store
+from rewards.balance import Balance, fold_balance, next_expire, next_mint, parse_entry
+from rewards.balance_state import FoldState, entries_of_rows
+from rewards.context import RewardsContext, endorsement_policy, token_policy
+from rewards.expire import Expire, build_expire
 from rewards.logstore import append_entry, get_state, lock_sequence
 from rewards.mint import Mint, build_mint
 from rewards.note import sign_note
 from rewards.points import url_domain
-from rewards.store import balance, get_account_entries, get_account_uri, insert_mint_index, list_mint_candidates
+from rewards.store import (
+    get_account_entries,
+    get_account_rows,
+    get_account_uri,
+    insert_mint_index,
+    list_mint_candidates,
+    unpublished_points,
+)
 
 log = logging.getLogger("rewards.minting")
 
 
-async def account_balance(conn: asyncpg.Connection, policy: TokenPolicy, account: str,
+class BalanceCache:
+    """The running folds (rewards.balance_state.FoldState) of the accounts asked about lately, per database.
+
+    A balance absorbs only the entries appended since it was last asked for, read from the log's
+    index rows; an account asked for at an earlier time than before is folded from scratch. At most
+    `max_entries` entries are kept in all: the accounts asked about least recently are dropped.
+    """
+
+    def __init__(self, max_entries: int = 100_000):  # about 30 MB at most
+        self.max_entries = max_entries
+        self._states: OrderedDict[tuple[str, str], tuple[FoldState, int]] = OrderedDict()
+        self._held = 0
+
+    async def balance(self, conn: asyncpg.Connection, settings: Settings, account: str, size: int,
+                      as_of: int) -> tuple[Balance, int]:
+        """The balance at `as_of` over the log's first `size` entries, and how many receipts credit the account."""
+        key = (settings.database.url, account)
+        tokens, endorsement = token_policy(settings), endorsement_policy(settings)
+        state, done = self._states.pop(key, (None, 0))
+        if state is not None:
+            self._held -= state.entries
+        if state is None or done > size or state.policy != tokens or state.endorsement != endorsement:
+            state, done = FoldState.start(account, tokens, endorsement), 0
+        if done < size:
+            state.absorb(entries_of_rows(await get_account_rows(conn, account, done, size)))
+        found = state.balance(as_of)
+        if found is None:  # an earlier time than one answered: fold from scratch, keep the running fold
+            fresh = FoldState.start(account, tokens, endorsement)
+            fresh.absorb(entries_of_rows(await get_account_rows(conn, account, 0, size)))
+            found = fresh.balance(as_of)
+            assert found is not None
+        self._states[key] = (state, size)
+        self._held += state.entries
+        while self._held > self.max_entries and len(self._states) > 1:
+            _, (dropped, _) = self._states.popitem(last=False)
+            self._held -= dropped.entries
+        return found, state.receipts
+
+
+BALANCES = BalanceCache()
+
+
+async def account_balance(conn: asyncpg.Connection, settings: Settings, account: str,
                           now: float | None = None) -> tuple[Balance, int]:
     """The account's balance over the published (witnessed) part of our log, and that log size."""
     size = (await get_state(conn)).published_size or 0
-    entries = [parse_entry(leaf) for leaf in await get_account_entries(conn, account, size)]
     as_of = int(time.time() if now is None else now)
-    return fold_balance(entries, account, as_of, policy), size
+    found, _ = await BALANCES.balance(conn, settings, account, size, as_of)
+    return found, size
 
 
 async def mint_if_due(conn: asyncpg.Connection, ctx: RewardsContext, account: str,
@@ -48,8 +102,48 @@ async def mint_if_due(conn: asyncpg.Connection, ctx: RewardsContext, account: st
             return None
         index = await append_entry(conn, sign_note(build_mint(mint), [ctx.keys.receipts]))
         await insert_mint_index(conn, mint.account, mint.seq, index, mint.points, mint.tokens, mint.time)
+        await spend_store.credit(conn, mint.account, mint.tokens)  # what the account may spend grows with it
     log.info("minted", extra={"account": account, "tokens": mint.tokens, "points": mint.points, "index": index})
     return mint
+
+
+async def expire_if_due(conn: asyncpg.Connection, ctx: RewardsContext, account: str,
+                        now: float | None = None) -> Expire | None:
+    """Append the expiry the policy asks for a local account now, if any (its own transaction).
+
+    It takes what is due, or less when a spend still on its way holds some of those tokens (the
+    wallet cannot go below zero); the wallet gives up exactly what the entry says.
+    """
+    if url_domain(account) != ctx.keys.domain:
+        raise ValueError(f"{account} is not an account of {ctx.keys.domain}: an instance expires its own only")
+    policy = token_policy(ctx.settings)
+    async with conn.transaction():
+        await lock_sequence(conn)
+        entries = [parse_entry(leaf) for leaf in await get_account_entries(conn, account)]
+        as_of = int(time.time() if now is None else now)
+        expire = next_expire(entries, account, as_of, policy, limit=await spend_store.wallet_available(conn, account))
+        if expire is None:
+            return None
+        index = await append_entry(conn, sign_note(build_expire(expire), [ctx.keys.receipts]))
+        await spend_store.insert_expiry_index(conn, account, expire.seq, index, expire.tokens, expire.time)
+        if await spend_store.debit(conn, account, expire.tokens) is None:
+            raise AssertionError("the wallet covered the expiry a moment ago, under the log's lock")
+    log.info("tokens expired", extra={"account": account, "tokens": expire.tokens, "index": index})
+    return expire
+
+
+async def expire_round(pool: asyncpg.Pool, ctx: RewardsContext, now: float | None = None) -> int:
+    """Expire unused tokens of every local account past the period; returns how many expiries were appended."""
+    policy = token_policy(ctx.settings)
+    as_of = time.time() if now is None else now
+    done = 0
+    for account in await spend_store.list_expiry_candidates(pool, int(as_of) - policy.token_expiry_days * 86400):
+        async with pool.acquire() as conn:
+            try:
+                done += await expire_if_due(conn, ctx, account, as_of) is not None
+            except asyncpg.UniqueViolationError:
+                log.info("another process expired tokens of %s first", account)
+    return done
 
 
 async def mint_round(pool: asyncpg.Pool, ctx: RewardsContext) -> int:
@@ -86,8 +180,9 @@ async def balance_document(conn: asyncpg.Connection, ctx: RewardsContext, acct: 
     actor = await get_account_uri(conn, name)
     if actor is None:
         raise UnknownAccount(f"no account named {name} here")
-    found, size = await account_balance(conn, token_policy(ctx.settings), actor, now)
-    _, unpublished, receipts = await balance(conn, actor, size)
+    size = (await get_state(conn)).published_size or 0
+    found, receipts = await BALANCES.balance(conn, ctx.settings, actor, size, int(time.time() if now is None else now))
+    unpublished = await unpublished_points(conn, actor, size)
     return {
         "account": f"{name}@{ctx.keys.domain}", "actor": actor, **found.as_dict(), "log_size": size,
         "log": {"origin": ctx.keys.origin, "size": size}, "receipts": receipts, "unpublished_points": unpublished,

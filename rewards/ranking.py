@@ -8,7 +8,10 @@ Formula v1, in order:
 1. The same receipt sits in two logs (issuer and counterparty): receipts are taken once.
    Two different receipts with the same id contradict each other and both are dropped.
 2. Only the author-earning kinds count: like, announce, reply and their undo-* reversals,
-   with the points the receipt carries (so self-interaction, zero by policy, counts nothing).
+   with the points the receipt carries (so self-interaction, zero by policy, counts nothing;
+   a same-instance receipt of policy 2 counts with its weighted points). The curation
+   shares (curate-share, curate-reply) credit the sharer or replier, not the object's
+   author: they do not count, so a share adds to an object once, through its announce.
 3. The window ends at `as_of`, the time of the newest counted receipt (never the reader's
    clock); a receipt counts when `as_of - window < time <= as_of` (`all`: every receipt).
 4. An actor's contribution to one object is the sum of its receipts' points there, clamped

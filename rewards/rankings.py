@@ -19,12 +19,14 @@ import asyncpg
 
 from rewards.client import FetchError, LogClient
 from rewards.context import RewardsContext, RewardsHttp
+from rewards.expire import Expire
 from rewards.merkle import leaf_hash, root_from_leaf_hashes
 from rewards.mint import Mint
 from rewards.note import Ed25519Verifier, b64encode
 from rewards.policy import Policy
 from rewards.ranking import LogHead, build_ranking, check_request, encode_ranking, parse_saved_ranking
 from rewards.receipt import Receipt
+from rewards.spend import Spend
 from rewards.store import WitnessState
 from rewards.verify import VerifyFailure, check_head, check_log_entry, witnessed
 
@@ -62,25 +64,33 @@ async def receipt_keys(ctx: RewardsContext, pool: asyncpg.Pool | asyncpg.Connect
     return keys
 
 
-def verify_entries(entries: Sequence[bytes], head: LogHead, keys: dict[str, Ed25519Verifier]) -> tuple[Receipt, ...]:
-    """The receipts of a log's first `head.size` entries; they must hash to the root and carry both signatures.
-
-    Mint entries are checked (signed by the account's own instance) and left out: they rank nothing.
-    """
+def verify_log_entries(entries: Sequence[bytes], head: LogHead, keys: dict[str, Ed25519Verifier]
+                       ) -> list[Receipt | Mint | Spend | Expire]:
+    """Every entry of a log's first `head.size`, checked: they must hash to the root, each with its signatures."""
     if len(entries) != head.size:
         raise VerifyFailure(f"{len(entries)} entries fetched, the checkpoint has {head.size}", "unavailable")
     root = b64encode(root_from_leaf_hashes(leaf_hash(entry) for entry in entries))
     if root != head.root:
         raise VerifyFailure(f"entries hash to root {root}, the checkpoint says {head.root}", "rewrite")
-    receipts: list[Receipt] = []
-    seen: set[str] = set()
+    checked = []
     for index, leaf in enumerate(entries):
         try:
-            receipt = check_log_entry(leaf, keys)
+            checked.append(check_log_entry(leaf, keys))
         except VerifyFailure as exc:
             raise VerifyFailure(f"entry {index}: {exc}", "bad-receipt") from None
-        if isinstance(receipt, Mint):
-            continue  # a mint converts points into tokens: no signal for the ranking
+    return checked
+
+
+def verify_entries(entries: Sequence[bytes], head: LogHead, keys: dict[str, Ed25519Verifier]) -> tuple[Receipt, ...]:
+    """The receipts of a log's first `head.size` entries; they must hash to the root and carry both signatures.
+
+    Mint and spend entries are checked (each with its own signatures) and left out: they rank nothing.
+    """
+    receipts: list[Receipt] = []
+    seen: set[str] = set()
+    for index, receipt in enumerate(verify_log_entries(entries, head, keys)):
+        if isinstance(receipt, Mint | Spend | Expire):
+            continue  # mints, spends and expiries move tokens: no signal for the ranking
         if receipt.id in seen:
             raise VerifyFailure(f"entry {index}: duplicate receipt id {receipt.id}", "bad-receipt")
         seen.add(receipt.id)

@@ -8,7 +8,13 @@ lives on the issuer; the beneficiary is on this instance; the time is recent.
 Then, in the batch transaction: a known id returns the existing entry (same text)
 or is refused (other text); the beneficiary is a live local account owning the
 live object; a reversal (undo-*) undoes an earlier countersigned receipt of its kind,
-actor and object, once and for no more points; the actor's daily cap. Accepted
+actor and object, once and for no more points; the actor's daily cap; for policy 2
+receipts the issuing instance's daily quota (rewards.endorse.instance_grant: a receipt the
+quota cannot cover in full is refused). Policy 2 receipts (rewards/receipt/v2) name the
+object's author: the author's instance (us) countersigns both the author's receipt and the
+curator's (curate-share, curate-reply, which credit the actor), and their points are
+bounded by base points x weights (rewards.points.max_points); the issuer's budget is its
+own, recomputable from its log. v1 receipts are checked with v1 rules. Accepted
 receipts are appended in batches: one transaction and one commit for all the
 requests that arrived while the previous batch was committing (group commit), with
 one lookup query for the whole batch.
@@ -24,13 +30,21 @@ from datetime import datetime, timezone
 
 import asyncpg
 
-from rewards.context import RewardsContext
+from rewards.context import RewardsContext, endorsement_policy
+from rewards.endorse import instance_grant
 from rewards.keys import domain_of_receipts_key
 from rewards.logstore import append_entries
 from rewards.note import Note, NoteError, NoteSignature, parse_note, verify_note
 from rewards.points import PointsError, check_points, receipt_day, url_domain
 from rewards.receipt import Receipt, ReceiptError, parse_receipt
-from rewards.store import claim_daily_points, claim_daily_points_many, countersigned_pairs, lookup_receipts
+from rewards.store import (
+    add_instance_points,
+    claim_daily_points,
+    claim_daily_points_many,
+    countersigned_pairs,
+    lock_instance_days,
+    lookup_receipts,
+)
 
 log = logging.getLogger("rewards.receipts")
 
@@ -106,8 +120,9 @@ def _check_fields(ctx: RewardsContext, receipt: Receipt, issuer: str, now: int) 
         raise ReceiptRefused(422, f"receipt id must start with the issuer's domain {issuer}/")
     if url_domain(receipt.actor) != issuer:
         raise ReceiptRefused(422, f"the actor {receipt.actor} does not live on the issuer {issuer}")
-    if url_domain(receipt.beneficiary) != ctx.keys.domain:
-        raise ReceiptRefused(422, f"the beneficiary {receipt.beneficiary} is not on this instance")
+    if url_domain(receipt.counterparty) != ctx.keys.domain:
+        who = "author" if receipt.author is not None else "beneficiary"
+        raise ReceiptRefused(422, f"the {who} {receipt.counterparty} is not on this instance")
     if receipt.time > now + MAX_FUTURE_SECONDS or receipt.time < now - ctx.settings.rewards.receipt_max_age:
         raise ReceiptRefused(422, f"receipt time {receipt.time} is outside the accepted window")
 
@@ -231,8 +246,8 @@ async def append_checked(ctx: RewardsContext, conn: asyncpg.Connection, items: l
 def _ownership_refusal(receipt: Receipt, owner: str | None) -> ReceiptRefused | None:
     if owner is None:
         return ReceiptRefused(422, f"no live post {receipt.object} on this instance")
-    if owner != receipt.beneficiary:
-        return ReceiptRefused(422, f"{receipt.object} does not belong to {receipt.beneficiary}")
+    if owner != receipt.counterparty:
+        return ReceiptRefused(422, f"{receipt.object} does not belong to {receipt.counterparty}")
     return None
 
 
@@ -277,6 +292,29 @@ async def _within_caps(ctx: RewardsContext, conn: asyncpg.Connection, items: lis
             accepted.append(i)
         else:
             results[i] = ReceiptRefused(422, f"daily cap of {ctx.points.daily_cap} points reached for this actor")
+    return await _within_quotas(ctx, conn, items, accepted, results)
+
+
+async def _within_quotas(ctx: RewardsContext, conn: asyncpg.Connection, items: list[CheckedReceipt],
+                         fresh: list[int], results: list) -> list[int]:
+    """Policy 2: points a day from each member instance stay within instance_daily_quota (rows locked)."""
+    keys = {i: (url_domain(items[i].receipt.actor), receipt_day(items[i].receipt)) for i in fresh
+            if items[i].receipt.policy >= 2 and items[i].receipt.points > 0}
+    credited = await lock_instance_days(conn, list(keys.values()))
+    granted: dict[tuple[str, int], int] = {}
+    rules = endorsement_policy(ctx.settings)
+    accepted = []
+    for i in fresh:
+        key, points = keys.get(i), items[i].receipt.points
+        if key is not None and instance_grant(points, credited[key], True, rules) < points:
+            results[i] = ReceiptRefused(422, f"daily quota of {rules.instance_daily_quota} points from {key[0]} "
+                                             "reached")
+            continue
+        if key is not None:
+            credited[key] += points
+            granted[key] = granted.get(key, 0) + points
+        accepted.append(i)
+    await add_instance_points(conn, granted)
     return accepted
 
 

@@ -12,6 +12,7 @@ import asyncpg
 
 from fedserver.repo import jobs
 from fedserver.repo.jobs import Job, Queue
+from rewards.endorse import EndorsementBudget
 from rewards.note import Ed25519Verifier
 from rewards.receipt import Receipt
 
@@ -179,30 +180,60 @@ async def get_account_uri(conn: asyncpg.Connection, name: str) -> str | None:
            WHERE a.is_local AND lower(a.username) = lower($1) AND l.role <> 'instance'""", name)
 
 
-async def balance(conn: asyncpg.Connection, beneficiary: str, published_size: int) -> tuple[int, int, int]:
-    """(points in the published log, points in later entries, receipt count) for a beneficiary."""
-    row = await conn.fetchrow(
-        """SELECT coalesce(sum(points) FILTER (WHERE idx < $2), 0)::bigint AS published,
-                  coalesce(sum(points) FILTER (WHERE idx >= $2), 0)::bigint AS pending,
-                  count(*) FILTER (WHERE idx < $2) AS receipts
-           FROM rewards_receipts WHERE beneficiary_uri = $1""",
-        beneficiary, published_size,
-    )
-    return row["published"], row["pending"], row["receipts"]
+async def unpublished_points(conn: asyncpg.Connection, beneficiary: str, published_size: int) -> int:
+    """Points credited to a beneficiary by entries not yet in a published checkpoint (at `published_size` or later)."""
+    return await conn.fetchval(
+        "SELECT coalesce(sum(points), 0)::bigint FROM rewards_receipts WHERE beneficiary_uri = $1 AND idx >= $2",
+        beneficiary, published_size)
 
 
 async def get_account_entries(conn: asyncpg.Connection, account: str, size: int | None = None) -> list[bytes]:
-    """The log leaves about an account (receipts it earned or gave, its mints) below `size`, in log order."""
+    """The log leaves about an account (receipts it earned or gave, its mints and spends) below `size`, in log order."""
     rows = await conn.fetch(
         """SELECT e.idx, e.leaf FROM rewards_log_entries e
            WHERE e.idx IN (SELECT idx FROM rewards_receipts WHERE beneficiary_uri = $1
                            UNION SELECT idx FROM rewards_receipts WHERE actor_uri = $1
-                           UNION SELECT idx FROM rewards_mints WHERE account_uri = $1)
+                           UNION SELECT idx FROM rewards_mints WHERE account_uri = $1
+                           UNION SELECT idx FROM token_spends WHERE account_uri = $1 AND idx IS NOT NULL
+                           UNION SELECT idx FROM token_spends WHERE seller_uri = $1 AND idx IS NOT NULL
+                           UNION SELECT idx FROM rewards_expiries WHERE account_uri = $1)
              AND ($2::bigint IS NULL OR e.idx < $2)
            ORDER BY e.idx""",
         account, size,
     )
     return [bytes(r["leaf"]) for r in rows]
+
+
+async def get_account_rows(conn: asyncpg.Connection, account: str, begin: int, end: int) -> list[asyncpg.Record]:
+    """What the log's index says of the entries about an account in [begin, end), in log order: the same entries
+    as `get_account_entries`, read from their index rows instead of parsed from their bytes.
+
+    Columns: idx, t (r receipt, m mint, s spend, e expiry), kind, a, o, b, n, m, at, x, y, q (see
+    rewards.balance_state.entries_of_rows for what each means per type).
+    """
+    return await conn.fetch(
+        """SELECT idx, 'r' AS t, kind, actor_uri AS a, object_uri AS o, beneficiary_uri AS b, points AS n,
+                  NULL::bigint AS m, extract(epoch FROM issued_at)::bigint AS at, NULL AS x, NULL AS y, NULL::int AS q
+             FROM rewards_receipts WHERE beneficiary_uri = $1 AND idx >= $2 AND idx < $3
+           UNION ALL
+           SELECT idx, 'r', kind, actor_uri, object_uri, beneficiary_uri, points, NULL,
+                  extract(epoch FROM issued_at)::bigint, NULL, NULL, NULL
+             FROM rewards_receipts WHERE actor_uri = $1 AND beneficiary_uri <> $1 AND idx >= $2 AND idx < $3
+           UNION ALL
+           SELECT idx, 'm', NULL, account_uri, NULL, NULL, points, tokens, extract(epoch FROM minted_at)::bigint,
+                  NULL, NULL, seq
+             FROM rewards_mints WHERE account_uri = $1 AND idx >= $2 AND idx < $3
+           UNION ALL
+           SELECT idx, 's', kind, account_uri, order_uri, seller_uri, tokens, NULL,
+                  extract(epoch FROM spent_at)::bigint, spend_id, listing_uri, quantity
+             FROM token_spends WHERE (account_uri = $1 OR seller_uri = $1) AND idx >= $2 AND idx < $3
+           UNION ALL
+           SELECT idx, 'e', NULL, account_uri, NULL, NULL, tokens, NULL, extract(epoch FROM expired_at)::bigint,
+                  NULL, NULL, seq
+             FROM rewards_expiries WHERE account_uri = $1 AND idx >= $2 AND idx < $3
+           ORDER BY 1""",
+        account, begin, end,
+    )
 
 
 async def insert_mint_index(conn: asyncpg.Connection, account: str, seq: int, idx: int, points: int, tokens: int,
@@ -247,6 +278,85 @@ async def claim_daily_points_many(conn: asyncpg.Connection, claims: dict[tuple[s
     return {(r["actor_uri"], r["day"]) for r in rows} | {key for key, points in claims.items() if points <= 0}
 
 
+# Policy v2: endorsement budgets, reciprocal counts, per-instance quotas, same-instance reversals
+
+
+async def lock_budget(conn: asyncpg.Connection, actor: str, full: EndorsementBudget) -> EndorsementBudget:
+    """An account's budget, locked until the caller commits (created as `full` on its first endorsement)."""
+    row = await conn.fetchrow(
+        """INSERT INTO rewards_budgets AS b (actor_uri, mana, updated_at) VALUES ($1, $2, $3)
+           ON CONFLICT (actor_uri) DO UPDATE SET mana = b.mana RETURNING mana, updated_at""",
+        actor, full.mana, full.updated_at,
+    )
+    return EndorsementBudget(row["mana"], row["updated_at"])
+
+
+async def save_budget(conn: asyncpg.Connection, actor: str, budget: EndorsementBudget) -> None:
+    """Store an account's budget after an endorsement (its row is locked by `lock_budget`)."""
+    await conn.execute("UPDATE rewards_budgets SET mana = $2, updated_at = $3 WHERE actor_uri = $1",
+                       actor, budget.mana, budget.updated_at)
+
+
+async def endorsement_counts(conn: asyncpg.Connection, a: str, b: str, since: int, kinds: list[str]
+                             ) -> tuple[int, int, int]:
+    """Since `since`: (A's endorsements of B, B's of A, all of A's), from our log and A's queued receipts."""
+    row = await conn.fetchrow(
+        """WITH seen AS (
+               SELECT receipt_id, actor_uri, beneficiary_uri FROM rewards_receipts
+               WHERE actor_uri IN ($1, $2) AND kind = ANY($4::text[]) AND issued_at >= to_timestamp($3)
+               UNION
+               SELECT receipt_id, actor_uri, beneficiary_uri FROM rewards_receipt_deliveries
+               WHERE actor_uri = $1 AND kind = ANY($4::text[]) AND state <> 'failed'
+                 AND created_at >= to_timestamp($3) AND beneficiary_uri IS NOT NULL)
+           SELECT count(*) FILTER (WHERE actor_uri = $1 AND beneficiary_uri = $2) AS a_to_b,
+                  count(*) FILTER (WHERE actor_uri = $2 AND beneficiary_uri = $1) AS b_to_a,
+                  count(*) FILTER (WHERE actor_uri = $1) AS a_total
+           FROM seen""",
+        a, b, since, kinds,
+    )
+    return row["a_to_b"], row["b_to_a"], row["a_total"]
+
+
+async def lock_instance_days(conn: asyncpg.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Points credited per (instance, UTC day), rows locked until the caller commits (sorted: no deadlock)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """INSERT INTO rewards_instance_days AS d (domain, day, points)
+           SELECT w.domain, DATE '1970-01-01' + w.day, 0
+           FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS w(domain, day, i) ORDER BY w.i
+           ON CONFLICT (domain, day) DO UPDATE SET points = d.points
+           RETURNING domain, (day - DATE '1970-01-01') AS day, points""",
+        [k[0] for k in wanted], [k[1] for k in wanted],
+    )
+    return {(r["domain"], r["day"]): r["points"] for r in rows}
+
+
+async def add_instance_points(conn: asyncpg.Connection, credited: dict[tuple[str, int], int]) -> None:
+    """Add granted points to (instance, day) rows locked by `lock_instance_days`."""
+    positive = [(k, v) for k, v in credited.items() if v > 0]
+    if positive:
+        await conn.execute(
+            """UPDATE rewards_instance_days d SET points = d.points + w.points
+               FROM unnest($1::text[], $2::int[], $3::bigint[]) AS w(domain, day, points)
+               WHERE d.domain = w.domain AND d.day = DATE '1970-01-01' + w.day""",
+            [k[0] for k, _ in positive], [k[1] for k, _ in positive], [v for _, v in positive],
+        )
+
+
+async def local_receipt_history(conn: asyncpg.Connection, kind: str, actor: str, obj: str
+                                ) -> list[tuple[str, int, bool]]:
+    """Our same-instance receipts of an interaction and their reversals, in log order: (id, points, is undo)."""
+    rows = await conn.fetch(
+        """SELECT receipt_id, points, kind <> $1 AS undo FROM rewards_receipts
+           WHERE actor_uri = $2 AND object_uri = $3 AND kind IN ($1, 'undo-' || $1) AND role = 'local'
+           ORDER BY idx FOR UPDATE""",
+        kind, actor, obj,
+    )
+    return [(r["receipt_id"], r["points"], r["undo"]) for r in rows]
+
+
 # Receipt deliveries
 
 
@@ -282,9 +392,10 @@ async def enqueue_receipt_delivery(conn: asyncpg.Connection, receipt: Receipt, d
     """Queue a signed receipt for delivery (in the caller's transaction); `reverses` is the delivery it undoes."""
     row_id = await conn.fetchval(
         """INSERT INTO rewards_receipt_deliveries (receipt_id, target_domain, target_url, body, kind, actor_uri,
-                                                   object_uri, points, reverses)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id""",
+                                                   object_uri, points, reverses, beneficiary_uri)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
         receipt.id, domain, url, body, receipt.kind, receipt.actor, receipt.object, receipt.points, reverses,
+        receipt.beneficiary,
     )
     await conn.execute("SELECT pg_notify($1, '')", DELIVERY_CHANNEL)
     return row_id

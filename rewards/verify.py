@@ -15,9 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rewards.balance import MintRefused, TokenPolicy, check_mints
+from rewards.balance import (
+    ExpireRefused,
+    MintRefused,
+    SpendRefused,
+    TokenPolicy,
+    check_expiries,
+    check_mints,
+    check_spends,
+)
 from rewards.checkpoint import CheckpointError
 from rewards.client import FetchError, LogClient
+from rewards.expire import Expire, is_expire_text, parse_expire
 from rewards.keys import log_origin
 from rewards.merkle import CompactRange, consistency_plan, leaf_hash, root_from_leaf_hashes, verify_consistency
 from rewards.mint import Mint, is_mint_text, parse_mint
@@ -25,6 +34,7 @@ from rewards.note import Ed25519Verifier, NoteError, parse_note, verify_note
 from rewards.points import url_domain
 from rewards.policy import Policy, WitnessedCheckpoint, verify_checkpoint
 from rewards.receipt import Receipt, ReceiptError, parse_receipt
+from rewards.spend import Spend, is_spend_text, parse_spend
 from rewards.store import WitnessState
 from rewards.tiles import integrate
 
@@ -100,7 +110,11 @@ async def _check_tiles(client: LogClient, leaf_hashes: list[bytes], root: bytes)
 
 
 def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Receipt:
-    """Check a receipt leaf: canonical, both the issuer's and the counterparty's signatures valid."""
+    """Check a receipt leaf: canonical, both the issuer's and the counterparty's signatures valid.
+
+    The counterparty is the beneficiary of a v1 receipt and the author of a v2 one (rewards.receipt);
+    a v2 receipt between two accounts of one instance carries that instance's signature alone.
+    """
     try:
         note = parse_note(leaf)
         receipt = parse_receipt(note.text)
@@ -108,7 +122,9 @@ def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -
         raise VerifyFailure(f"not a receipt: {exc}") from None
     if note.encode() != leaf:
         raise VerifyFailure("receipt is not in canonical form")
-    parties = [url_domain(receipt.actor), url_domain(receipt.beneficiary)]
+    parties = list(dict.fromkeys([url_domain(receipt.actor), url_domain(receipt.counterparty)]))
+    if len(parties) == 1 and (receipt.policy < 2 or len(note.signatures) != 1):
+        raise VerifyFailure("a receipt within one instance is of policy 2 or later and signed by that instance alone")
     keys = []
     for domain in parties:
         if domain not in receipt_keys:
@@ -124,36 +140,79 @@ def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -
     return receipt
 
 
-def check_mint_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Mint:
-    """Check a mint leaf: canonical, signed by the receipts key of the account's own instance, and by no one else."""
+def _check_home_signed(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier], parse, what: str,
+                       why: str) -> Mint | Expire:
+    """Check a leaf only an account's own instance signs (a mint, an expiry): canonical, its key alone."""
     try:
         note = parse_note(leaf)
-        mint = parse_mint(note.text)
+        entry = parse(note.text)
     except (NoteError, ReceiptError) as exc:
-        raise VerifyFailure(f"not a mint: {exc}") from None
+        raise VerifyFailure(f"not {what}: {exc}") from None
     if note.encode() != leaf:
-        raise VerifyFailure("mint is not in canonical form")
-    key = receipt_keys.get(mint.home)
+        raise VerifyFailure(f"{what} is not in canonical form")
+    key = receipt_keys.get(entry.home)
     if key is None:
-        raise VerifyFailure(f"no pinned receipts key for {mint.home}, the instance of {mint.account}")
+        raise VerifyFailure(f"no pinned receipts key for {entry.home}, the instance of {entry.account}")
     try:
         verified = verify_note(note, [key]).verified_names()
     except NoteError as exc:
-        raise VerifyFailure(f"bad signature on the mint: {exc}") from None
+        raise VerifyFailure(f"bad signature on {what}: {exc}") from None
     if key.name not in verified or len(note.signatures) != 1:
-        raise VerifyFailure(f"a mint for {mint.account} must be signed by {key.name} alone: only an account's own "
-                            "instance mints for it")
-    return mint
+        raise VerifyFailure(f"{what} for {entry.account} must be signed by {key.name} alone: {why}")
+    return entry
 
 
-def check_log_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Receipt | Mint:
-    """Check one log entry: a receipt (both signatures) or a mint (its home instance's signature)."""
+def check_mint_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Mint:
+    """Check a mint leaf: canonical, signed by the receipts key of the account's own instance, and by no one else."""
+    return _check_home_signed(leaf, receipt_keys, parse_mint, "a mint",  # type: ignore[return-value]
+                              "only an account's own instance mints for it")
+
+
+def check_expire_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Expire:
+    """Check an expiry leaf: canonical, signed by the receipts key of the account's own instance alone."""
+    return _check_home_signed(leaf, receipt_keys, parse_expire, "an expiry",  # type: ignore[return-value]
+                              "only an account's own instance expires its tokens")
+
+
+def check_spend_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Spend:
+    """Check a spend leaf: canonical, signed first by the buyer's own instance (the only one that may spend
+    its tokens), and countersigned by the maker's instance (no second signature when both are one)."""
+    try:
+        note = parse_note(leaf)
+        spend = parse_spend(note.text)
+    except (NoteError, ReceiptError) as exc:
+        raise VerifyFailure(f"not a spend: {exc}") from None
+    if note.encode() != leaf:
+        raise VerifyFailure("spend is not in canonical form")
+    keys = []
+    for domain in dict.fromkeys((spend.home, spend.maker_home)):
+        if domain not in receipt_keys:
+            raise VerifyFailure(f"no pinned receipts key for {domain}")
+        keys.append(receipt_keys[domain])
+    try:
+        verified = verify_note(note, keys).verified_names()
+    except NoteError as exc:
+        raise VerifyFailure(f"bad signature on the spend: {exc}") from None
+    if note.signatures[0].name != keys[0].name:
+        raise VerifyFailure(f"a spend of {spend.account} must be issued (signed first) by {keys[0].name}: only an "
+                            "account's own instance spends its tokens")
+    if {k.name for k in keys} - verified or len(note.signatures) != len(keys):
+        raise VerifyFailure(f"a spend needs exactly the signatures of {', '.join(k.name for k in keys)}")
+    return spend
+
+
+def check_log_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Receipt | Mint | Spend | Expire:
+    """Check one log entry: a receipt (both signatures), a mint (its home instance's signature) or a spend."""
     try:
         text = parse_note(leaf).text
     except NoteError as exc:
         raise VerifyFailure(f"not a signed note: {exc}") from None
     if is_mint_text(text):
         return check_mint_entry(leaf, receipt_keys)
+    if is_spend_text(text):
+        return check_spend_entry(leaf, receipt_keys)
+    if is_expire_text(text):
+        return check_expire_entry(leaf, receipt_keys)
     return check_receipt_entry(leaf, receipt_keys)
 
 
@@ -181,7 +240,7 @@ def fold_entries(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier],
     """
     totals: dict[str, int] = defaultdict(int)
     minted: dict[str, int] = defaultdict(int)
-    parsed: list[Receipt | Mint] = []
+    parsed: list[Receipt | Mint | Spend | Expire] = []
     seen: set[str] = set()
     reported = 0
     for index, leaf in enumerate(entries):
@@ -196,17 +255,43 @@ def fold_entries(entries: list[bytes], receipt_keys: dict[str, Ed25519Verifier],
         if isinstance(entry, Mint):
             minted[entry.account] += entry.tokens
             continue
+        if isinstance(entry, Spend | Expire):
+            continue  # checked together below: each must be covered by the account's tokens
         if entry.id in seen:
             raise VerifyFailure(f"entry {index}: duplicate receipt id {entry.id}", "bad-receipt")
         seen.add(entry.id)
+        if entry.is_same_instance and home is not None and url_domain(entry.actor) != home:
+            raise VerifyFailure(f"entry {index}: a receipt within {url_domain(entry.actor)} in the log of {home}",
+                                "bad-receipt")
         totals[entry.beneficiary] += entry.points
     if advance is not None:
         advance(len(entries) - reported)
     mints = _check_mints(parsed, tokens, home) if minted else 0
-    return Folded(dict(totals), dict(minted), len(parsed) - mints, mints)
+    spends = _check_spends(parsed, home) if any(isinstance(e, Spend) for e in parsed) else 0
+    expiries = _check_expiries(parsed, tokens, home) if any(isinstance(e, Expire) for e in parsed) else 0
+    return Folded(dict(totals), dict(minted), len(parsed) - mints - spends - expiries, mints)
 
 
-def _check_mints(parsed: list[Receipt | Mint], tokens: TokenPolicy | None, home: str | None) -> int:
+def _check_expiries(parsed: list, tokens: TokenPolicy | None, home: str | None) -> int:
+    if tokens is None or home is None:
+        raise VerifyFailure("the log holds expiry entries but no token policy is published to check them against",
+                            "bad-expiry")
+    try:
+        return check_expiries(parsed, tokens, home)
+    except ExpireRefused as exc:
+        raise VerifyFailure(f"expiry refused: {exc}", "bad-expiry") from None
+
+
+def _check_spends(parsed: list[Receipt | Mint | Spend], home: str | None) -> int:
+    if home is None:
+        raise VerifyFailure("the log holds spend entries but its instance is not known", "bad-spend")
+    try:
+        return check_spends(parsed, home)
+    except SpendRefused as exc:
+        raise VerifyFailure(f"spend refused: {exc}", "bad-spend") from None
+
+
+def _check_mints(parsed: list[Receipt | Mint | Spend], tokens: TokenPolicy | None, home: str | None) -> int:
     if tokens is None or home is None:
         raise VerifyFailure("the log holds mint entries but no token policy is published to check them against",
                             "bad-mint")

@@ -18,7 +18,7 @@ from fedserver.config import Settings
 from fedserver.errors import HTTPError
 from rewards.balance import Balance
 from rewards.checkpoint import TlogProof, build_tlog_proof
-from rewards.context import RewardsContext, load_context, log_url, token_policy, witness_url
+from rewards.context import RewardsContext, endorsement_policy, load_context, log_url, token_policy, witness_url
 from rewards.logstore import get_state, plan_hashes, read_bundle, read_tile_for_serving
 from rewards.merkle import TreeError, inclusion_plan
 from rewards.minting import UnknownAccount, account_balance, balance_document
@@ -59,6 +59,11 @@ def _ctx(request: web.Request) -> RewardsContext:
     if ctx is None:
         raise HTTPError(503, "rewards are starting")
     return ctx
+
+
+def rewards_context(request: web.Request) -> RewardsContext:
+    """This instance's reward keys and federation, for another package's handler (503 while starting)."""
+    return _ctx(request)
 
 
 async def _lifecycle(app: web.Application):
@@ -104,6 +109,8 @@ async def policy_get(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     body = {**ctx.points.as_dict(), "origin": ctx.keys.origin, "federation_policy": build_policy(ctx.policy())}
     body["tokens"] = token_policy(ctx.settings).as_dict()  # settlement, minting and expiry numbers
+    if ctx.points.version >= 2:  # budget, reciprocal pairs, member quota (rewards/endorse.py)
+        body["endorsement"] = endorsement_policy(ctx.settings).as_dict()
     body["ranking"] = ranking_formula()  # the open ranking's formula, version and parameters
     return web.json_response(body, headers={"Cache-Control": "public, max-age=60"})
 
@@ -182,7 +189,7 @@ async def receipts_post(request: web.Request) -> web.Response:
 async def published_balance(conn, settings: Settings, actor_uri: str) -> Balance:
     """An account's balance over the published (witnessed) part of our log, now: settled points not yet
     converted, points still in the settlement window, tokens (what /rewards/balance serves, for pages)."""
-    found, _size = await account_balance(conn, token_policy(settings), actor_uri)
+    found, _size = await account_balance(conn, settings, actor_uri)
     return found
 
 

@@ -23,8 +23,9 @@ from rewards.context import RewardsContext, RewardsHttp, http_session, load_cont
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
 from rewards.issue import attempt_delivery
 from rewards.logstore import LOG_CHANNEL, release_leader_lock, take_leader_lock
-from rewards.minting import mint_round
+from rewards.minting import expire_round, mint_round
 from rewards.publisher import Publisher
+from rewards.spending import spend_recorder
 from rewards.store import (
     RECEIPT_DELIVERIES,
     ReceiptDelivery,
@@ -38,7 +39,7 @@ from rewards.verify import VerifyFailure, check_head
 log = logging.getLogger("rewards.workers")
 
 LEADER_RETRY_SECONDS = 5.0
-DELIVERY_CONCURRENCY = 20
+DELIVERY_CONCURRENCY = 32
 IDLE_SECONDS = 5.0
 ALERT_KINDS = frozenset({"fork", "rewrite", "truncated"})
 
@@ -121,9 +122,11 @@ async def _checkpoint_round(ctx: RewardsContext, pool: asyncpg.Pool, conn: async
 def receipt_worker(ctx: RewardsContext, pool: asyncpg.Pool, session: RewardsHttp) -> JobWorker:
     """The job worker that delivers our receipts to be countersigned (one per process)."""
     options = WorkerOptions(concurrency=DELIVERY_CONCURRENCY, poll_seconds=IDLE_SECONDS,
-                            shutdown_timeout=ctx.settings.server.shutdown_timeout)
+                            shutdown_timeout=ctx.settings.server.shutdown_timeout,
+                            retry_scale=ctx.settings.federation.retry_delay_scale)
+    spends = spend_recorder(pool)
     return JobWorker(pool, RECEIPT_DELIVERIES,
-                     lambda job: attempt_delivery(ctx, pool, session, ReceiptDelivery.of(job)), options)
+                     lambda job: attempt_delivery(ctx, pool, session, ReceiptDelivery.of(job), spends), options)
 
 
 async def delivery_worker(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -185,7 +188,8 @@ def mint_interval(settlement_seconds: int) -> float:
 
 
 async def mint_worker(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Convert settled points into tokens, on every process (the (account, seq) key keeps each mint single)."""
+    """Convert settled points into tokens and expire unused ones, on every process (the (account, seq) keys keep
+    each mint and each expiry single)."""
     pool, settings = runtime.pool, runtime.settings
     ctx = await _context(pool, settings, stop)
     if ctx is None or not settings.rewards.tokens_enabled:
@@ -193,6 +197,7 @@ async def mint_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await mint_round(pool, ctx)
+            await expire_round(pool, ctx)
         except Exception as exc:  # noqa: BLE001 (keep the worker alive: log, then try again next round)
             _log_failure("rewards: minting failed; retrying", exc)
         await _sleep(stop, mint_interval(settings.rewards.settlement_seconds))

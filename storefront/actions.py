@@ -110,11 +110,11 @@ async def _maker(conn: asyncpg.Connection, listing: ListingRow, username: str | 
 
 
 async def place_order(pool: asyncpg.Pool, publisher: Publisher, http: HttpClient | None, username: str,
-                      listing_ref: str, quantity: object, message: str = "") -> OrderRow:
-    """A local account orders from a listing here or on another server."""
+                      listing_ref: str, quantity: object, message: str = "", pay: str = "krw") -> OrderRow:
+    """A local account orders from a listing here or on another server (`pay`: `krw` or `tokens`)."""
     listing = await listing_to_order(pool, publisher.settings, http, listing_ref)
     async with outbox.acting_as(pool, username) as (conn, actor):
-        return await orders.place_order(conn, publisher, actor, listing, quantity, message)
+        return await orders.place_order(conn, publisher, actor, listing, quantity, message, pay)
 
 
 async def move_order(pool: asyncpg.Pool, publisher: Publisher, ref: str, event: str, *, reason: str = "",
@@ -156,7 +156,8 @@ def order_json(order: OrderRow) -> dict:
     return {
         "id": order.uri, "listing": order.listing_uri, "buyer": order.buyer_uri, "seller": order.seller_uri,
         "quantity": order.quantity, "unit_price_krw": order.unit_price, "shipping_krw": order.shipping_krw,
-        "total_krw": order.total_krw, "payment_method": order.payment_method, "state": order.state,
+        "total_krw": order.total_krw, "payment_method": order.payment_method,
+        "total_tokens": order.total_tokens, "state": order.state,
         "channel": order.channel, "message": order.message, "reason": order.reason,
         "created_at": order.created_at.isoformat(), "updated_at": order.updated_at.isoformat(),
     }

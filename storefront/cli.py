@@ -60,6 +60,7 @@ def add_parsers(commands: argparse._SubParsersAction, account_cmds: argparse._Su
     update.add_argument("--stock", type=int, metavar="N")
     update.add_argument("--description", metavar="TEXT")
     update.add_argument("--status", choices=("active", "paused"))
+    update.add_argument("--token-price", type=int, metavar="N", help="whole tokens for one (0: no longer for tokens)")
     delete = verbs.add_parser("delete", help="delist a product (its page answers 410 Gone)")
     delete.add_argument("listing")
 
@@ -69,6 +70,9 @@ def add_parsers(commands: argparse._SubParsersAction, account_cmds: argparse._Su
     place.add_argument("buyer")
     place.add_argument("listing_url", metavar="LISTING_URL")
     place.add_argument("--quantity", type=int, default=1, metavar="N")
+    place.add_argument("--pay", choices=("krw", "tokens"), default="krw",
+                       help="krw (default: paid in won, outside fedserver) or tokens (the buyer's reward tokens, "
+                            "debited at once)")
     place.add_argument("--message", default="", metavar="TEXT")
     orders = verbs.add_parser("list", help="an account's orders")
     orders.add_argument("account")
@@ -138,6 +142,8 @@ async def product(settings: Settings, args: argparse.Namespace, publisher: Publi
             changes = {k: v for k, v in changes.items() if v is not None}
             if args.stock is not None:
                 changes["stock"] = args.stock
+            if args.token_price is not None:
+                changes["token_price"] = args.token_price or None
             listing = await actions.update_product(pool, publisher, args.listing, changes)
             print(listing.uri)
         else:
@@ -162,9 +168,12 @@ async def order(settings: Settings, args: argparse.Namespace, publisher: Publish
         if args.order_command == "create":
             async with HttpClient(settings) as http:
                 placed = await actions.place_order(pool, publisher, http, args.buyer, args.listing_url,
-                                                   args.quantity, args.message)
-            print(f"ordered {placed.quantity} for {placed.total_krw:,} won (shipping {placed.shipping_krw:,}): "
-                  f"{placed.state}")
+                                                   args.quantity, args.message, args.pay)
+            if placed.total_tokens is not None:
+                print(f"ordered {placed.quantity} for {placed.total_tokens:,} tokens: {placed.state}")
+            else:
+                print(f"ordered {placed.quantity} for {placed.total_krw:,} won (shipping {placed.shipping_krw:,}): "
+                      f"{placed.state}")
             print(placed.uri)
             return 0
         if args.order_command == "list":

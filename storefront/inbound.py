@@ -168,9 +168,12 @@ async def _accept_offer(ctx: InboundContext, conn: asyncpg.Connection, act: Inbo
 async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, result: object) -> store.OrderRow | None:
     """The total the maker's Accept states (the goods and shipping), when it is the goods' price or more."""
     try:
-        total = parse_terms(result).total
+        terms = parse_terms(result)
     except TradeError:
         return order
+    if terms.in_tokens or order.payment_method == "tokens":
+        return order  # a token order's price is its tokens, fixed when it was placed
+    total = terms.total
     subtotal = order.unit_price * order.quantity
     if order.state != "requested" or total is None or total == order.total_krw \
             or not subtotal <= total <= subtotal + 10_000_000:

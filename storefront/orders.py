@@ -18,6 +18,7 @@ import asyncpg
 
 from activities.actor import Actor
 from activities.build import activity_uri, new_object_id
+from activities.listing import TOKENS
 from activities.trade import (
     Terms,
     build_accept_offer,
@@ -30,8 +31,11 @@ from activities.trade import (
 from activities.urls import BadId, id_host
 from fedserver.publish import Publisher
 from fedserver.repo import actors as actors_repo
+from rewards import spend_store
+from rewards.receipts import ReceiptRefused
+from rewards.spending import CheckedSpend, SpendAccepted, append_spend
 
-from . import messages, rules, store
+from . import messages, rules, store, tokens
 from .rules import MoveRefused
 from .store import ListingRow, OrderRow
 
@@ -73,34 +77,51 @@ async def _actor(conn: asyncpg.Connection, uri: str) -> Actor:
 
 async def _new_order(conn: asyncpg.Connection, listing: ListingRow, buyer: Actor, quantity: int, *, uri: str,
                      channel: str, offer_uri: str | None = None, message: str = "",
-                     thread_uri: str | None = None) -> OrderRow | None:
+                     thread_uri: str | None = None, total_tokens: int | None = None) -> OrderRow | None:
     shipping, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
     return await store.insert_order(
         conn, uri=uri, offer_uri=offer_uri, listing_id=listing.id, buyer_id=buyer.id, seller_id=listing.seller_id,
         quantity=quantity, unit_price=listing.price, shipping_krw=shipping, total_krw=total, channel=channel,
-        message=message[:1000], thread_uri=thread_uri)
+        message=message[:1000], thread_uri=thread_uri, payment_method="krw" if total_tokens is None else "tokens",
+        total_tokens=total_tokens)
 
 
 async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
-                      quantity: object, message: str = "") -> OrderRow:
+                      quantity: object, message: str = "", pay: str = "krw") -> OrderRow:
     """A local buyer orders: from a listing here (taken at once when it accepts automatically), or from
-    another server's listing (an Offer goes to its maker)."""
+    another server's listing (an Offer goes to its maker).
+
+    `pay="tokens"` pays with the buyer's reward tokens: they are debited here and now (refused at once,
+    nothing stored, when they do not cover the order), and the spend goes to the maker's instance.
+    """
     quantity = check_orderable(listing, buyer.id, quantity)
+    if pay not in tokens.PAYMENT_METHODS:
+        raise OrderError(f"pay must be one of {', '.join(tokens.PAYMENT_METHODS)}")
     uri = order_url(publisher.settings.base_url)
+    cost: int | None = None
+    if pay == "tokens":
+        try:
+            cost = tokens.token_cost(listing, quantity)
+            await tokens.pay(conn, publisher.settings, buyer_uri=buyer.uri, order_uri=uri, listing=listing,
+                             quantity=quantity, cost=cost)
+        except tokens.TokenPaymentRefused as exc:
+            raise OrderError(str(exc)) from None
     if listing.is_local:
         seller = await _actor(conn, listing.seller_uri)
-        order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="local", message=message)
+        order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="local", message=message,
+                                 total_tokens=cost)
         assert order is not None
         await messages.tell(conn, publisher, buyer, seller, messages.new_order_text(order, listing.title),
                             order_uri=order.uri)
         return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller))
     offer_uri = activity_uri(buyer.uri, "offer", new_object_id())
     order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer_uri,
-                             message=message)
+                             message=message, total_tokens=cost)
     assert order is not None
     # The maker adds shipping, which a listing's FEP-0837 fields do not tell: the Offer asks for the goods'
-    # price, and the maker's Accept states the total the buyer pays.
-    agreement = build_agreement(uri, listing.uri, quantity, listing.price * quantity, currency=listing.currency)
+    # price, and the maker's Accept states the total the buyer pays. A token order states its tokens.
+    agreement = build_agreement(uri, listing.uri, quantity, listing.price * quantity, currency=listing.currency) \
+        if cost is None else build_agreement(uri, listing.uri, quantity, cost, currency=TOKENS)
     offer = build_offer(buyer.uri, offer_uri, agreement, listing.seller_uri)
     if message:
         offer["content"] = message[:1000]
@@ -129,11 +150,19 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     except BadId:
         raise OrderError("the Agreement's id is not a URL") from None
     _, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
-    if terms.total is not None and terms.total not in (listing.price * quantity, total):
+    cost: int | None = None
+    if terms.in_tokens:
+        try:
+            cost = tokens.token_cost(listing, quantity)
+        except tokens.TokenPaymentRefused as exc:
+            raise OrderError(str(exc)) from None
+        if terms.total != cost:
+            raise OrderError(f"{quantity} of this product cost {cost} tokens, not {terms.total}")
+    elif terms.total is not None and terms.total not in (listing.price * quantity, total):
         raise OrderError(f"the price of {quantity} is {listing.price * quantity} won, not {terms.total}")
     message = offer.get("content") if isinstance(offer.get("content"), str) else ""
     order = await _new_order(conn, listing, buyer, quantity, uri=uri, channel="fep", offer_uri=offer["id"],
-                             message=message)
+                             message=message, total_tokens=cost)
     if order is None:
         return None  # the same Offer (or Agreement) again: one order
     seller = await _actor(conn, listing.seller_uri)
@@ -189,9 +218,22 @@ class Parties:
 
 async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, event: str, party: str, *,
                reason: str = "", details: str = "", listing: ListingRow | None = None,
-               parties: Parties | None = None) -> OrderRow:
-    """Make one move (MoveRefused, or OrderError when the stock is short), record it and tell the other party."""
+               parties: Parties | None = None, by_spend: bool = False) -> OrderRow:
+    """Make one move (MoveRefused, or OrderError when the stock is short), record it and tell the other party.
+
+    A token order is paid by its countersigned spend, never by hand: when the maker's instance holds
+    both the acceptance and the spend, the order moves on to `paid` (`by_spend`); when the buyer's
+    order ends cancelled or rejected, its tokens go back (tokens.give_back). Its buyer cannot cancel it
+    (the tokens left at once; the maker cancels and returns them), unless its spend was refused
+    (`by_spend`: storefront.workers).
+    """
     target = rules.next_state(order.state, event, party)
+    if event == "pay" and order.payment_method == "tokens" and order.seller_is_local and not by_spend:
+        raise MoveRefused("a token order is marked paid by the buyer's countersigned spend, not by hand")
+    if event == "cancel" and party == "buyer" and order.payment_method == "tokens" and order.buyer_is_local \
+            and not by_spend:  # its tokens are spent from the start: only the maker's cancel returns them
+        raise MoveRefused("an order paid with tokens is cancelled by the maker, who returns the tokens; "
+                          "ask the maker to cancel it")
     listing = listing or await store.get_listing(conn, order.listing_id)
     assert listing is not None
     reserved: int | None = None
@@ -209,7 +251,52 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
     if moved is None:
         raise MoveRefused(f"the order is no longer {order.state}: it cannot be {rules.done_word(event)} now")
     await _announce(conn, publisher, moved, listing, event, party, reason, details, parties)
+    if moved.payment_method == "tokens":
+        return await settle_tokens(conn, publisher, moved, listing, parties)
     return moved
+
+
+async def receive_spend(conn: asyncpg.Connection, publisher: Publisher, checked: CheckedSpend) -> SpendAccepted:
+    """A member instance's spend (or undo-spend) for an order of a listing here, checked against the listing
+    and the order, countersigned into our log; an accepted order it pays moves on to `paid` (ReceiptRefused
+    with the reason otherwise, nothing written)."""
+    spend = checked.spend
+    known = await spend_store.get_spend_by_id(conn, spend.id)
+    if known is not None:
+        return await append_spend(conn, checked, known)  # a replay: the same countersignature, or 409 for other text
+    listing = await store.get_listing_by_uri(conn, spend.listing)
+    if listing is None or not listing.is_local or listing.seller_uri != spend.seller:
+        raise ReceiptRefused(422, f"no listing {spend.listing} of {spend.seller} here")
+    order = await store.get_order_by_uri(conn, spend.order)
+    if order is not None and (order.listing_id != listing.id or order.buyer_uri != spend.account
+                              or order.quantity != spend.quantity or order.total_tokens != spend.tokens):
+        raise ReceiptRefused(422, f"the spend does not match order {order.uri}: {order.quantity} for "
+                                  f"{order.total_tokens} tokens by {order.buyer_uri}")
+    if spend.kind == "spend":
+        if order is None and (listing.token_price is None or listing.token_price * spend.quantity != spend.tokens):
+            raise ReceiptRefused(422, f"{spend.quantity} of {spend.listing} do not cost {spend.tokens} tokens")
+        if order is not None and order.state in ("rejected", "cancelled"):
+            raise ReceiptRefused(409, f"order {order.uri} was {order.state}: there is nothing to pay")
+    elif order is None or order.state not in ("rejected", "cancelled"):
+        raise ReceiptRefused(409, f"order {spend.order} is not cancelled or rejected here: its tokens stay spent")
+    accepted = await append_spend(conn, checked, None)
+    if spend.kind == "spend" and order is not None and order.state == "accepted":
+        try:
+            await settle_tokens(conn, publisher, order, listing)
+        except MoveRefused:
+            pass  # moved meanwhile: the spend is in, and the order's next acceptance pays it
+    return accepted
+
+
+async def settle_tokens(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow,
+                        listing: ListingRow | None = None, parties: Parties | None = None) -> OrderRow:
+    """What a token order's state asks of this instance now: the maker's side marks an accepted order paid
+    once its spend is in; the buyer's side gives the tokens of a cancelled or rejected order back."""
+    if order.seller_is_local and order.state == "accepted" and await tokens.spend_is_in(conn, order.uri):
+        return await move(conn, publisher, order, "pay", "seller", listing=listing, parties=parties, by_spend=True)
+    if order.buyer_is_local and order.state in ("cancelled", "rejected"):
+        await tokens.give_back(conn, publisher.settings, order.uri)
+    return order
 
 
 async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow, event: str,
@@ -227,7 +314,9 @@ async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: Order
         parties = Parties(await _actor(conn, order.buyer_uri), await _actor(conn, order.seller_uri))
     mover, counterpart = (parties.seller, parties.buyer) if party == "seller" else (parties.buyer, parties.seller)
     profile = await store.get_seller_profile(conn, mover.id) if event == "accept" else None
-    if profile is not None:
+    if profile is not None and order.total_tokens is not None:
+        details = f"토큰 {order.total_tokens}개로 결제하는 주문입니다. {messages.business_text(profile)}"
+    elif profile is not None:
         details = f"{messages.payment_text(profile)} {messages.business_text(profile)}"
     text = messages.move_text(order, listing.title, reason=reason, details=details)
     if other_local or order.channel == "dm":
@@ -245,7 +334,11 @@ async def _send_activity(conn: asyncpg.Connection, publisher: Publisher, order: 
     new_id = activity_uri(mover.uri, kind, new_object_id())
     offer = {"id": order.offer_uri, "type": "Offer", "actor": order.buyer_uri,
              "object": build_agreement(order.uri, listing.uri, order.quantity, order.total_krw)}
-    if event == "accept":
+    if event == "accept" and order.total_tokens is not None:
+        agreement = build_agreement(order.uri, listing.uri, order.quantity, order.total_tokens, currency=TOKENS,
+                                    attributed_to=mover.uri, content=f"<p>{escape(text)}</p>")
+        activity = build_accept_offer(mover.uri, new_id, offer, agreement, counterpart.uri)
+    elif event == "accept":
         assert profile is not None
         agreement = build_agreement(order.uri, listing.uri, order.quantity, order.total_krw,
                                     attributed_to=mover.uri, content=f"<p>{escape(text)}</p>",

@@ -111,7 +111,7 @@ def _text(settings: Settings, listing: ListingRow | ProductDraft, tags: Sequence
     base = f"{settings.base_url}/tags/"
     stock = listing.stock
     return ListingText(title=listing.title, price=listing.price, available=stock, shipping=listing.shipping_krw,
-                       free_shipping_over=listing.free_shipping_over,
+                       free_shipping_over=listing.free_shipping_over, token_price=listing.token_price,
                        description_html=compose_html(listing.description, {}) if listing.description else "",
                        hashtags=tuple((tag, base + quote(tag)) for tag in tags))
 
@@ -165,7 +165,7 @@ async def own_listing(conn: asyncpg.Connection, actor: Actor, listing_id: int) -
     return listing
 
 
-_FEDERATED = ("title", "price", "description", "shipping_krw", "free_shipping_over")
+_FEDERATED = ("title", "price", "description", "shipping_krw", "free_shipping_over", "token_price")
 
 
 async def update_product(conn: asyncpg.Connection, publisher: Publisher, actor: Actor, listing_id: int,

@@ -231,12 +231,12 @@ async def release_stock(conn: asyncpg.Connection, listing_id: int, quantity: int
 async def upsert_remote_listing(conn: asyncpg.Connection, object_id: int, seller_id: int, listing: Listing) -> None:
     """Keep what a remote Note's FEP-0837 fields say, for discovery (a new version replaces the old)."""
     await conn.execute(
-        """INSERT INTO listings (object_id, seller_id, is_local, title, currency, price, stock)
-           VALUES ($1, $2, false, $3, $4, $5, $6)
+        """INSERT INTO listings (object_id, seller_id, is_local, title, currency, price, stock, token_price)
+           VALUES ($1, $2, false, $3, $4, $5, $6, $7)
            ON CONFLICT (object_id) DO UPDATE SET title = EXCLUDED.title, currency = EXCLUDED.currency,
-               price = EXCLUDED.price, stock = EXCLUDED.stock, updated_at = now()
+               price = EXCLUDED.price, stock = EXCLUDED.stock, token_price = EXCLUDED.token_price, updated_at = now()
            WHERE NOT listings.is_local""",
-        object_id, seller_id, listing.title, listing.currency, listing.price, listing.available,
+        object_id, seller_id, listing.title, listing.currency, listing.price, listing.available, listing.token_price,
     )
 
 
@@ -268,6 +268,7 @@ class OrderRow:
     shipping_krw: int
     total_krw: int
     payment_method: str
+    total_tokens: int | None
     channel: str
     state: str
     reserved: int
@@ -280,7 +281,7 @@ class OrderRow:
 
 _ORDER_COLUMNS = """r.id, r.uri, r.offer_uri, r.listing_id, o.uri AS listing_uri, r.buyer_id, b.uri AS buyer_uri,
             b.is_local AS buyer_is_local, r.seller_id, s.uri AS seller_uri, s.is_local AS seller_is_local,
-            r.quantity, r.unit_price, r.shipping_krw, r.total_krw, r.payment_method, r.channel, r.state,
+            r.quantity, r.unit_price, r.shipping_krw, r.total_krw, r.payment_method, r.total_tokens, r.channel, r.state,
             r.reserved, r.message, r.reason, r.thread_uri, r.created_at, r.updated_at"""
 _ORDER_JOINS = """JOIN listings l ON l.id = r.listing_id JOIN objects o ON o.id = l.object_id
             JOIN actors b ON b.id = r.buyer_id JOIN actors s ON s.id = r.seller_id"""
@@ -294,19 +295,20 @@ def _order(row: asyncpg.Record | None) -> OrderRow | None:
 async def insert_order(conn: asyncpg.Connection, *, uri: str, offer_uri: str | None, listing_id: int, buyer_id: int,
                        seller_id: int, quantity: int, unit_price: int, shipping_krw: int, total_krw: int,
                        channel: str, message: str = "", thread_uri: str | None = None,
-                       payment_method: str = "krw") -> OrderRow | None:
+                       payment_method: str = "krw", total_tokens: int | None = None) -> OrderRow | None:
     """Store a new (requested) order once, with its first event: None when its Agreement id or Offer was seen."""
     return _order(await conn.fetchrow(
         f"""WITH r AS (
                 INSERT INTO orders (uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price,
-                                    shipping_krw, total_krw, channel, message, thread_uri, payment_method)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                    shipping_krw, total_krw, channel, message, thread_uri, payment_method,
+                                    total_tokens)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                 ON CONFLICT DO NOTHING RETURNING *),
             event AS (INSERT INTO order_events (order_id, event, party, state, note)
                       SELECT id, 'order', 'buyer', 'requested', $11 FROM r)
             SELECT {_ORDER_COLUMNS} FROM r {_ORDER_JOINS}""",
         uri, offer_uri, listing_id, buyer_id, seller_id, quantity, unit_price, shipping_krw, total_krw, channel,
-        message, thread_uri, payment_method,
+        message, thread_uri, payment_method, total_tokens,
     ))
 
 
@@ -354,6 +356,17 @@ async def set_order_total(conn: asyncpg.Connection, order_id: int, *, shipping_k
                        RETURNING *)
             SELECT {_ORDER_COLUMNS} FROM r {_ORDER_JOINS}""",
         order_id, shipping_krw, total_krw))
+
+
+async def token_orders_refused(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> list[tuple[int, str]]:
+    """(id, why) of our buyers' token orders still open whose spend the maker's instance refused for good."""
+    rows = await conn.fetch(
+        """SELECT r.id, s.reason FROM orders r
+           JOIN token_spends s ON s.order_uri = r.uri AND s.kind = 'spend' AND s.state = 'refused'
+           JOIN actors b ON b.id = r.buyer_id AND b.is_local
+           WHERE r.payment_method = 'tokens' AND r.state IN ('requested', 'accepted') ORDER BY r.id LIMIT $1""",
+        limit)
+    return [(r["id"], r["reason"]) for r in rows]
 
 
 async def list_orders(conn: asyncpg.Connection, account_id: int, role: str | None, *,

@@ -7,24 +7,34 @@ is served only to a request signed by one of its parties; everyone else gets 404
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 
 from activities.actor import build_tombstone
 from activities.listing import with_available
 from activities.text import compose_html
 from activities.trade import build_agreement
-from fedserver.app_keys import POOL, SETTINGS
+from fedserver.app_keys import POOL, PUBLISHER, SETTINGS
+from fedserver.auth import viewer
 from fedserver.auth.signed import signed_reader
 from fedserver.documents import activity_response, wants_activitypub
 from fedserver.errors import HTTPError
+from fedserver.jobs.batcher import Batcher, Write
+from fedserver.publish import Publisher
 from fedserver.repo import actors as actors_repo
 from fedserver.repo import statuses as statuses_repo
 from fedserver.templates import cached_page, render_page
+from rewards import spend_store
+from rewards.receipts import ReceiptRefused
+from rewards.spending import CheckedSpend, SpendAccepted, check_spend
+from rewards.web import rewards_context
 
 from . import store
-from .orders import party_of
+from .orders import party_of, receive_spend
 
 NOT_FOUND = "no such listing"
+# Spends checked by the handlers, written in group-committed batches.
+SPENDS: web.AppKey[Batcher[CheckedSpend, SpendAccepted | ReceiptRefused]] = web.AppKey("storefront_spends", Batcher)
 
 
 @cached_page
@@ -44,7 +54,11 @@ async def listing_get(request: web.Request) -> web.Response:
             if seller is None:
                 raise HTTPError(404, NOT_FOUND)
             # The maker's description (plain text); the Note's content repeats title, price and stock for Mastodon.
-            return render_page(request, "listing.html", listing=listing,
+            session = viewer(request)
+            tokens_held = await spend_store.wallet_available(
+                conn, f"{request.config_dict[SETTINGS].base_url}/users/{session.username}") \
+                if session is not None and listing.token_price else None
+            return render_page(request, "listing.html", listing=listing, tokens_held=tokens_held,
                                description=compose_html(listing.description, {}) if listing.description else "",
                                images=[a for a in post.data.get("attachment") or []
                                        if isinstance(a, dict) and a.get("type") != "Link" and a.get("url")],
@@ -71,7 +85,52 @@ async def order_get(request: web.Request) -> web.Response:
     return response
 
 
+async def spends_post(request: web.Request) -> web.Response:
+    """`POST /rewards/spends`: a member instance's spend of its buyer's tokens on a listing here (or the undo of
+    one), as a signed rewards/spend/v1 note: checked, countersigned and appended to our log; the answer
+    carries our countersignature line, like `/rewards/receipts`."""
+    ctx = rewards_context(request)
+    body = await request.read()
+    try:
+        checked = await check_spend(ctx, request.config_dict[POOL], body)
+        accepted = await request.config_dict[SPENDS].submit(checked)
+    except ReceiptRefused as exc:
+        raise HTTPError(exc.status, exc.message) from None
+    except asyncpg.UniqueViolationError:  # the same spend, committed by a concurrent request: seen on retry
+        raise HTTPError(503, "this order's spend is being recorded; retry") from None
+    if isinstance(accepted, ReceiptRefused):
+        raise HTTPError(accepted.status, accepted.message)
+    return web.json_response({"index": accepted.index, "countersignature": accepted.countersignature,
+                              "origin": ctx.keys.origin, "duplicate": accepted.duplicate})
+
+
+def spend_writer(publisher: Publisher) -> Write:
+    """Record a batch of checked spends in one transaction (one commit for all who arrived together); a refused
+    spend is refused before it writes anything, so it is returned as its refusal and the others stand."""
+
+    async def write(conn: asyncpg.Connection, items: list[CheckedSpend]) -> list[SpendAccepted | ReceiptRefused]:
+        results: list[SpendAccepted | ReceiptRefused] = []
+        async with conn.transaction():
+            for checked in items:
+                try:
+                    results.append(await receive_spend(conn, publisher, checked))
+                except ReceiptRefused as exc:
+                    results.append(exc)
+        return results
+
+    return write
+
+
+async def _spends_lifecycle(app: web.Application):
+    app[SPENDS] = Batcher(app[POOL], spend_writer(app[PUBLISHER]), name="token-spends", max_batch=128,
+                          max_flushers=2)
+    yield
+    await app[SPENDS].stop()
+
+
 def setup_routes(app: web.Application) -> None:
-    """Register the listing and order documents."""
+    """Register the listing and order documents, and the endpoint that countersigns token spends."""
+    app.cleanup_ctx.append(_spends_lifecycle)
     app.router.add_get("/listings/{id:[0-9]{1,18}}", listing_get)
     app.router.add_get("/orders/{id:[0-9]{1,20}}", order_get)
+    app.router.add_post("/rewards/spends", spends_post)

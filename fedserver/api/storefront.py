@@ -144,7 +144,8 @@ async def orders_get(request: web.Request) -> web.Response:
 
 @require_scopes(*WRITE)
 async def orders_post(request: web.Request) -> web.Response:
-    """POST /api/v1/storefront/orders: order `quantity` of a listing (`listing`: its URL or local id)."""
+    """POST /api/v1/storefront/orders: order `quantity` of a listing (`listing`: its URL or local id), paid
+    in won (`pay=krw`, the default) or with the caller's reward tokens (`pay=tokens`)."""
     caller = require_user(request)
     params = await body_params(request)
     listing = params.string("listing", max_len=2000, required=True) or ""
@@ -153,7 +154,8 @@ async def orders_post(request: web.Request) -> web.Response:
     try:
         order = await actions.place_order(request.config_dict[POOL], request.config_dict[PUBLISHER],
                                           request.config_dict[HTTP], caller.username or "", listing, quantity,
-                                          params.string("message", max_len=1000) or "")
+                                          params.string("message", max_len=1000) or "",
+                                          params.string("pay", max_len=10) or "krw")
     except (ProductError, OrderError, outbox.OutboxError) as exc:
         raise _refused(exc) from None
     return web.json_response(actions.order_json(order))

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from rewards import web as rewards_web
 from rewards.logstore import get_state
-from rewards.store import balance, recent_receipts
+from rewards.store import recent_receipts, unpublished_points
 from storefront import actions
 from storefront import store as shop_store
 from storefront.products import ProductDraft, ProductError, check_draft
@@ -48,7 +48,7 @@ async def _dashboard(request: web.Request, session: Session, *, status: int = 20
         orders = await shop_store.order_lines(conn, session.account_id, "seller")
         products = await shop_store.shop_items(conn, seller_id=session.account_id, limit=100)
         published_size = (await get_state(conn)).published_size or 0
-        _, pending, _ = await balance(conn, me.uri, published_size)  # points not yet in a witnessed checkpoint
+        pending = await unpublished_points(conn, me.uri, published_size)  # not yet in a witnessed checkpoint
         standing = await rewards_web.published_balance(conn, request.config_dict[SETTINGS], me.uri)
         receipts = await recent_receipts(conn, me.uri)
     forms.setdefault("post_form", {})

@@ -83,7 +83,7 @@ async def test_every_list_command_prints_json_with_what_was_made(env, pool):
     assert as_json(env, "rewards", "alerts", "--all") == []
     policy = as_json(env, "rewards", "policy")
     assert set(policy["keys"]) == {"receipts", "log", "witness"} and policy["origin"] == "127.0.0.1:8999/rewards/v1"
-    assert policy["points"]["version"] == 1 and policy["members"] == []
+    assert policy["points"]["version"] == 2 and policy["members"] == []
     assert policy["keys"]["receipts"] in run(env, "rewards", "policy")
 
 
@@ -158,7 +158,8 @@ async def test_rewards_verify_reports_progress_for_each_entry_fetched_and_verifi
             assert await interact(b, bob, post, alice, kind)
         await deliver_all(b)
         assert await publish_live(a)
-        monkeypatch.setattr(rewards.verify, "PROGRESS_STEP", 2)  # 3 receipts: reported as 2, then 1
+        # 5 receipts (policy 2: the share and the reply also issue bob's curation receipts): reported 2, 2, 1
+        monkeypatch.setattr(rewards.verify, "PROGRESS_STEP", 2)
         calls: list[tuple[int, int | None, str | None]] = []
 
         def advance(n: int = 1, *, total: int | None = None, description: str | None = None) -> None:
@@ -169,11 +170,11 @@ async def test_rewards_verify_reports_progress_for_each_entry_fetched_and_verifi
         async with http_session(b.settings) as session:
             report = await rewards.verify.verify_log(LogClient(session, f"{a.url}/rewards/log"), b.ctx.policy(),
                                                      keys, None, advance)
-        assert report.size == 3
-        assert calls[0] == (0, 6, "fetching 3 entries")
+        assert report.size == 5
+        assert calls[0] == (0, 10, "fetching 5 entries")
         assert sum(n for n, _, _ in calls) == 2 * report.size
-        verifying = calls.index((0, None, "verifying 3 receipts"))
-        assert [n for n, _, _ in calls[verifying + 1:]] == [2, 1]
+        verifying = calls.index((0, None, "verifying 5 receipts"))
+        assert [n for n, _, _ in calls[verifying + 1:]] == [2, 2, 1]
     finally:
         await stop_live_instance(pg_cluster, b)
         await stop_live_instance(pg_cluster, a)

@@ -9,7 +9,6 @@ import aiohttp
 import pytest
 
 from fedserver.accounts import create_account, validate_new_account
-
 from rewards.client import LogClient
 from rewards.context import http_session
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
@@ -32,10 +31,14 @@ from tests.support.rewards import (
     stop_live_instance,
 )
 
+# These tests are about logs and witnesses: their entry counts are those of policy 1 (no curation
+# receipts), which instances keep supporting. Policy 2 is in test_rewards_policy_v2.py.
+POLICY_1 = {"FEDSERVER_REWARDS__POLICY_VERSION": "1"}
+
 
 @pytest.fixture
 async def trio(pg_cluster, tmp_path):
-    instances = [await start_live_instance(pg_cluster, tmp_path, name) for name in ("a", "b", "c")]
+    instances = [await start_live_instance(pg_cluster, tmp_path, name, POLICY_1) for name in ("a", "b", "c")]
     for x in instances:
         others = [y for y in instances if y is not x]
         await befriend(x, others[0])

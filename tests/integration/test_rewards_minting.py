@@ -127,7 +127,9 @@ async def _settled_and_published(session: aiohttp.ClientSession, a: Instance, po
 
 @pytest.mark.slow
 async def test_points_settle_mint_and_every_balance_recomputes_from_the_log(pg_cluster, tmp_path):
-    async with running_instances(pg_cluster, tmp_path, "ab", FAST) as (a, b):
+    # Policy 1: bob's share and reply earn him no curation share here, so he stays below the threshold.
+    async with running_instances(pg_cluster, tmp_path, "ab", {**FAST, "FEDSERVER_REWARDS__POLICY_VERSION": "1"}
+                                 ) as (a, b):
         await _run(a, "rewards", "peer", "add", b.base_url)
         await _run(b, "rewards", "peer", "add", a.base_url)
         policies = {x.port: parse_policy((Path(x.env["FEDSERVER_STORAGE__DATA_DIR"]) / "rewards-policy.txt")
@@ -197,6 +199,8 @@ async def test_points_settle_mint_and_every_balance_recomputes_from_the_log(pg_c
         tampered = await _sql(b, "UPDATE rewards_receipts SET beneficiary_uri = beneficiary_uri || '#x' "
                                  "WHERE beneficiary_uri = $1 RETURNING idx", bob)
         assert len(tampered) == 1
+        b.kill()  # a running server keeps the balances it folded; started again, it reads the tampered index
+        await asyncio.to_thread(b.start)
         found = await asyncio.to_thread(a.command, "rewards", "verify", b.base_url, "--balances")
         assert found.returncode == 2, (found.stdout, found.stderr)
         assert f"ok: 127.0.0.1:{b.port}/rewards/v1 size" in found.stdout  # the log itself still verifies

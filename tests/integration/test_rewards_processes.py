@@ -93,8 +93,8 @@ async def test_three_members_witness_each_other_and_verify(cluster):
     await _run(c, "like", "carol", bobs_post)
     issued = [row["receipt_id"] for x in cluster
               for row in await _sql(x, "SELECT receipt_id FROM rewards_receipt_deliveries")]
-    assert len(issued) == 6
-    expected = {a.port: 5, b.port: 4, c.port: 3}
+    assert len(issued) == 9  # policy 2: each reply and share also issues the curator's receipt
+    expected = {a.port: 8, b.port: 5, c.port: 5}
     seen_checkpoints: set[bytes] = set()
     async with aiohttp.ClientSession() as session:
         deadline = time.monotonic() + 60
@@ -114,7 +114,7 @@ async def test_three_members_witness_each_other_and_verify(cluster):
         for policy in policies.values():
             assert len(verify_checkpoint(checkpoint, policy).cosigned_at) >= 2
     rows = await _sql(b, "SELECT receipt_id FROM rewards_receipt_deliveries WHERE state = 'delivered'")
-    assert len(rows) == 2
+    assert len(rows) == 3
     # Each receipt sits, byte for byte, in the issuer's and the beneficiary's logs, and nowhere else.
     for rid in issued:
         copies = [leaf for x in cluster for leaf in logs[x.port] if f"\nid {rid}\n".encode() in leaf]
@@ -125,7 +125,7 @@ async def test_three_members_witness_each_other_and_verify(cluster):
             assert result.returncode == 0, (x.port, y.port, result.stderr)
             assert "both signatures verified" in result.stdout
     totals = await asyncio.to_thread(b.command, "rewards", "verify", a.base_url)
-    assert f"{1 + 3 + 2:>8}  {alice}" in totals.stdout
+    assert f"{1 + 3 + 2 + 1:>8}  {alice}" in totals.stdout  # and 1, her curation share of her reply to carol
     assert await _sql(a, "SELECT * FROM rewards_alerts") == []
 
 

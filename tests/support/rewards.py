@@ -114,14 +114,14 @@ class LiveInstance:
         return self.settings.instance.domain
 
 
-async def start_live_instance(cluster, tmp_path, name: str) -> LiveInstance:
-    """Create a database, settings for http://127.0.0.1:PORT and serve the app there."""
+async def start_live_instance(cluster, tmp_path, name: str, environ: dict[str, str] | None = None) -> LiveInstance:
+    """Create a database, settings for http://127.0.0.1:PORT (plus `environ`) and serve the app there."""
     url = await cluster.create_database()
     port = free_port()
     settings = load_settings(environ={
         "FEDSERVER_INSTANCE__DOMAIN": f"127.0.0.1:{port}", "FEDSERVER_INSTANCE__SCHEME": "http",
         "FEDSERVER_DATABASE__URL": url, "FEDSERVER_STORAGE__DATA_DIR": str(tmp_path / name),
-        "FEDSERVER_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
+        "FEDSERVER_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true", **(environ or {}),
     })
     pool = await asyncpg.create_pool(url, min_size=1, max_size=8, init=init_connection)
     server = TestServer(create_app(settings, pool), host="127.0.0.1", port=port)

@@ -188,7 +188,8 @@ def test_the_io_check_would_catch_a_pure_module_importing_the_database():
 
 
 # Modules that may hold SQL: the repositories, rewards' own store modules, and the database plumbing.
-SQL_HOMES = ("fedserver.repo", "rewards.store", "rewards.logstore", "storefront.store", "fedserver.db")
+SQL_HOMES = ("fedserver.repo", "rewards.store", "rewards.logstore", "rewards.spend_store", "storefront.store",
+             "fedserver.db")
 _QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
 _SQL_WORDS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "LOCK ", "NOTIFY ", "WITH ")
 

@@ -10,6 +10,7 @@ from rewards.note import Ed25519Signer, add_signatures, parse_note, sign_note, v
 from rewards.receipt import (
     ALL_KINDS,
     RECEIPT_HEADER,
+    V1_KINDS,
     Receipt,
     ReceiptError,
     build_receipt,
@@ -50,8 +51,9 @@ def test_receipt_is_frozen():
 
 
 def test_all_kinds_and_reversals_are_accepted():
-    assert ALL_KINDS == {"like", "announce", "reply", "undo-like", "undo-announce", "undo-reply"}
-    for kind in ALL_KINDS:
+    assert V1_KINDS == {"like", "announce", "reply", "undo-like", "undo-announce", "undo-reply"}
+    assert ALL_KINDS == V1_KINDS | {"curate-share", "curate-reply", "undo-curate-share", "undo-curate-reply"}
+    for kind in V1_KINDS:
         points = -1 if kind.startswith("undo-") else 2
         r = dataclasses.replace(REFERENCE, kind=kind, points=points)
         assert parse_receipt(build_receipt(r)) == r
@@ -128,3 +130,46 @@ def test_receipt_signed_by_issuer_and_countersigned_is_one_leaf():
     assert verified.verified_names() == {issuer.name, counterparty.name}
     assert parse_receipt(parse_note(leaf).text) == REFERENCE
     assert parse_note(leaf).text.startswith(RECEIPT_HEADER + "\n")
+
+
+V2_TEXT = (
+    "rewards/receipt/v2\n"
+    "id b.example/r/01JABCD7Q3\n"
+    "policy 2\n"
+    "kind curate-share\n"
+    "actor https://b.example/users/xavier\n"
+    "object https://a.example/posts/42\n"
+    "author https://a.example/users/yara\n"
+    "beneficiary https://b.example/users/xavier\n"
+    "points 1\n"
+    "time 1767225600\n"
+)
+
+
+def test_v2_curation_receipt_names_author_and_curator_and_round_trips():
+    r = parse_receipt(V2_TEXT)
+    assert (r.kind, r.policy, r.author, r.beneficiary) == ("curate-share", 2, "https://a.example/users/yara",
+                                                           "https://b.example/users/xavier")
+    assert r.counterparty == "https://a.example/users/yara" and r.is_curation and not r.is_same_instance
+    assert build_receipt(r) == V2_TEXT
+    for kind in ALL_KINDS:
+        earner = r.actor if kind.removeprefix("undo-").startswith("curate-") else r.author
+        v2 = dataclasses.replace(r, kind=kind, beneficiary=earner, points=-1 if kind.startswith("undo-") else 2)
+        assert parse_receipt(build_receipt(v2)) == v2
+
+
+@pytest.mark.parametrize("text, message", [
+    (V2_TEXT.replace("beneficiary https://b.example/users/xavier", "beneficiary https://a.example/users/yara"),
+     "the actor"),
+    (V2_TEXT.replace("policy 2", "policy 1"), "names no author"),
+    (REFERENCE_TEXT.replace("kind like", "kind curate-share"), "needs policy 2"),
+])
+def test_v2_receipts_name_who_earns_and_v1_has_no_curation(text, message):
+    with pytest.raises(ReceiptError, match=message):
+        parse_receipt(text)
+
+
+def test_same_instance_receipt_is_recognised():
+    r = dataclasses.replace(parse_receipt(V2_TEXT), kind="like", author="https://b.example/users/yara",
+                            beneficiary="https://b.example/users/yara")
+    assert r.is_same_instance and not r.is_curation

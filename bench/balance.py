@@ -1,0 +1,185 @@
+"""Balance queries at 10^6 receipts: `GET /rewards/balance/<acct>` latency, server side and over HTTP.
+
+Run: .venv/bin/python bench/balance.py [receipts] [queries] [accounts]
+Database: see bench/benchdb.py (a database is created and dropped on the server).
+
+Builds a log of `receipts` receipts (like, announce and reply, times spread over the last 30
+days) credited to `accounts` local accounts (Zipf-like: a few busy makers, many quiet ones),
+with a mint for each busy one, COPYed into the log and its index as the counterparty would
+append them (the signature bytes are real Ed25519 signatures of one receipt, reused: the
+balance reads and folds the entries, it does not verify them; `rewards verify` does). The
+whole log counts as published. Then times `balance_document` (what the endpoint computes:
+the account's entries, parsed and folded) and the whole HTTP GET, one request at a time, for
+random accounts (weighted like the receipts, so busy accounts are asked about more), and
+separately for the busiest account. A server keeps each account's running fold
+(rewards/balance_state.py): an account's first query after start reads all its entries, later ones
+only what was appended since; both are printed. Prints p50/p99; target: p99 under 5 ms at 10^6
+receipts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from bench.benchdb import create_database, database_server, drop_database  # noqa: E402
+from bench.rewards_append import percentile  # noqa: E402
+from fedserver.accounts import create_account, validate_new_account  # noqa: E402
+from fedserver.app import create_app  # noqa: E402
+from fedserver.config import load_settings  # noqa: E402
+from fedserver.db import init_connection  # noqa: E402
+from rewards.context import load_context  # noqa: E402
+from rewards.mint import Mint, build_mint  # noqa: E402
+from rewards.minting import balance_document  # noqa: E402
+from rewards.note import Ed25519Signer, Note, parse_note, sign_note  # noqa: E402
+from rewards.receipt import Receipt, build_receipt  # noqa: E402
+from tests.support.instance import free_port  # noqa: E402
+
+KINDS = (("like", 1), ("announce", 2), ("reply", 3))
+
+
+def _weights(accounts: int) -> list[float]:
+    return [1 / (rank + 1) ** 0.8 for rank in range(accounts)]
+
+
+async def build(conn: asyncpg.Connection, base: str, names: list[str], count: int) -> float:
+    """COPY `count` receipts (and a mint per busy account) into the log and its index; returns seconds."""
+    started = time.perf_counter()
+    rng = random.Random(7)
+    issuer = Ed25519Signer.generate("peer.example/rewards/receipts")
+    ours = Ed25519Signer.generate(f"{base.split('//')[1]}/rewards/receipts")
+    sample = parse_note(sign_note("x\n", [issuer, ours]))
+    now = int(time.time())
+    weights = _weights(len(names))
+    chunk, idx = 50_000, 0
+    while idx < count:
+        entries, index = [], []
+        for owner in rng.choices(names, weights, k=min(chunk, count - idx)):
+            kind, points = rng.choice(KINDS)
+            receipt = Receipt(f"peer.example/r/{idx:012x}", kind, f"https://peer.example/users/u{rng.randrange(5000)}",
+                              f"{base}/users/{owner}/statuses/{rng.randrange(10**6)}", f"{base}/users/{owner}",
+                              points, now - rng.randrange(30 * 86400))
+            entries.append((idx, Note(build_receipt(receipt), sample.signatures).encode()))
+            index.append((receipt.id, idx, kind, receipt.actor, receipt.object, receipt.beneficiary, points,
+                          datetime.fromtimestamp(receipt.time, UTC), "counterparty"))
+            idx += 1
+        await conn.copy_records_to_table("rewards_log_entries", records=entries, columns=["idx", "leaf"])
+        await conn.copy_records_to_table(
+            "rewards_receipts", records=index,
+            columns=["receipt_id", "idx", "kind", "actor_uri", "object_uri", "beneficiary_uri", "points",
+                     "issued_at", "role"])
+    for name in names[:10]:  # the busiest accounts minted once
+        mint = Mint(f"{base}/users/{name}", 1, 100, 10, now - 86400)
+        await conn.execute("INSERT INTO rewards_log_entries (idx, leaf) VALUES ($1, $2)", idx,
+                           sign_note(build_mint(mint), [ours]))
+        await conn.execute("INSERT INTO rewards_mints VALUES ($1, 1, $2, 100, 10, $3)", mint.account, idx,
+                           datetime.fromtimestamp(mint.time, UTC))
+        idx += 1
+    await conn.execute("UPDATE rewards_log_seq SET next_index = $1", idx)
+    await conn.execute("UPDATE rewards_log_state SET published_size = $1", idx)
+    await conn.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+async def clone_accounts(conn: asyncpg.Connection, names: list[str]) -> None:
+    """Local accounts named `names[1:]`, copies of `names[0]` (one RSA key made, not ten thousand)."""
+    actor = dict(await conn.fetchrow("SELECT * FROM actors WHERE username = $1", names[0]))
+    local = dict(await conn.fetchrow("SELECT * FROM local_accounts WHERE actor_id = $1", actor["id"]))
+    columns = [c for c in actor if c != "id"]
+    first = names[0]
+    for name in names[1:]:
+        values = [v.replace(f"/{first}", f"/{name}") if isinstance(v, str) and c != "username" else
+                  (name if c == "username" else v) for c, v in ((c, actor[c]) for c in columns)]
+        new_id = await conn.fetchval(
+            f"INSERT INTO actors ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
+            " RETURNING id", *values)
+        await conn.execute("INSERT INTO local_accounts (actor_id, private_key_pem, role) VALUES ($1, $2, 'user')",
+                           new_id, local["private_key_pem"])
+
+
+def report(name: str, values: list[float]) -> None:
+    print(f"{name}: p50 {percentile(values, .5) * 1000:.2f} ms, p99 {percentile(values, .99) * 1000:.2f} ms "
+          f"({len(values)} queries)")
+
+
+async def main(admin: str, count: int, queries: int, accounts: int) -> None:
+    db = await create_database(admin)
+    port = free_port()
+    settings = load_settings(environ={
+        "FEDSERVER_INSTANCE__DOMAIN": f"127.0.0.1:{port}", "FEDSERVER_INSTANCE__SCHEME": "http",
+        "FEDSERVER_DATABASE__URL": db, "FEDSERVER_STORAGE__DATA_DIR": tempfile.mkdtemp(prefix="balance-bench-"),
+    })
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=4, init=init_connection)
+    runner = None
+    try:
+        names = [f"maker{n}" for n in range(accounts)]
+        await create_account(pool, settings, validate_new_account(username=names[0]))
+        async with pool.acquire() as conn:
+            await clone_accounts(conn, names)
+        async with pool.acquire() as conn:
+            built = await build(conn, settings.base_url, names, count)
+            busiest = await conn.fetchval("SELECT count(*) FROM rewards_receipts WHERE beneficiary_uri = $1",
+                                          f"{settings.base_url}/users/{names[0]}")
+        print(f"built {count:,} receipts for {accounts:,} accounts in {built:.1f} s; the busiest account has "
+              f"{busiest:,} receipts, the median about {count // accounts:,}")
+        ctx = await load_context(pool, settings)
+        rng = random.Random(3)
+        asked = rng.choices(names, _weights(accounts), k=queries)
+        first = list(dict.fromkeys([names[0], *asked]))
+        async with pool.acquire() as conn:
+            cold = []
+            for name in first:  # each account's first balance since start: its entries read and folded
+                started = time.perf_counter()
+                await balance_document(conn, ctx, name)
+                cold.append(time.perf_counter() - started)
+            report(f"server side, first query of each account ({len(first)} accounts)", cold)
+            print(f"  the busiest account's first query: {cold[0] * 1000:.1f} ms")
+            for label, who in (("server side, later queries, accounts weighted like the receipts", asked),
+                               (f"server side, later queries of the busiest account ({busiest:,} receipts)",
+                                [names[0]] * (queries // 10))):
+                out = []
+                for name in who:
+                    started = time.perf_counter()
+                    await balance_document(conn, ctx, name)
+                    out.append(time.perf_counter() - started)
+                report(label, out)
+        runner = web.AppRunner(create_app(settings, pool), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.sleep(0.5)  # the rewards context loads at start-up (this process folded them already)
+        out = []
+        async with aiohttp.ClientSession() as session:
+            for name in asked:
+                started = time.perf_counter()
+                async with session.get(f"{settings.base_url}/rewards/balance/{name}") as response:
+                    assert response.status == 200, await response.text()
+                    await response.read()
+                out.append(time.perf_counter() - started)
+        report("HTTP GET /rewards/balance/<acct>, later queries, weighted", out)
+        print("target: p99 < 5 ms at 10^6 receipts")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await pool.close()
+        await drop_database(admin, db)
+        shutil.rmtree(settings.storage.data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    q = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    a = int(sys.argv[3]) if len(sys.argv) > 3 else 10_000
+    with database_server() as admin_url:
+        asyncio.run(main(admin_url, n, q, a))
