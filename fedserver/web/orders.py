@@ -33,9 +33,9 @@ BUTTONS = {move: action for action, move in ACTIONS.items()}
 NEEDS_REASON = ("reject", "cancel")
 
 
-def buttons(state: str, party: str) -> list[str]:
-    """The `action` values a party may press on an order in `state`."""
-    return [BUTTONS[move] for move in moves_for(state, party)]
+def buttons(state: str, party: str, payment_method: str = "krw") -> list[str]:
+    """The `action` values a party may press on an order in `state` (a token order is paid by its spend)."""
+    return [BUTTONS[move] for move in moves_for(state, party) if not (move == "pay" and payment_method == "tokens")]
 
 
 def _quantity(raw: object) -> int | None:
@@ -52,12 +52,13 @@ async def order_post(request: web.Request) -> web.Response:
     listing_id = request.match_info["id"]
     quantity = _quantity(form.get("quantity", "1"))
     message = form.get("message") if isinstance(form.get("message"), str) else ""
+    pay = form.get("pay") if form.get("pay") in ("krw", "tokens") else "krw"
     if quantity is None:
         return _refused(request, "the quantity must be a whole number from 1 to 1000", listing_id)
     try:
         order = await actions.place_order(request.config_dict[POOL], request.config_dict[PUBLISHER],
                                           request.config_dict.get(HTTP), session.username, listing_id, quantity,
-                                          message.strip()[:1000])
+                                          message.strip()[:1000], pay)
     except (ProductError, OrderError, OutboxError) as exc:
         return _refused(request, str(exc), listing_id)
     log.info("ordered from the web", extra={"account": session.username, "order": order.uri})

@@ -228,3 +228,53 @@ async def _cross_site_forms_refused(browser, a: Instance) -> None:  # noqa: F811
         assert await fetchval(a, "SELECT count(*) FROM orders") == 0
     finally:
         await runner.cleanup()
+
+
+TOKENS = {**FAST, "FEDSERVER_REWARDS__CHECKPOINT_INTERVAL": "0.3", "FEDSERVER_REWARDS__SETTLEMENT_SECONDS": "2",
+          "FEDSERVER_REWARDS__POINTS_PER_TOKEN": "1", "FEDSERVER_REWARDS__MINT_THRESHOLD": "1"}
+
+
+async def test_a_buyer_pays_with_tokens_on_the_order_form_and_the_order_is_paid_at_once(browser, pg_cluster,  # noqa: F811
+                                                                                      tmp_path):
+    async with running_instances(pg_cluster, tmp_path, "ab", TOKENS) as (a, b):
+        await _run(a, "rewards", "peer", "add", b.base_url)
+        await _run(b, "rewards", "peer", "add", a.base_url)
+        await _run(a, "account", "create", "potter", "--display-name", "달빛 도예 공방", "--password-stdin",
+                   stdin=PASSWORD)
+        await _run(a, "account", "create", "buyer", "--display-name", "김민지", "--password-stdin", stdin=PASSWORD)
+        await _run(b, "account", "create", "reader")
+        post = await _run(a, "post", "buyer", "오늘 산 찻잔이 참 예뻐요")
+        await _run(b, "post", "reader", "정말 예쁘네요", "--reply-to", post)  # the buyer earns points, then tokens
+
+        async def minted():
+            return (await fetchval(a, "SELECT coalesce(sum(tokens), 0) FROM rewards_mints")) >= 2
+
+        await _until("the buyer's points settle and become tokens", minted, timeout=60)
+        held = await fetchval(a, "SELECT available FROM token_wallets")
+        listing = await _run(a, "product", "create", "potter", "--title", "청자 찻잔", "--price", "38000",
+                             "--stock", "3", "--token-price", "2")
+        buyer = await Browser.open(browser, a.base_url)
+        await buyer.log_in("buyer")
+        await buyer.go(listing.removeprefix(a.base_url))
+        page = await buyer.text()
+        assert "또는 토큰 2개" in page and f"보유 {held}개" in page
+        await buyer.page.check("input[name=pay][value=tokens]")
+        await buyer.page.click("form.order button[type=submit]")
+        assert buyer.page.url.startswith(f"{a.base_url}/orders")
+        orders = await buyer.text()
+        assert "청자 찻잔 × 1" in orders and "토큰 2개" in orders and "입금 확인" in orders, orders
+        await buyer.check_layout()
+        assert await fetchval(a, "SELECT available FROM token_wallets") == held - 2
+        assert await fetchval(a, "SELECT state FROM orders") == "paid"
+        # The maker has nothing to mark paid: the spend paid it. Shipping is next.
+        maker = await Browser.open(browser, a.base_url)
+        await maker.log_in("potter")
+        await maker.go("/dashboard")
+        assert await maker.page.locator("button[name=action][value=mark-paid]").count() == 0
+        await maker.page.click("button[name=action][value=mark-shipped]")
+        assert "발송됨" in await maker.text()
+        # With fewer tokens than the price, the choice is there but cannot be taken.
+        await fetchval(a, "UPDATE token_wallets SET available = 1")
+        await buyer.go(listing.removeprefix(a.base_url))
+        assert await buyer.page.locator("input[name=pay][value=tokens]").is_disabled()
+        assert buyer.problems == [] and maker.problems == []
