@@ -177,20 +177,18 @@ async def test_points_settle_mint_and_every_balance_recomputes_from_the_log(pg_c
         assert bobs_balance["tokens"] == 0 and bobs_balance["mints"] == 0
         assert await _sql(b, "SELECT * FROM rewards_mints") == []
         # Both instances verify both logs, mints included; the ranking still reads the log with its mints.
-        for x in (a, b):
-            for y in (a, b):
-                result = await asyncio.to_thread(x.command, "rewards", "verify", y.base_url)
-                assert result.returncode == 0, (x.port, y.port, result.stderr)
-                if y is a:
-                    assert f"{len(mints)} mints, each signed by its account's own instance" in result.stdout
-        # --balances: every balance each instance serves recomputes from its verified log, from either side.
-        for x in (a, b):
-            for y in (a, b):
-                result = await asyncio.to_thread(x.command, "rewards", "verify", y.base_url, "--balances", "--json")
-                assert result.returncode == 0, (x.port, y.port, result.stdout, result.stderr)
-                checked = {c["account"]: c for c in json.loads(result.stdout)["balances"]}
-                assert checked and all(c["status"] == "ok" and c["differences"] == [] for c in checked.values())
-                assert set(checked) == ({alice} if y is a else {f"{b.base_url}/users/bob"})
+        for x, y in ((b, a), (a, b)):  # each verifies the other's log (and its own: test_token_spends)
+            result = await asyncio.to_thread(x.command, "rewards", "verify", y.base_url)
+            assert result.returncode == 0, (x.port, y.port, result.stderr)
+            if y is a:
+                assert f"{len(mints)} mints, each signed by its account's own instance" in result.stdout
+        # --balances: every balance each instance serves recomputes from its verified log, from the other side.
+        for x, y in ((b, a), (a, b)):
+            result = await asyncio.to_thread(x.command, "rewards", "verify", y.base_url, "--balances", "--json")
+            assert result.returncode == 0, (x.port, y.port, result.stdout, result.stderr)
+            checked = {c["account"]: c for c in json.loads(result.stdout)["balances"]}
+            assert checked and all(c["status"] == "ok" and c["differences"] == [] for c in checked.values())
+            assert set(checked) == ({alice} if y is a else {f"{b.base_url}/users/bob"})
         text = await asyncio.to_thread(a.command, "rewards", "verify", b.base_url, "--balances")
         assert text.returncode == 0 and f"balance bob@127.0.0.1:{b.port} at log size" in text.stdout
         assert text.stdout.rstrip().endswith(": ok")

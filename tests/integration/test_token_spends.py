@@ -377,7 +377,7 @@ async def test_three_members_with_quorum_two_earn_mint_pay_with_tokens_and_a_can
         assert bad.returncode == 1 and "must be YYYY-MM" in bad.stderr
         # Every served balance recomputes from the witnessed logs, from every member against every other.
         for x in cluster:
-            for y in cluster:
+            for y in (y for y in cluster if y is not x):
                 result = await asyncio.to_thread(x.command, "rewards", "verify", y.base_url, "--balances")
                 assert result.returncode == 0, (x.port, y.port, result.stdout, result.stderr)
                 assert result.stdout.rstrip().endswith(": ok")
