@@ -11,6 +11,8 @@ gives the tokens back by an undo-spend.
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
 from fedserver.config import Settings
@@ -18,6 +20,8 @@ from rewards import spend_store
 from rewards.spending import NotEnoughTokens, SpendNotPossible, issue_spend, issue_undo
 
 from .store import ListingRow
+
+log = logging.getLogger("storefront.tokens")
 
 PAYMENT_METHODS = ("krw", "tokens")
 
@@ -54,5 +58,12 @@ async def spend_is_in(conn: asyncpg.Connection, order_uri: str) -> bool:
 
 
 async def give_back(conn: asyncpg.Connection, settings: Settings, order_uri: str) -> None:
-    """Return the tokens of a buyer's order that ended cancelled or rejected (once; nothing if never spent)."""
-    await issue_undo(conn, settings, order_uri)
+    """Return the tokens of a buyer's order that ended cancelled or rejected (once; nothing if never spent).
+
+    When the maker's instance has left our reward federation since, nobody can countersign the return:
+    the order still ends, the tokens stay spent, and the log says so for an administrator to settle.
+    """
+    try:
+        await issue_undo(conn, settings, order_uri)
+    except SpendNotPossible as exc:
+        log.error("the tokens of a cancelled order cannot be returned", extra={"order": order_uri, "error": str(exc)})
