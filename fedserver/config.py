@@ -40,6 +40,15 @@ class InstanceSettings(_Section):
     registrations: Literal["closed", "approval", "open"] = "closed"
     languages: list[str] = Field(default_factory=lambda: ["ko", "en"])
     timezone: str = "Asia/Seoul"
+    rules: list[str] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _check_rules(cls, value: list[str]) -> list[str]:
+        rules = [rule.strip() for rule in value]
+        if len(rules) > 50 or any(not rule or len(rule) > 500 for rule in rules):
+            raise ValueError("expected at most 50 rules, each 1 to 500 characters")
+        return rules
 
     @field_validator("domain")
     @classmethod

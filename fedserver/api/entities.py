@@ -176,8 +176,13 @@ def instance_v1(settings: Settings, *, users: int, statuses: int, domains: int) 
         "invites_enabled": False,
         "configuration": _configuration_v1(),
         "contact_account": None,
-        "rules": [],
+        "rules": rules(settings),
     }
+
+
+def rules(settings: Settings) -> list[dict]:
+    """The server's rules as Mastodon's Rule entities (ids are their positions, from 1)."""
+    return [{"id": str(n), "text": text, "hint": ""} for n, text in enumerate(settings.instance.rules, start=1)]
 
 
 def instance_v2(settings: Settings, *, active_month: int) -> dict:
@@ -205,5 +210,5 @@ def instance_v2(settings: Settings, *, active_month: int) -> dict:
                           "approval_required": inst.registrations == "approval", "message": None, "url": None},
         "api_versions": {"mastodon": limits.MASTODON_API_VERSION},
         "contact": {"email": "", "account": None},
-        "rules": [],
+        "rules": rules(settings),
     }

@@ -28,6 +28,25 @@ async def instance_v2_get(request: web.Request) -> web.Response:
     return web.json_response(entities.instance_v2(request.config_dict[SETTINGS], active_month=active))
 
 
+async def rules_get(request: web.Request) -> web.Response:
+    """GET /api/v1/instance/rules: the server's rules (`[instance] rules`), public, as Mastodon serves them."""
+    return web.json_response(entities.rules(request.config_dict[SETTINGS]))
+
+
+async def peers_get(request: web.Request) -> web.Response:
+    """GET /api/v1/instance/peers: the domains of the servers this one knows actors of, public."""
+    async with request.config_dict[POOL].acquire() as conn:
+        return web.json_response(await api_accounts.list_remote_domains(conn))
+
+
+async def activity_get(request: web.Request) -> web.Response:
+    """GET /api/v1/instance/activity: the last 12 weeks, newest first; Mastodon's numbers are strings."""
+    async with request.config_dict[POOL].acquire() as conn:
+        rows = await api_accounts.weekly_activity(conn, 12)
+    return web.json_response([{key: str(row[key]) for key in ("week", "statuses", "logins", "registrations")}
+                              for row in rows])
+
+
 async def empty_list_get(request: web.Request) -> web.Response:
     """A startup stub that answers `[]` (custom emojis: public)."""
     return web.json_response([])
@@ -57,6 +76,9 @@ def setup_routes(api: web.Application) -> None:
         api.router.add_get(path, instance_v1_get)
     for path in ("/v2/instance", "/v2/instance/"):
         api.router.add_get(path, instance_v2_get)
+    api.router.add_get("/v1/instance/rules", rules_get)
+    api.router.add_get("/v1/instance/peers", peers_get)
+    api.router.add_get("/v1/instance/activity", activity_get)
     api.router.add_get("/v1/custom_emojis", empty_list_get)
     api.router.add_get("/v1/lists", lists_get)
     api.router.add_get("/v1/filters", filters_get)

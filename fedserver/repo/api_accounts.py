@@ -119,6 +119,35 @@ async def count_remote_domains(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(DISTINCT domain) FROM actors WHERE NOT is_local")
 
 
+async def list_remote_domains(conn: asyncpg.Connection) -> list[str]:
+    """The other servers this instance knows actors of, in name order (`/api/v1/instance/peers`)."""
+    return [r["domain"] for r in await conn.fetch(
+        "SELECT DISTINCT domain FROM actors WHERE NOT is_local ORDER BY domain")]
+
+
+async def weekly_activity(conn: asyncpg.Connection, weeks: int) -> list[asyncpg.Record]:
+    """Per week (Monday 00:00 UTC, newest first, the current week included): local statuses posted,
+    distinct local accounts that logged in (a site session or an app token begun) and accounts created."""
+    return await conn.fetch(
+        """WITH w AS (
+               SELECT generate_series(date_trunc('week', now() AT TIME ZONE 'UTC') - ($1 - 1) * interval '1 week',
+                                      date_trunc('week', now() AT TIME ZONE 'UTC'), interval '1 week') AS start)
+           SELECT extract(epoch FROM w.start)::bigint AS week,
+                  (SELECT count(*) FROM objects o WHERE o.is_local AND o.deleted_at IS NULL
+                     AND o.published_at >= w.start AT TIME ZONE 'UTC'
+                     AND o.published_at < (w.start + interval '1 week') AT TIME ZONE 'UTC') AS statuses,
+                  (SELECT count(DISTINCT x.account_id) FROM (
+                       SELECT account_id, created_at FROM sessions
+                       UNION ALL SELECT account_id, created_at FROM oauth_tokens WHERE account_id IS NOT NULL) x
+                     WHERE x.created_at >= w.start AT TIME ZONE 'UTC'
+                       AND x.created_at < (w.start + interval '1 week') AT TIME ZONE 'UTC') AS logins,
+                  (SELECT count(*) FROM local_accounts l WHERE l.role <> 'instance'
+                     AND l.created_at >= w.start AT TIME ZONE 'UTC'
+                     AND l.created_at < (w.start + interval '1 week') AT TIME ZONE 'UTC') AS registrations
+           FROM w ORDER BY w.start DESC""",
+        weeks)
+
+
 async def count_active_users(conn: asyncpg.Connection, days: int) -> int:
     """Local users who posted (or signed up) within `days`."""
     return await conn.fetchval(

@@ -56,6 +56,39 @@ async def test_instance_v2(client, alice, path):
     assert "streaming" not in body["configuration"]["urls"]
 
 
+async def test_rules_peers_and_weekly_activity_are_served_as_mastodon_serves_them(pool, settings, alice):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from fedserver.app import create_app
+    from fedserver.config import load_settings
+
+    ruled = load_settings(environ={**{f"FEDSERVER_{k}": v for k, v in {
+        "INSTANCE__DOMAIN": settings.instance.domain, "INSTANCE__SCHEME": "http",
+        "DATABASE__URL": settings.database.url, "STORAGE__DATA_DIR": str(settings.storage.data_dir)}.items()},
+        "FEDSERVER_INSTANCE__RULES": '["서로 존중해 주세요", "광고는 올리지 마세요"]'})
+    await remote_actor(pool, "carol", "remote.example")
+    await remote_actor(pool, "dave", "another.example")
+    await remote_actor(pool, "erin", "remote.example")
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO objects (uri, object_type, actor_id, is_local, content, data) "
+                           "VALUES ('http://shop.test/users/alice/statuses/1', 'Note', $1, true, '<p>hi</p>', '{}')",
+                           alice.id)
+    async with TestClient(TestServer(create_app(ruled, pool))) as client:
+        rules = await (await client.get("/api/v1/instance/rules")).json()
+        assert rules == [{"id": "1", "text": "서로 존중해 주세요", "hint": ""},
+                         {"id": "2", "text": "광고는 올리지 마세요", "hint": ""}]
+        assert (await (await client.get("/api/v1/instance")).json())["rules"] == rules
+        assert (await (await client.get("/api/v2/instance")).json())["rules"] == rules
+        assert await (await client.get("/api/v1/instance/peers")).json() == ["another.example", "remote.example"]
+        weeks = await (await client.get("/api/v1/instance/activity")).json()
+    assert len(weeks) == 12 and all(set(w) == {"week", "statuses", "logins", "registrations"} for w in weeks)
+    assert all(isinstance(v, str) and v.isdigit() for w in weeks for v in w.values())
+    assert [int(w["week"]) for w in weeks] == sorted((int(w["week"]) for w in weeks), reverse=True)
+    assert int(weeks[0]["week"]) % 604800 == 345600  # a Monday 00:00 UTC (1970-01-05 was one)
+    assert (weeks[0]["statuses"], weeks[0]["registrations"]) == ("1", "1")  # alice's post, alice herself
+    assert all(w["statuses"] == w["registrations"] == "0" for w in weeks[1:])
+
+
 async def test_version_is_mastodon_4_3_for_mastodon_py(client):
     version = (await (await client.get("/api/v1/instance/")).json())["version"]
     assert version.startswith("4.3.0 (compatible; fedserver ")
