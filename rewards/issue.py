@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 
 import aiohttp
@@ -26,7 +25,7 @@ from fedserver.config import Settings
 from fedserver.jobs import RETRY, Outcome
 from fedserver.jobs.batcher import Batcher
 from rewards.context import RewardsContext, RewardsHttp, points_policy
-from rewards.endorsing import issue_v2
+from rewards.endorsing import issue_v2, new_receipt_id
 from rewards.keys import ensure_reward_keys
 from rewards.logstore import append_entry
 from rewards.note import Note, NoteError, parse_note, parse_signature_lines, sign_note, verify_note
@@ -60,11 +59,6 @@ class DeliveryError(Exception):
         super().__init__(message)
         self.status = status
         self.final = final
-
-
-def new_receipt_id(domain: str, now: float) -> str:
-    """A unique, roughly time-ordered receipt id in our namespace: <domain>/r/<hex ms><random>."""
-    return f"{domain}/r/{int(now * 1000):012x}{secrets.token_hex(8)}"
 
 
 async def issue_receipt(conn: asyncpg.Connection, settings: Settings, kind: str, actor_uri: str, object_uri: str,

@@ -137,10 +137,15 @@ async def check_receipt(ctx: RewardsContext, conn: asyncpg.Connection | asyncpg.
     except ReceiptError as exc:
         raise ReceiptRefused(400, f"not a rewards/receipt/v1: {exc}") from None
     _check_fields(ctx, receipt, issuer, int(time.time()) if now is None else now)
+    counter, leaf = countersign(ctx, note)
+    return CheckedReceipt(receipt, leaf, counter, note.text)
+
+
+def countersign(ctx: RewardsContext, note: Note) -> tuple[NoteSignature, bytes]:
+    """Our countersignature of an issuer's singly-signed note, and the doubly-signed leaf it makes."""
     ours = ctx.keys.receipts
     counter = NoteSignature(ours.name, ours.key_id, ours.sign(note.text.encode("utf-8")))
-    leaf = Note(note.text, (note.signatures[0], counter)).encode()
-    return CheckedReceipt(receipt, leaf, counter, note.text)
+    return counter, Note(note.text, (note.signatures[0], counter)).encode()
 
 
 def _duplicate(ctx: RewardsContext, note: Note, index: int, leaf: bytes) -> Accepted:

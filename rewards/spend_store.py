@@ -148,19 +148,6 @@ async def enqueue_spend(conn: asyncpg.Connection, spend: Spend, url: str, body: 
     )
 
 
-async def get_delivery_state(conn: asyncpg.Connection, delivery_id: int) -> tuple[str, str | None]:
-    """(state, last error) of a receipt delivery."""
-    row = await conn.fetchrow("SELECT state, last_error FROM rewards_receipt_deliveries WHERE id = $1", delivery_id)
-    return row["state"], row["last_error"]
-
-
-async def settled_spends(conn: asyncpg.Connection, account: str) -> int:
-    """Tokens the account's countersigned spends took, less their undos (what the log says it spent)."""
-    return await conn.fetchval(
-        """SELECT coalesce(sum(CASE WHEN kind = 'spend' THEN tokens ELSE -tokens END), 0)::bigint
-           FROM token_spends WHERE account_uri = $1 AND idx IS NOT NULL""", account)
-
-
 async def insert_expiry_index(conn: asyncpg.Connection, account: str, seq: int, idx: int, tokens: int,
                               expired_at: int) -> None:
     """Index an expiry appended at `idx`; a second one with the same (account, seq) is a UniqueViolationError."""

@@ -34,9 +34,9 @@ from rewards import spend_store
 from rewards.context import RewardsContext
 from rewards.keys import ensure_reward_keys
 from rewards.logstore import append_entries, append_entry
-from rewards.note import Note, NoteSignature, parse_note, sign_note
+from rewards.note import NoteSignature, parse_note, sign_note
 from rewards.receipt import ReceiptError
-from rewards.receipts import MAX_FUTURE_SECONDS, ReceiptRefused, _issuer_verified, _parse_signed
+from rewards.receipts import MAX_FUTURE_SECONDS, ReceiptRefused, _issuer_verified, _parse_signed, countersign
 from rewards.spend import Spend, build_spend, parse_spend, undo_of
 from rewards.spend_store import SpendRow
 from rewards.store import ReceiptDelivery, get_member_base_url
@@ -235,9 +235,8 @@ async def check_spend(ctx: RewardsContext, conn: asyncpg.Connection | asyncpg.Po
     now = int(time.time()) if now is None else now
     if spend.time > now + MAX_FUTURE_SECONDS or spend.time < now - ctx.settings.rewards.receipt_max_age:
         raise ReceiptRefused(422, f"spend time {spend.time} is outside the accepted window")
-    ours = ctx.keys.receipts
-    counter = NoteSignature(ours.name, ours.key_id, ours.sign(note.text.encode("utf-8")))
-    return CheckedSpend(spend, note.text, Note(note.text, (note.signatures[0], counter)).encode(), counter)
+    counter, leaf = countersign(ctx, note)
+    return CheckedSpend(spend, note.text, leaf, counter)
 
 
 async def append_spend(conn: asyncpg.Connection, checked: CheckedSpend, known: SpendRow | None | bool = False

@@ -109,27 +109,39 @@ async def _check_tiles(client: LogClient, leaf_hashes: list[bytes], root: bytes)
             raise VerifyFailure(f"served tile {tile.path()} does not match the entries", "rewrite")
 
 
+def _parsed(leaf: bytes, parse, noun: str):
+    """The note and its entry, canonical (VerifyFailure `not a <noun>` / `<noun> is not in canonical form`)."""
+    try:
+        note = parse_note(leaf)
+        entry = parse(note.text)
+    except (NoteError, ReceiptError) as exc:
+        raise VerifyFailure(f"not {'an' if noun[0] in 'aeiou' else 'a'} {noun}: {exc}") from None
+    if note.encode() != leaf:
+        raise VerifyFailure(f"{noun} is not in canonical form")
+    return note, entry
+
+
+def _keys_of(domains, receipt_keys: dict[str, Ed25519Verifier]) -> list[Ed25519Verifier]:
+    """The pinned receipts key of each instance (VerifyFailure for one not pinned)."""
+    keys = []
+    for domain in domains:
+        if domain not in receipt_keys:
+            raise VerifyFailure(f"no pinned receipts key for {domain}")
+        keys.append(receipt_keys[domain])
+    return keys
+
+
 def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Receipt:
     """Check a receipt leaf: canonical, both the issuer's and the counterparty's signatures valid.
 
     The counterparty is the beneficiary of a v1 receipt and the author of a v2 one (rewards.receipt);
     a v2 receipt between two accounts of one instance carries that instance's signature alone.
     """
-    try:
-        note = parse_note(leaf)
-        receipt = parse_receipt(note.text)
-    except (NoteError, ReceiptError) as exc:
-        raise VerifyFailure(f"not a receipt: {exc}") from None
-    if note.encode() != leaf:
-        raise VerifyFailure("receipt is not in canonical form")
+    note, receipt = _parsed(leaf, parse_receipt, "receipt")
     parties = list(dict.fromkeys([url_domain(receipt.actor), url_domain(receipt.counterparty)]))
     if len(parties) == 1 and (receipt.policy < 2 or len(note.signatures) != 1):
         raise VerifyFailure("a receipt within one instance is of policy 2 or later and signed by that instance alone")
-    keys = []
-    for domain in parties:
-        if domain not in receipt_keys:
-            raise VerifyFailure(f"no pinned receipts key for {domain}")
-        keys.append(receipt_keys[domain])
+    keys = _keys_of(parties, receipt_keys)
     try:
         verified = verify_note(note, keys).verified_names()
     except NoteError as exc:
@@ -140,16 +152,11 @@ def check_receipt_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -
     return receipt
 
 
-def _check_home_signed(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier], parse, what: str,
+def _check_home_signed(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier], parse, noun: str,
                        why: str) -> Mint | Expire:
     """Check a leaf only an account's own instance signs (a mint, an expiry): canonical, its key alone."""
-    try:
-        note = parse_note(leaf)
-        entry = parse(note.text)
-    except (NoteError, ReceiptError) as exc:
-        raise VerifyFailure(f"not {what}: {exc}") from None
-    if note.encode() != leaf:
-        raise VerifyFailure(f"{what} is not in canonical form")
+    note, entry = _parsed(leaf, parse, noun)
+    what = f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
     key = receipt_keys.get(entry.home)
     if key is None:
         raise VerifyFailure(f"no pinned receipts key for {entry.home}, the instance of {entry.account}")
@@ -164,31 +171,21 @@ def _check_home_signed(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier], pa
 
 def check_mint_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Mint:
     """Check a mint leaf: canonical, signed by the receipts key of the account's own instance, and by no one else."""
-    return _check_home_signed(leaf, receipt_keys, parse_mint, "a mint",  # type: ignore[return-value]
+    return _check_home_signed(leaf, receipt_keys, parse_mint, "mint",  # type: ignore[return-value]
                               "only an account's own instance mints for it")
 
 
 def check_expire_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Expire:
     """Check an expiry leaf: canonical, signed by the receipts key of the account's own instance alone."""
-    return _check_home_signed(leaf, receipt_keys, parse_expire, "an expiry",  # type: ignore[return-value]
+    return _check_home_signed(leaf, receipt_keys, parse_expire, "expiry",  # type: ignore[return-value]
                               "only an account's own instance expires its tokens")
 
 
 def check_spend_entry(leaf: bytes, receipt_keys: dict[str, Ed25519Verifier]) -> Spend:
     """Check a spend leaf: canonical, signed first by the buyer's own instance (the only one that may spend
     its tokens), and countersigned by the maker's instance (no second signature when both are one)."""
-    try:
-        note = parse_note(leaf)
-        spend = parse_spend(note.text)
-    except (NoteError, ReceiptError) as exc:
-        raise VerifyFailure(f"not a spend: {exc}") from None
-    if note.encode() != leaf:
-        raise VerifyFailure("spend is not in canonical form")
-    keys = []
-    for domain in dict.fromkeys((spend.home, spend.maker_home)):
-        if domain not in receipt_keys:
-            raise VerifyFailure(f"no pinned receipts key for {domain}")
-        keys.append(receipt_keys[domain])
+    note, spend = _parsed(leaf, parse_spend, "spend")
+    keys = _keys_of(dict.fromkeys((spend.home, spend.maker_home)), receipt_keys)
     try:
         verified = verify_note(note, keys).verified_names()
     except NoteError as exc:
