@@ -61,6 +61,8 @@ class EmbeddedPostgres:
         while True:
             try:
                 with server._lock:  # type: ignore[attr-defined]
+                    if self.owned:
+                        _drop_stale_lock_files(self.pgdata)
                     server.ensure_postgres_running()  # type: ignore[attr-defined]
                 log.info("embedded database started again", extra={"pgdata": str(self.pgdata)})
                 return
@@ -151,19 +153,23 @@ def _release_lock(pgdata: Path) -> None:
         os.close(fd)  # closing the only descriptor of the open file releases the flock
 
 
-def _drop_stale_pid_file(pgdata: Path) -> None:
-    """Remove a `postmaster.pid` whose process is no PostgreSQL of this directory (call with the lock held).
+def _drop_stale_lock_files(pgdata: Path) -> None:
+    """Remove the lock files of a PostgreSQL that no longer runs here (call with the lock held).
 
-    After a container is killed, the file names a process id of the dead namespace; in the next one that
-    id often belongs to another process (even to this one), and the file would pass for a running server.
-    Holding the lock, we know no fedserver runs it; PostgreSQL's shared-memory check still refuses to
-    start beside a live postmaster, whatever the file says.
+    After a container is killed, `postmaster.pid` and the socket's `.s.PGSQL.<port>.lock` name a process
+    id of the dead namespace; in the next one that id often belongs to another live process (a thread of
+    this one, the shell that started it), and PostgreSQL, which only asks whether the id is alive, would
+    refuse to start ("lock file ... already exists"). Holding the lock, we know no fedserver runs it;
+    PostgreSQL's shared-memory check still refuses to start beside a live postmaster, whatever the files say.
     """
-    pid_file = pgdata / "postmaster.pid"
-    if pid_file.exists() and not _postmaster_here(pgdata):
-        stale = pid_file.read_text(errors="replace").split("\n", 1)[0].strip()
-        pid_file.unlink(missing_ok=True)
-        log.info("removed a stale postmaster.pid", extra={"pgdata": str(pgdata), "pid": stale})
+    if _postmaster_here(pgdata):
+        return
+    for stale_file in (pgdata / "postmaster.pid", *pgdata.glob(".s.PGSQL.*.lock")):
+        if not stale_file.exists():
+            continue
+        stale = stale_file.read_text(errors="replace").split("\n", 1)[0].strip()
+        stale_file.unlink(missing_ok=True)
+        log.info("removed a stale lock file", extra={"pgdata": str(pgdata), "file": stale_file.name, "pid": stale})
 
 
 def _postmaster_here(pgdata: Path) -> bool:
@@ -201,7 +207,7 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     owned = _take_lock(pgdata) is not None
     if owned:
         _forget_handles(pgdata)
-        _drop_stale_pid_file(pgdata)
+        _drop_stale_lock_files(pgdata)
     elif not _postmaster_here(pgdata):
         # Another process holds the directory but its server is out of sight: starting one here would
         # put a second PostgreSQL on live data files. Never.

@@ -283,6 +283,39 @@ def test_kill_9_then_restart_recovers_the_embedded_database(embedded_instance):
     assert not (pgdata / "postmaster.pid").exists()
 
 
+def test_stale_lock_files_naming_a_live_process_do_not_stop_the_next_start(embedded_instance):
+    """In a new container the dead postmaster's process id often belongs to a live process (the shell, a
+    thread of fedserver); PostgreSQL then refused to start on its socket lock file ("lock file
+    .s.PGSQL.5432.lock already exists"), and fedserver exited (check-image's kill -9 rounds, 2 runs of 5)."""
+    inst = embedded_instance
+    inst.start()
+    assert inst.command("account", "create", "alice").returncode == 0
+    pgdata = Path(inst.env["FEDSERVER_STORAGE__DATA_DIR"]) / "postgres"
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    import psutil
+
+    postgres_uid = psutil.Process(postmaster).uids().real  # as root, pgserver runs PostgreSQL as its own user
+    inst.kill()
+    os.kill(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _postmasters(pgdata.resolve()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    socket_locks = list(pgdata.glob(".s.PGSQL.*.lock"))
+    assert socket_locks, "the killed postmaster left its socket lock file"
+    # Alive, no PostgreSQL, and PostgreSQL's user may signal it (one it may not is taken for dead).
+    bystander = subprocess.Popen(["sleep", "120"], user=postgres_uid if os.geteuid() == 0 else None)
+    try:
+        for lock_file in (pgdata / "postmaster.pid", *socket_locks):
+            lines = lock_file.read_text().split("\n")
+            lock_file.write_text("\n".join([str(bystander.pid), *lines[1:]]))
+        inst.start()
+        assert _webfinger(inst, "alice")[0] == 200
+        assert inst.terminate() == 0
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def _postmasters(pgdata: Path) -> list[int]:
     """Process ids of PostgreSQL postmasters serving `pgdata`, in every PID namespace this one can see.
 
