@@ -169,6 +169,11 @@ def build_follow(actor_uri: str, id: str, target_uri: str) -> dict:
     return _activity("Follow", id, actor_uri, target_uri, to=[target_uri])
 
 
+def build_block(actor_uri: str, id: str, target_uri: str) -> dict:
+    """Block{target}, addressed to the target: its server ends follows both ways (Mastodon does)."""
+    return _activity("Block", id, actor_uri, target_uri, to=[target_uri])
+
+
 def build_accept(follow: dict, actor_uri: str, id: str) -> dict:
     """Accept{Follow} with the Follow embedded exactly as received (Mastodon matches its stored URI)."""
     return _activity("Accept", id, actor_uri, _bare(follow), to=[_ref(follow.get("actor"))])

@@ -65,3 +65,17 @@ def same_origin(a: str, b: str) -> bool:
         return id_host(a) == id_host(b)
     except BadId:
         return False
+
+
+def domain_of_input(text: str) -> str:
+    """The `host[:port]` a person means by `example.com`, `https://Example.com/` or `example.com:8443`
+    (as `id_host` writes hosts, so it compares with actors' domains); BadId when it names none."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not text or len(text) > 253 + 6 or any(c.isspace() for c in text):
+        raise BadId("expected a domain such as example.com")
+    if "://" not in text:
+        text = f"https://{text}"
+    host = id_host(text)
+    if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]{1,5})?|\[[0-9a-f:.]+\](:[0-9]{1,5})?", host) or host.startswith("."):
+        raise BadId("expected a domain such as example.com")
+    return host

@@ -1,4 +1,4 @@
-"""`fedserver post | follow | unfollow | follow-requests | like | unlike | announce | unannounce | delete |
+"""`fedserver post | follow | unfollow | block | unblock | follow-requests | like | unlike | announce | unannounce | delete |
 deliveries` and `fedserver account update`."""
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     post.add_argument("--reply-to", metavar="URL", help="the id of the post this replies to")
     post.add_argument("--visibility", choices=VISIBILITIES, default="public")
     for verb, what in (("follow", "follow an actor (URL or @name@domain)"),
-                       ("unfollow", "stop following an actor")):
+                       ("unfollow", "stop following an actor"),
+                       ("block", "block an actor (URL or @name@domain): follows end both ways, its server is told"),
+                       ("unblock", "lift a block")):
         sub = commands.add_parser(verb, help=what)
         sub.add_argument("name")
         sub.add_argument("actor", metavar="ACTOR_URL_OR_HANDLE")
@@ -100,6 +102,16 @@ async def _cmd_follow(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_unfollow(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_pool(settings, lambda pool: commands.unfollow(pool, build_publisher(settings), args.name,
                                                                      args.actor))
+
+
+async def _cmd_block(settings: Settings, args: argparse.Namespace) -> int:
+    return await _with_http(settings, lambda pool, http: commands.block(
+        pool, build_publisher(settings), http, args.name, args.actor))
+
+
+async def _cmd_unblock(settings: Settings, args: argparse.Namespace) -> int:
+    return await _with_pool(settings, lambda pool: commands.unblock(pool, build_publisher(settings), args.name,
+                                                                    args.actor))
 
 
 async def _cmd_like(settings: Settings, args: argparse.Namespace) -> int:
@@ -183,6 +195,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "post": _cmd_post,
     "follow": _cmd_follow,
     "unfollow": _cmd_unfollow,
+    "block": _cmd_block,
+    "unblock": _cmd_unblock,
     "like": _cmd_like,
     "unlike": _cmd_unlike,
     "announce": _cmd_announce,

@@ -28,15 +28,17 @@ from .jobs.janitor import run_janitor
 from .net.http import HttpClient
 from .repo.deliveries import DELIVERIES, prune_bodies
 from .repo.inbox import INBOX
+from .repo.safety import delete_expired_mutes
 from .runtime import Runtime, Worker
 
 log = logging.getLogger("fedserver.server")
 
 
 async def run_jobs_janitor(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Prune finished inbox items and deliveries (and unused bodies) after `[jobs] retention_days`."""
+    """Prune finished inbox items and deliveries (and unused bodies) after `[jobs] retention_days`, and
+    mutes whose time is over."""
     retention = runtime.settings.jobs.retention_days * 86400.0
-    await run_janitor(runtime.pool, [INBOX, DELIVERIES], [prune_bodies], retention, stop)
+    await run_janitor(runtime.pool, [INBOX, DELIVERIES], [prune_bodies, delete_expired_mutes], retention, stop)
 
 
 # Background workers of `run --role all|worker`: each runs until the stop event is set.

@@ -31,6 +31,7 @@ from activities.trade import (
 from activities.urls import BadId, id_host
 from fedserver.publish import Publisher
 from fedserver.repo import actors as actors_repo
+from fedserver.repo import safety as safety_repo
 from rewards import spend_store
 from rewards.receipts import ReceiptRefused
 from rewards.spending import CheckedSpend, SpendAccepted, append_spend
@@ -69,6 +70,16 @@ def check_orderable(listing: ListingRow, buyer_id: int, quantity: object) -> int
     return quantity
 
 
+async def check_not_blocked(conn: asyncpg.Connection, listing: ListingRow, buyer_id: int) -> None:
+    """OrderError when the maker blocks the buyer, or the buyer the maker: a block refuses orders (as it does
+    follows and likes)."""
+    maker_blocks, buyer_blocks = await safety_repo.blocks_between(conn, listing.seller_id, buyer_id)
+    if maker_blocks:
+        raise OrderError("the maker does not take orders from this account")
+    if buyer_blocks:
+        raise OrderError("you block this maker: unblock them to order")
+
+
 async def _actor(conn: asyncpg.Connection, uri: str) -> Actor:
     actor = await actors_repo.get_actor_by_uri(conn, uri)
     assert actor is not None
@@ -95,6 +106,7 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
     nothing stored, when they do not cover the order), and the spend goes to the maker's instance.
     """
     quantity = check_orderable(listing, buyer.id, quantity)
+    await check_not_blocked(conn, listing, buyer.id)
     if pay not in tokens.PAYMENT_METHODS:
         raise OrderError(f"pay must be one of {', '.join(tokens.PAYMENT_METHODS)}")
     uri = order_url(publisher.settings.base_url)
@@ -139,6 +151,7 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     """
     try:
         quantity = check_orderable(listing, buyer.id, terms.quantity)
+        await check_not_blocked(conn, listing, buyer.id)
     except OrderError:
         if await store.order_exists(conn, offer["id"], terms.agreement_id):
             return None
@@ -174,6 +187,7 @@ async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, b
                                quantity: int, note_uri: str, text: str) -> OrderRow:
     """A Mastodon user's direct message that orders: a new order, answered in the same thread."""
     quantity = check_orderable(listing, buyer.id, quantity)
+    await check_not_blocked(conn, listing, buyer.id)
     order = await _new_order(conn, listing, buyer, quantity, uri=order_url(publisher.settings.base_url),
                              channel="dm", message=text, thread_uri=note_uri)
     assert order is not None  # a fresh Agreement id

@@ -20,6 +20,7 @@ from . import (
     notifications,
     oauth,
     preferences,
+    safety,
     search,
     status_actions,
     statuses,
@@ -66,6 +67,7 @@ def build_api_app() -> web.Application:
     instance.setup_routes(api)
     accounts.setup_routes(api)
     follows.setup_routes(api)
+    safety.setup_routes(api)
     preferences.setup_routes(api)
     media.setup_routes(api)
     search.setup_routes(api)

@@ -11,7 +11,8 @@ import asyncpg
 
 from ..net.http import HttpClient
 from ..publish import Publisher
-from . import edits, outbox, posting
+from ..repo.remote_actors import upsert_remote_actor
+from . import blocking, edits, outbox, posting
 from .targets import TargetError, find_actor, resolve_actor, resolve_object
 
 
@@ -48,6 +49,22 @@ async def unfollow(pool: asyncpg.Pool, publisher: Publisher, username: str, targ
     followee = await _known_actor(pool, target)
     async with outbox.acting_as(pool, username) as (conn, actor):
         return await outbox.unfollow(conn, publisher, actor, followee)
+
+
+async def block(pool: asyncpg.Pool, publisher: Publisher, http: HttpClient | None, username: str,
+                target: str) -> str:
+    """Block an actor by URL or @name@domain (fetched when unknown): follows end both ways; the Block's id."""
+    known, fetched = await resolve_actor(pool, publisher.settings, http, target)
+    async with outbox.acting_as(pool, username) as (conn, actor):
+        blocked = known or await upsert_remote_actor(conn, fetched)  # type: ignore[arg-type]
+        return await blocking.block(conn, publisher, actor, blocked)
+
+
+async def unblock(pool: asyncpg.Pool, publisher: Publisher, username: str, target: str) -> str:
+    """Lift a block of a known actor; the Undo's id."""
+    blocked = await _known_actor(pool, target)
+    async with outbox.acting_as(pool, username) as (conn, actor):
+        return await blocking.unblock(conn, publisher, actor, blocked)
 
 
 async def like(pool: asyncpg.Pool, publisher: Publisher, http: HttpClient | None, username: str, url: str) -> str:

@@ -48,6 +48,7 @@ from ..repo import outgoing as outgoing_repo
 from ..repo import profiles as profiles_repo
 from ..repo import published as published_repo
 from ..repo import remote_actors as handles_repo
+from ..repo import safety as safety_repo
 from ..repo import statuses as statuses_repo
 from ..repo.deliveries import actor_inboxes, follower_inboxes
 from ..repo.remote_actors import upsert_remote_actor
@@ -162,6 +163,11 @@ async def follow(conn: asyncpg.Connection, publisher: Publisher, actor: Actor, t
     followee = target if isinstance(target, Actor) else await upsert_remote_actor(conn, target)
     if followee.id == actor.id:
         raise OutboxError("an account cannot follow itself")
+    blocks, blocked_by = await safety_repo.blocks_between(conn, actor.id, followee.id)
+    if blocked_by:
+        raise OutboxError(f"{followee.uri} blocks @{actor.username}")
+    if blocks:
+        raise OutboxError(f"@{actor.username} blocks {followee.uri}: unblock it first")
     follow_id = activity_uri(actor.uri, "follow", new_object_id())
     state = "pending" if not followee.is_local or followee.manually_approves_followers else "accepted"
     if await outgoing_repo.request_follow(conn, actor.id, followee.id, follow_id, state) is None:

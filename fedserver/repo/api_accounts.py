@@ -38,6 +38,9 @@ class RelationshipRow:
     followed_by: str | None
     blocking: bool
     blocked_by: bool
+    muting: bool = False
+    muting_notifications: bool = False
+    domain_blocking: bool = False
 
 
 async def get_login_account(conn: asyncpg.Connection, name_or_email: str) -> LoginAccount | None:
@@ -100,17 +103,25 @@ async def count_follow_requests(conn: asyncpg.Connection, actor_id: int) -> int:
 
 async def get_relationships(conn: asyncpg.Connection, viewer_id: int,
                             target_ids: list[int]) -> dict[int, RelationshipRow]:
-    """How the viewer and each existing target relate (follows both ways, blocks both ways)."""
+    """How the viewer and each existing target relate (follows and blocks both ways, the viewer's mutes and
+    domain blocks)."""
     rows = await conn.fetch(
         """SELECT a.id,
                   (SELECT state FROM follows WHERE follower_id = $1 AND followee_id = a.id) AS following,
                   (SELECT state FROM follows WHERE follower_id = a.id AND followee_id = $1) AS followed_by,
                   EXISTS (SELECT 1 FROM blocks WHERE actor_id = $1 AND target_id = a.id) AS blocking,
-                  EXISTS (SELECT 1 FROM blocks WHERE actor_id = a.id AND target_id = $1) AS blocked_by
-           FROM actors a WHERE a.id = ANY($2::bigint[])""",
+                  EXISTS (SELECT 1 FROM blocks WHERE actor_id = a.id AND target_id = $1) AS blocked_by,
+                  m.id IS NOT NULL AS muting, coalesce(m.notifications, false) AS muting_notifications,
+                  EXISTS (SELECT 1 FROM account_domain_blocks d WHERE d.account_id = $1 AND d.domain = a.domain
+                          AND NOT a.is_local) AS domain_blocking
+           FROM actors a
+           LEFT JOIN mutes m ON m.account_id = $1 AND m.target_id = a.id
+                             AND (m.expires_at IS NULL OR m.expires_at > now())
+           WHERE a.id = ANY($2::bigint[])""",
         viewer_id, target_ids,
     )
-    return {row["id"]: RelationshipRow(row["following"], row["followed_by"], row["blocking"], row["blocked_by"])
+    return {row["id"]: RelationshipRow(row["following"], row["followed_by"], row["blocking"], row["blocked_by"],
+                                       row["muting"], row["muting_notifications"], row["domain_blocking"])
             for row in rows}
 
 

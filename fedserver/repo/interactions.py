@@ -76,11 +76,13 @@ async def insert_like(conn: asyncpg.Connection, actor_id: int, object_uri: str, 
 
 async def insert_likes(conn: asyncpg.Connection, likes: list[tuple[int, str, str]]) -> set[str]:
     """Record likes (actor id, object uri, activity uri) once each, in order, in one statement; the activity uris
-    of those new."""
+    of those new. A like by someone the post's author blocks is refused (not recorded)."""
     rows = await conn.fetch(
         """INSERT INTO likes (actor_id, object_uri, activity_uri)
            SELECT u.actor_id, u.object_uri, u.activity_uri
            FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u(actor_id, object_uri, activity_uri, n)
+           WHERE NOT EXISTS (SELECT 1 FROM objects o JOIN blocks b ON b.actor_id = o.actor_id
+                             WHERE o.uri = u.object_uri AND b.target_id = u.actor_id)
            ORDER BY u.n
            ON CONFLICT DO NOTHING RETURNING activity_uri""",
         [like[0] for like in likes], [like[1] for like in likes], [like[2] for like in likes],

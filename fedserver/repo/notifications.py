@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from .status_views import Window, window_sql
+from .status_views import Window, unwanted_sql, window_sql
 
 TYPES = ("mention", "status", "reblog", "follow", "follow_request", "favourite", "update")
 _ONCE = "ON CONFLICT DO NOTHING"
@@ -111,7 +111,8 @@ async def read_notifications(conn: asyncpg.Connection, account_id: int, window: 
             WHERE n.account_id = $1 AND {bounds}
               AND (cardinality($2::text[]) = 0 OR n.type = ANY($2::text[]))
               AND NOT (n.type = ANY($3::text[])) AND ($4::bigint IS NULL OR n.from_id = $4)
-              AND {_LIVE}
+              AND {_LIVE} AND NOT {unwanted_sql('$1', 'n.from_id', notifications=True)}
+              AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.actor_id = $1 AND b.target_id = n.from_id)
             {order}""",
         account_id, list(options.types), list(options.exclude_types), options.from_id, *window.params(),
     )

@@ -66,6 +66,16 @@ def visible_sql(viewer: str, o: str = "o") -> str:
                                                    OR (vb.actor_id = {viewer} AND vb.target_id = {o}.actor_id)))"""
 
 
+def unwanted_sql(viewer: str, author: str, notifications: bool = False) -> str:
+    """SQL true when `viewer` chose not to see `author`: a mute in force (for notifications, one that
+    covers them too) or a domain block of the author's server. Never true for anonymous readers."""
+    covers = " AND um.notifications" if notifications else ""
+    return f"""(EXISTS (SELECT 1 FROM mutes um WHERE um.account_id = {viewer} AND um.target_id = {author}
+                          AND (um.expires_at IS NULL OR um.expires_at > now()){covers})
+         OR EXISTS (SELECT 1 FROM account_domain_blocks ud JOIN actors ua ON ua.domain = ud.domain
+                    WHERE ud.account_id = {viewer} AND ua.id = {author}))"""
+
+
 @dataclass(frozen=True)
 class StatusRow:
     """A post with its counts and the viewer's own state (favourited, reblogged, bookmarked, pinned)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .status_views import Entry, Window, visible_sql, window_sql
+from .status_views import Entry, Window, unwanted_sql, visible_sql, window_sql
 
 # A reply to someone else's post stays out of public lists (Mastodon's `without_replies`);
 # threads continued by their own author stay in.
@@ -49,7 +49,7 @@ async def read_public(conn: asyncpg.Connection, viewer_id: int | None, window: W
     rows = await conn.fetch(
         f"""SELECT o.id AS cursor, o.id AS entry_id, o.id AS object_id, NULL::bigint AS reblog_id FROM objects o
             WHERE o.visibility = 'public' AND o.deleted_at IS NULL AND {bounds}{options.sql()}
-              AND {_NOT_A_REPLY_TO_OTHERS} AND {visible_sql('$1')}
+              AND {_NOT_A_REPLY_TO_OTHERS} AND {visible_sql('$1')} AND NOT {unwanted_sql('$1', 'o.actor_id')}
             {order}""",
         viewer_id, *window.params(),
     )
@@ -65,6 +65,7 @@ async def read_tag(conn: asyncpg.Connection, tag: str, viewer_id: int | None, wi
             FROM object_tags t JOIN objects o ON o.id = t.object_id
             WHERE t.tag_id = (SELECT id FROM tags WHERE name = $2) AND {bounds}
               AND o.visibility = 'public'{options.sql()} AND {visible_sql('$1')}
+              AND NOT {unwanted_sql('$1', 'o.actor_id')}
             {order}""",
         viewer_id, tag, *window.params(),
     )

@@ -256,6 +256,37 @@ def test_actor_updates_both_ways(cluster):
     assert update[0]["activity"]["object"]["name"] == "새 이름"
 
 
+def test_blocks_both_ways(cluster):
+    node, _, peer = cluster
+    # A local block reaches the peer as Block, ends the follows both ways, and is lifted by Undo{Block}.
+    mine, theirs = _followed_pair(node, peer)
+    node.cli("block", mine, peer.actor_url(theirs))
+    [block] = wait_for(lambda: _received(peer, theirs, "Block"), what="Block at the peer")
+    assert _ref(block["activity"]["object"]) == peer.actor_url(theirs)
+    assert block["activity"]["actor"] == node.actor(mine)
+    assert node.follow_state(node.actor(mine), peer.actor_url(theirs)) is None
+    assert node.follow_state(peer.actor_url(theirs), node.actor(mine)) is None
+    assert not _peer_follows(peer, theirs)
+    node.cli("unblock", mine, peer.actor_url(theirs))
+    undo = wait_for(lambda: [u for u in _received(peer, theirs, "Undo")
+                             if u["activity"]["object"]["type"] == "Block"], what="Undo{Block} at the peer")
+    assert undo[0]["activity"]["object"]["id"] == block["activity"]["id"]
+
+    # The peer's Block of a local account: follows end, and its posts leave the local home timeline.
+    mine, theirs = _followed_pair(node, peer)
+    their_id = _id(peer.control("note", actor=theirs, content="<p>before the block</p>", to="public"))
+    home = """SELECT count(*) AS n FROM home_feed h JOIN actors a ON a.id = h.account_id
+              JOIN objects o ON o.id = h.object_id WHERE a.username = $1 AND a.is_local AND o.uri = $2"""
+    wait_for(lambda: node.rows(home, mine, their_id)[0]["n"] == 1, what="the peer's note in the home timeline")
+    peer.control("block", actor=theirs, target=node.actor(mine))
+    wait_for(lambda: node.rows("""SELECT 1 FROM blocks b JOIN actors x ON x.id = b.actor_id
+                                  JOIN actors y ON y.id = b.target_id WHERE x.uri = $1 AND y.uri = $2""",
+                               peer.actor_url(theirs), node.actor(mine)), what="the peer's Block stored")
+    assert node.follow_state(node.actor(mine), peer.actor_url(theirs)) is None
+    assert node.follow_state(peer.actor_url(theirs), node.actor(mine)) is None
+    assert node.rows(home, mine, their_id)[0]["n"] == 0
+
+
 # --- fedserver to fedserver ------------------------------------------------------------------
 
 
