@@ -17,9 +17,10 @@ import asyncpg
 
 from fedserver.config import Settings
 from rewards import spend_store
-from rewards.balance import Balance, fold_balance, next_expire, next_mint, parse_entry
-from rewards.balance_state import FoldState, entries_of_rows
+from rewards.balance import Balance, TokenPolicy, fold_balance, next_expire, next_mint, parse_entry
+from rewards.balance_state import FoldState, entries_of_rows, policy_key
 from rewards.context import RewardsContext, endorsement_policy, token_policy
+from rewards.endorse import EndorsementPolicy
 from rewards.expire import Expire, build_expire
 from rewards.logstore import append_entry, get_state, lock_sequence
 from rewards.mint import Mint, build_mint
@@ -29,8 +30,10 @@ from rewards.store import (
     get_account_entries,
     get_account_rows,
     get_account_uri,
+    get_balance_fold,
     insert_mint_index,
     list_mint_candidates,
+    put_balance_fold,
     unpublished_points,
 )
 
@@ -41,25 +44,61 @@ class BalanceCache:
     """The running folds (rewards.balance_state.FoldState) of the accounts asked about lately, per database.
 
     A balance absorbs only the entries appended since it was last asked for, read from the log's
-    index rows; an account asked for at an earlier time than before is folded from scratch. At most
-    `max_entries` entries are kept in all: the accounts asked about least recently are dropped.
+    index rows; an account asked for at an earlier time than before is folded from scratch. An
+    account not in memory starts from its saved fold (table reward_balance_folds, if saved under
+    the same policies over at most the entries asked for) and reads only the entries after it;
+    the fold is saved again once it absorbed `save_after` entries more (a quiet account is cheap
+    to fold: it is never saved). At most `max_entries` receipts' worth (FoldState.held) are kept
+    in memory: the accounts asked about least recently are dropped.
     """
 
-    def __init__(self, max_entries: int = 100_000):  # about 30 MB at most
+    def __init__(self, max_entries: int = 100_000, save_after: int = 128):  # about 30 MB at most
         self.max_entries = max_entries
-        self._states: OrderedDict[tuple[str, str], tuple[FoldState, int]] = OrderedDict()
+        self.save_after = save_after
+        # (database, account) -> (the fold, the log size it is over, its entries when last saved or restored)
+        self._states: OrderedDict[tuple[str, str], tuple[FoldState, int, int]] = OrderedDict()
         self._held = 0
+
+    def clear(self) -> None:
+        """Forget every fold kept in memory (what a restart does; the saved ones stay)."""
+        self._states.clear()
+        self._held = 0
+
+    async def _restore(self, conn: asyncpg.Connection, account: str, size: int, tokens: TokenPolicy,
+                       endorsement: EndorsementPolicy) -> tuple[FoldState, int, int]:
+        saved = await get_balance_fold(conn, account, size, policy_key(tokens, endorsement))
+        if saved is not None:
+            try:
+                state = FoldState.from_bytes(saved[1], tokens, endorsement)
+            except ValueError:
+                log.warning("saved balance fold of %s unreadable: folding it again", account, exc_info=True)
+            else:
+                if state.account == account:
+                    return state, saved[0], state.entries
+        return FoldState.start(account, tokens, endorsement), 0, 0
+
+    async def _save(self, conn: asyncpg.Connection, state: FoldState, size: int) -> FoldState:
+        """Save the fold; returns it as restored from what was saved (packed: smaller in memory)."""
+        saved = state.to_bytes()
+        try:
+            async with conn.transaction():  # a savepoint inside the caller's transaction, if any
+                await put_balance_fold(conn, state.account, size, policy_key(state.policy, state.endorsement),
+                                       saved)
+        except asyncpg.PostgresError:
+            log.warning("could not save the balance fold of %s", state.account, exc_info=True)
+            return state
+        return FoldState.from_bytes(saved, state.policy, state.endorsement)
 
     async def balance(self, conn: asyncpg.Connection, settings: Settings, account: str, size: int,
                       as_of: int) -> tuple[Balance, int]:
         """The balance at `as_of` over the log's first `size` entries, and how many receipts credit the account."""
         key = (settings.database.url, account)
         tokens, endorsement = token_policy(settings), endorsement_policy(settings)
-        state, done = self._states.pop(key, (None, 0))
+        state, done, saved = self._states.pop(key, (None, 0, 0))
         if state is not None:
-            self._held -= state.entries
+            self._held -= state.held
         if state is None or done > size or state.policy != tokens or state.endorsement != endorsement:
-            state, done = FoldState.start(account, tokens, endorsement), 0
+            state, done, saved = await self._restore(conn, account, size, tokens, endorsement)
         if done < size:
             state.absorb(entries_of_rows(await get_account_rows(conn, account, done, size)))
         found = state.balance(as_of)
@@ -68,11 +107,13 @@ class BalanceCache:
             fresh.absorb(entries_of_rows(await get_account_rows(conn, account, 0, size)))
             found = fresh.balance(as_of)
             assert found is not None
-        self._states[key] = (state, size)
-        self._held += state.entries
+        if size and self.save_after and state.entries - saved >= self.save_after:
+            state, saved = await self._save(conn, state, size), state.entries
+        self._states[key] = (state, size, saved)
+        self._held += state.held
         while self._held > self.max_entries and len(self._states) > 1:
-            _, (dropped, _) = self._states.popitem(last=False)
-            self._held -= dropped.entries
+            _, (dropped, _, _) = self._states.popitem(last=False)
+            self._held -= dropped.held
         return found, state.receipts
 
 

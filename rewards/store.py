@@ -236,6 +236,33 @@ async def get_account_rows(conn: asyncpg.Connection, account: str, begin: int, e
     )
 
 
+async def get_balance_fold(conn: asyncpg.Connection, account: str, size: int, policy_key: str
+                           ) -> tuple[int, bytes] | None:
+    """The saved fold of an account (log size, rewards.balance_state.FoldState.to_bytes) over at most `size`
+    entries, folded under `policy_key`, and still over the same log (its last entry unchanged); else None."""
+    row = await conn.fetchrow(
+        """SELECT f.log_size, f.state FROM reward_balance_folds f
+           JOIN rewards_log_entries e ON e.idx = f.log_size - 1 AND sha256(e.leaf) = f.last_leaf_sha256
+           WHERE f.account = $1 AND f.log_size <= $2 AND f.policy_key = $3""",
+        account, size, policy_key,
+    )
+    return None if row is None else (row["log_size"], bytes(row["state"]))
+
+
+async def put_balance_fold(conn: asyncpg.Connection, account: str, size: int, policy_key: str, state: bytes) -> None:
+    """Save an account's fold over the log's first `size` entries, unless a newer one under that key is saved."""
+    await conn.execute(
+        """INSERT INTO reward_balance_folds AS f (account, log_size, last_leaf_sha256, policy_key, state)
+           SELECT $1, $2::bigint, sha256(leaf), $3, $4 FROM rewards_log_entries WHERE idx = $2::bigint - 1
+           ON CONFLICT (account) DO UPDATE SET log_size = EXCLUDED.log_size, policy_key = EXCLUDED.policy_key,
+               last_leaf_sha256 = EXCLUDED.last_leaf_sha256, state = EXCLUDED.state, updated_at = now()
+           WHERE f.log_size < EXCLUDED.log_size OR f.policy_key <> EXCLUDED.policy_key
+              OR f.last_leaf_sha256 IS DISTINCT FROM (SELECT sha256(leaf) FROM rewards_log_entries
+                                                      WHERE idx = f.log_size - 1)""",
+        account, size, policy_key, state,
+    )
+
+
 async def insert_mint_index(conn: asyncpg.Connection, account: str, seq: int, idx: int, points: int, tokens: int,
                             minted_at: int) -> None:
     """Index a mint appended at `idx`; a second mint with the same (account, seq) is a UniqueViolationError."""
