@@ -174,6 +174,12 @@ def build_block(actor_uri: str, id: str, target_uri: str) -> dict:
     return _activity("Block", id, actor_uri, target_uri, to=[target_uri])
 
 
+def build_flag(actor_uri: str, id: str, target_uri: str, object_uris: list[str], comment: str) -> dict:
+    """Flag{account, statuses}: a report forwarded to the reported account's server, from the instance actor
+    (as Mastodon sends it, so the reporter stays unnamed)."""
+    return _activity("Flag", id, actor_uri, [target_uri, *object_uris], content=comment or None, to=[target_uri])
+
+
 def build_accept(follow: dict, actor_uri: str, id: str) -> dict:
     """Accept{Follow} with the Follow embedded exactly as received (Mastodon matches its stored URI)."""
     return _activity("Accept", id, actor_uri, _bare(follow), to=[_ref(follow.get("actor"))])

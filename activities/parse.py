@@ -112,6 +112,9 @@ def _required_id(doc: dict, key: str) -> str:
     return value
 
 
+MAX_FLAG_OBJECTS = 51  # the account and at most 50 posts
+
+
 def parse_activity(doc: object, *, shallow: bool = False) -> InboundActivity:
     """Validate the envelope of an inbound activity.
 
@@ -129,7 +132,11 @@ def parse_activity(doc: object, *, shallow: bool = False) -> InboundActivity:
     actor = _required_id(doc, "actor")
     obj = doc.get("object")
     if isinstance(obj, list):
-        raise ParseError("activities with several objects are not supported")
+        # A Flag names the reported account and its posts (Mastodon sends a list); nothing else here may.
+        if kind != "Flag" or not obj or len(obj) > MAX_FLAG_OBJECTS:
+            raise ParseError("activities with several objects are not supported" if kind != "Flag" else
+                             f"a Flag names 1 to {MAX_FLAG_OBJECTS} objects")
+        obj = obj[0]
     object_id = ref(obj)
     _check_audience_size(doc)
     return InboundActivity(

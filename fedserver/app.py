@@ -21,7 +21,8 @@ from storefront import web as storefront_web
 
 from .admin import routes as admin_routes
 from .api.app import setup_api
-from .app_keys import POOL, PUBLISHER, SETTINGS
+from .app_keys import MODERATION, POOL, PUBLISHER, SETTINGS
+from .moderation import Moderation
 from .auth import viewer_middleware
 from .config import Settings
 from .db import ping
@@ -79,13 +80,14 @@ def build_dispatcher() -> Dispatcher:
 
 
 def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None,
-               publisher: Publisher | None = None) -> web.Application:
+               publisher: Publisher | None = None, moderation: Moderation | None = None) -> web.Application:
     """Build the web application around an open pool (and HTTP client); the caller owns their lifetime."""
     app = web.Application(middlewares=[error_middleware, viewer_middleware],
                           client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool
     app[PUBLISHER] = publisher or build_publisher(settings)
+    app[MODERATION] = moderation or Moderation(pool)
     setup_metrics(app, settings)  # with [metrics] enabled: /metrics, and every request counted
     setup_pages(app)
     app.cleanup_ctx.append(federation_context(http))

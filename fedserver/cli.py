@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from rewards import cli as rewards_cli
 from storefront import cli as storefront_cli
 
-from . import __version__, cli_backup, cli_doctor, cli_outbox
+from . import __version__, cli_backup, cli_doctor, cli_moderate, cli_outbox
 from .accounts import (
     ROLES,
     AccountError,
@@ -32,7 +32,7 @@ from .progress import progress
 from .repo import actors as actors_repo
 
 USER_ERRORS = (ConfigError, DatabaseError, EmbeddedDatabaseError, AccountError, *cli_outbox.ERRORS,
-               *cli_backup.ERRORS, *storefront_cli.ERRORS)
+               *cli_backup.ERRORS, *storefront_cli.ERRORS, *cli_moderate.ERRORS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     storefront_cli.add_parsers(commands, account_cmds)
     rewards_cli.add_parser(commands)
     cli_backup.add_parsers(commands)
+    cli_moderate.add_parsers(commands)
     cli_doctor.add_parser(commands)
     return parser
 
@@ -214,6 +215,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "product": lambda settings, args: storefront_cli.product(settings, args, build_publisher(settings)),
     "order": lambda settings, args: storefront_cli.order(settings, args, build_publisher(settings)),
     "account seller": storefront_cli.seller,
+    "moderate": cli_moderate.run,
 }
 
 

@@ -18,6 +18,7 @@ from .app import build_publisher
 from .federation import commands
 from .federation.outbox import OutboxError
 from .federation.targets import TargetError, resolve_object
+from .moderation import Moderation
 from .net.http import HttpClient
 from .repo import deliveries as deliveries_repo
 
@@ -70,6 +71,7 @@ def add_account_parsers(account_cmds: argparse._SubParsersAction) -> None:
 async def _with_http(settings: Settings, run: Callable[[asyncpg.Pool, HttpClient], Awaitable[str]]) -> int:
     """Open the database and one HTTP client (honouring allow_private_addresses), run, print the id."""
     async with open_database(settings) as pool, HttpClient(settings) as http:
+        http.host_policy = Moderation(pool).refusal  # never fetch from a blocked domain
         print(await run(pool, http))
     return 0
 

@@ -41,6 +41,7 @@ class InstanceSettings(_Section):
     languages: list[str] = Field(default_factory=lambda: ["ko", "en"])
     timezone: str = "Asia/Seoul"
     rules: list[str] = Field(default_factory=list)
+    publish_domain_blocks: bool = True
 
     @field_validator("rules")
     @classmethod

@@ -11,6 +11,7 @@ import asyncpg
 
 from .config import Settings
 from .dispatch import Dispatcher
+from .moderation import Moderation
 from .net.http import HttpClient, Signer
 from .publish import Publisher
 
@@ -23,6 +24,7 @@ class Runtime:
     signer: Signer
     publisher: Publisher
     dispatcher: Dispatcher
+    moderation: Moderation | None = None  # None: each worker reads the pool's own
 
 
 # A background worker runs until the event is set, then returns.

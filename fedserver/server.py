@@ -25,6 +25,7 @@ from .federation.delivery import run_delivery_worker
 from .federation.keys import instance_signer
 from .federation.processing import run_inbox_worker
 from .jobs.janitor import run_janitor
+from .moderation import Moderation
 from .net.http import HttpClient
 from .repo.deliveries import DELIVERIES, prune_bodies
 from .repo.inbox import INBOX
@@ -53,7 +54,7 @@ WORKERS: list[tuple[str, Worker]] = [
 
 async def _start_web(runtime: Runtime, http: HttpClient) -> web.AppRunner:
     settings = runtime.settings
-    app = create_app(settings, runtime.pool, http=http, publisher=runtime.publisher)
+    app = create_app(settings, runtime.pool, http=http, publisher=runtime.publisher, moderation=runtime.moderation)
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -191,8 +192,10 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
         await ensure_reward_keys(pool, settings.instance.domain)
         await http.start()
         await web_http.start()
+        moderation = Moderation(pool)  # one per process: the inbox, the workers and every outbound request
+        http.host_policy = web_http.host_policy = moderation.refusal
         runtime = Runtime(settings, pool, http, await instance_signer(pool, settings), build_publisher(settings),
-                          build_dispatcher())
+                          build_dispatcher(), moderation)
         if role in ("all", "worker"):
             tasks = [asyncio.create_task(_supervise(name, worker, runtime, stop), name=name)
                      for name, worker in WORKERS]

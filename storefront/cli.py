@@ -12,6 +12,7 @@ from fedserver.config import Settings
 from fedserver.db import open_database
 from fedserver.federation import outbox
 from fedserver.media.service import MediaRefused, Upload, upload_media
+from fedserver.moderation import Moderation
 from fedserver.net.http import HttpClient
 from fedserver.publish import Publisher
 
@@ -167,6 +168,7 @@ async def order(settings: Settings, args: argparse.Namespace, publisher: Publish
     async with open_database(settings) as pool:
         if args.order_command == "create":
             async with HttpClient(settings) as http:
+                http.host_policy = Moderation(pool).refusal
                 placed = await actions.place_order(pool, publisher, http, args.buyer, args.listing_url,
                                                    args.quantity, args.message, args.pay)
             if placed.total_tokens is not None:

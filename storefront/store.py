@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from activities.listing import Listing
+from fedserver.repo.moderation import hidden_actor_sql
 
 # Seller profiles
 
@@ -160,6 +161,7 @@ async def shop_items(conn: asyncpg.Connection, *, seller_id: int | None, limit: 
         where = "l.seller_id = $1 AND l.status <> 'deleted'"
     else:
         where = f"{'true' if network else 'l.is_local'} AND l.status = 'active' AND $1::bigint IS NULL"
+    where += f" AND NOT {hidden_actor_sql('l.seller_id', silenced_too=network)}"
     rows = await conn.fetch(
         f"""SELECT o.data -> 'attachment' -> 0 AS image, {_LISTING}
             WHERE {where} AND a.deleted_at IS NULL ORDER BY l.id DESC LIMIT $2 OFFSET $3""",
@@ -177,7 +179,8 @@ async def shop_items_by_uri(conn: asyncpg.Connection, uris: list[str]) -> dict[s
     """The active listings among `uris` (listing object ids) that a visitor may see, by uri."""
     rows = await conn.fetch(
         f"""SELECT o.data -> 'attachment' -> 0 AS image, {_LISTING}
-            WHERE o.uri = ANY($1::text[]) AND l.status = 'active' AND a.deleted_at IS NULL""",
+            WHERE o.uri = ANY($1::text[]) AND l.status = 'active' AND a.deleted_at IS NULL
+              AND NOT {hidden_actor_sql('l.seller_id', silenced_too=True)}""",
         uris,
     )
     found = {}

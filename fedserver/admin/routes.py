@@ -20,7 +20,7 @@ from aiohttp import web
 from rewards.store import count_open_alerts, list_alerts, resolve_alert
 
 from ..accounts import AccountError, approve_signup, reject_signup
-from ..app_keys import POOL
+from ..app_keys import MODERATION, POOL, SETTINGS
 from ..auth import (
     ADMIN_AREA,
     CsrfCookie,
@@ -31,7 +31,9 @@ from ..auth import (
     log_in,
     log_out,
 )
+from ..moderation import ModerationError, act_on_account, act_on_domain, find_account, resolve_report
 from ..repo import actors as actors_repo
+from ..repo import moderation as moderation_repo
 from ..templates import SITE_FORM_HEADERS, render_page, see_other
 
 log = logging.getLogger("fedserver.admin")
@@ -40,6 +42,7 @@ LOGIN_PATH = "/admin/login"
 LOGOUT_PATH = "/admin/logout"
 ALERTS_PATH = "/admin/rewards/alerts"
 SIGNUPS_PATH = "/admin/signups"
+MODERATION_PATH = "/admin/moderation"
 CSRF = CsrfCookie("fedserver_admin_csrf", "/admin", "Strict")
 SESSION = web.RequestKey("fedserver.admin.session", Session)
 
@@ -177,6 +180,50 @@ async def signup_decide_post(request: web.Request) -> web.Response:
     return see_other(SIGNUPS_PATH)
 
 
+async def _moderation_page(request: web.Request, status: int = 200, **notice: str) -> web.Response:
+    session = request[SESSION]
+    async with request.config_dict[POOL].acquire() as conn:
+        reports = await moderation_repo.list_reports(conn, resolved=False)
+        domains = await moderation_repo.list_domains(conn)
+        entries = await moderation_repo.read_log(conn, 30)
+    return _page(request, "admin/moderation.html", status, username=session.username,
+                 csrf_token=session.csrf_token, reports=reports, domains=domains, log=entries,
+                 done=notice.get("done"), error=notice.get("error"))
+
+
+@admin_only
+async def moderation_get(request: web.Request) -> web.Response:
+    """Open reports, the account and domain forms, the moderated domains and the latest log entries."""
+    return await _moderation_page(request)
+
+
+@admin_only
+async def moderation_post(request: web.Request) -> web.Response:
+    """An account or domain action, or resolving a report (the form's CSRF token required); the page again
+    with what was done, or why not (422)."""
+    session = request[SESSION]
+    form = await request.post()
+    if not session.form_matches(form):
+        return _forged(request)
+    pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
+    moderator, reason = f"admin:{session.username}", str(form.get("reason") or "")
+    what = request.match_info["what"]
+    try:
+        if what == "account":
+            actor = await find_account(pool, str(form.get("acct") or ""), settings.instance.domain)
+            done = await act_on_account(pool, actor, str(form.get("action")), moderator, reason,
+                                        settings.instance.domain)
+        elif what == "domain":
+            done = await act_on_domain(pool, str(form.get("domain") or ""), str(form.get("action")), moderator,
+                                       reason, settings.instance.domain)
+        else:
+            done = await resolve_report(pool, int(request.match_info["id"]), moderator, reason)
+    except ModerationError as exc:
+        return await _moderation_page(request, 422, error=str(exc))
+    request.config_dict[MODERATION].invalidate()
+    return await _moderation_page(request, done=done)
+
+
 async def admin_get(request: web.Request) -> web.Response:
     """`/admin`: the alerts page is the admin home."""
     return see_other(ALERTS_PATH)
@@ -192,3 +239,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(SIGNUPS_PATH, signups_get)
     app.router.add_post(SIGNUPS_PATH + "/{name:[A-Za-z0-9_]{1,30}}", signup_decide_post)
     app.router.add_post(ALERTS_PATH + "/{id:[0-9]{1,18}}/resolve", alert_resolve_post)
+    app.router.add_get(MODERATION_PATH, moderation_get)
+    app.router.add_post(MODERATION_PATH + "/{what:account|domain}", moderation_post)
+    app.router.add_post(MODERATION_PATH + "/{what:reports}/{id:[0-9]{1,18}}/resolve", moderation_post)

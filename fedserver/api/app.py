@@ -25,10 +25,12 @@ from . import (
     status_actions,
     statuses,
     storefront,
+    streaming,
     timelines,
 )
 from .auth import auth_middleware
 from .ratelimit import rate_limit_middleware
+from .stream_hub import setup_hub
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -76,6 +78,7 @@ def build_api_app() -> web.Application:
     timelines.setup_routes(api)
     notifications.setup_routes(api)
     storefront.setup_routes(api)
+    streaming.setup_routes(api)
     return api
 
 
@@ -92,6 +95,7 @@ def build_oauth_app() -> web.Application:
 
 def setup_api(app: web.Application) -> None:
     """Mount the client API and OAuth on the main application."""
+    setup_hub(app)  # the streaming API's listener lives with the main application
     app.add_subapp("/api", build_api_app())
     app.add_subapp("/oauth", build_oauth_app())
     app.router.add_get("/.well-known/oauth-authorization-server", oauth.metadata_get)

@@ -6,12 +6,15 @@ ids are strings, datetimes have three digits of milliseconds.
 
 from __future__ import annotations
 
+import hashlib
+
 from activities.actor import Actor
 from activities.sanitize import html_to_text
 
 from ..config import Settings
 from ..repo.api_accounts import AccountStats, RelationshipRow
 from ..repo.api_settings import Marker, Preferences
+from ..repo.moderation import DomainAction, ReportRow
 from ..repo.oauth import OAuthApp
 from . import limits
 from .wire import api_date, api_datetime, api_midnight
@@ -103,6 +106,28 @@ def relationship(target_id: int, row: RelationshipRow) -> dict:
     }
 
 
+def domain_block(action: DomainAction) -> dict:
+    """A DomainBlock of the instance: the domain, its SHA-256 digest, `silence` or `suspend`, and the reason."""
+    return {"domain": action.domain, "digest": hashlib.sha256(action.domain.encode()).hexdigest(),
+            "severity": action.severity, "comment": action.public_comment}
+
+
+def report(row: ReportRow, target_account: dict) -> dict:
+    """A Report, as its reporter sees it."""
+    return {
+        "id": str(row.id),
+        "action_taken": row.resolved_at is not None,
+        "action_taken_at": api_datetime(row.resolved_at) if row.resolved_at else None,
+        "category": row.category,
+        "comment": row.comment,
+        "forwarded": row.forwarded,
+        "created_at": api_datetime(row.created_at),
+        "status_ids": [str(i) for i in row.status_ids] or None,
+        "rule_ids": [str(i) for i in row.rule_ids] or None,
+        "target_account": target_account,
+    }
+
+
 def application(app: OAuthApp, secret: str | None) -> dict:
     """An Application; the secret only right after registration."""
     body = {
@@ -157,8 +182,13 @@ def version_string() -> str:
     return f"{limits.MASTODON_COMPAT} (compatible; fedserver {fedserver.__version__})"
 
 
+def streaming_url(settings: Settings) -> str:
+    """Where the streaming API is (clients add /api/v1/streaming): wss:// on an https instance, as Mastodon."""
+    return f"{'wss' if settings.instance.scheme == 'https' else 'ws'}://{settings.instance.domain}"
+
+
 def instance_v1(settings: Settings, *, users: int, statuses: int, domains: int) -> dict:
-    """GET /api/v1/instance. No `urls.streaming_api`: clients open a stream only when it is set."""
+    """GET /api/v1/instance. Clients open a stream only when `urls.streaming_api` is set."""
     inst = settings.instance
     return {
         "uri": inst.domain,
@@ -167,7 +197,7 @@ def instance_v1(settings: Settings, *, users: int, statuses: int, domains: int) 
         "description": inst.description,
         "email": "",
         "version": version_string(),
-        "urls": {},
+        "urls": {"streaming_api": streaming_url(settings)},
         "stats": {"user_count": users, "status_count": statuses, "domain_count": domains},
         "thumbnail": f"{settings.base_url}{DEFAULT_HEADER_PATH}",
         "languages": list(inst.languages),
@@ -189,7 +219,8 @@ def instance_v2(settings: Settings, *, active_month: int) -> dict:
     """GET /api/v2/instance, with `api_versions` (Mastodon.py warns without it from 4.3 on)."""
     inst, base = settings.instance, settings.base_url
     configuration = {
-        "urls": {"about": f"{base}/about", "privacy_policy": None, "terms_of_service": None},
+        "urls": {"about": f"{base}/about", "privacy_policy": None, "terms_of_service": None,
+                 "streaming": streaming_url(settings)},
         "vapid": {"public_key": ""},
         "translation": {"enabled": False},
         "limited_federation": False,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..app_keys import POOL, SETTINGS
+from ..errors import HTTPError
 from ..repo import actors as actors_repo
 from ..repo import api_accounts
+from ..repo import moderation as moderation_repo
 from . import entities
 from .auth import require_scopes
 
@@ -37,6 +39,16 @@ async def peers_get(request: web.Request) -> web.Response:
     """GET /api/v1/instance/peers: the domains of the servers this one knows actors of, public."""
     async with request.config_dict[POOL].acquire() as conn:
         return web.json_response(await api_accounts.list_remote_domains(conn))
+
+
+async def domain_blocks_get(request: web.Request) -> web.Response:
+    """GET /api/v1/instance/domain_blocks: the blocked and silenced domains with their reasons, public unless
+    `[instance] publish_domain_blocks` is off (then 404, as Mastodon answers when it does not show them)."""
+    if not request.config_dict[SETTINGS].instance.publish_domain_blocks:
+        raise HTTPError(404, "this server does not publish its domain blocks")
+    async with request.config_dict[POOL].acquire() as conn:
+        domains = await moderation_repo.list_domains(conn)
+    return web.json_response([entities.domain_block(d) for d in domains])
 
 
 async def activity_get(request: web.Request) -> web.Response:
@@ -78,6 +90,7 @@ def setup_routes(api: web.Application) -> None:
         api.router.add_get(path, instance_v2_get)
     api.router.add_get("/v1/instance/rules", rules_get)
     api.router.add_get("/v1/instance/peers", peers_get)
+    api.router.add_get("/v1/instance/domain_blocks", domain_blocks_get)
     api.router.add_get("/v1/instance/activity", activity_get)
     api.router.add_get("/v1/custom_emojis", empty_list_get)
     api.router.add_get("/v1/lists", lists_get)

@@ -20,6 +20,7 @@ import asyncpg
 
 from ..auth import hash_secret
 from ..repo import oauth as oauth_repo
+from ..repo import stream_events
 from ..repo.oauth import OAuthApp
 from .scopes import ScopeError, check_allowed, format_scopes, parse_scopes
 
@@ -239,5 +240,5 @@ async def revoke(conn: asyncpg.Connection, *, client_id: str | None, secret: str
     app = await find_client(conn, client_id)
     if not secret_matches(app, secret):
         raise OAuthError(403, "unauthorized_client", "You are not authorized to revoke this token")
-    if token and len(token) <= 512:
-        await oauth_repo.revoke_token(conn, hash_secret(token), app.id)
+    if token and len(token) <= 512 and await oauth_repo.revoke_token(conn, hash_secret(token), app.id):
+        await stream_events.publish_token_revoked(conn, hash_secret(token))  # its open streams close

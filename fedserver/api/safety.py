@@ -16,14 +16,14 @@ from activities.urls import BadId, domain_of_input
 
 from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..errors import HTTPError
-from ..federation import blocking, outbox
+from ..federation import blocking, outbox, reports
 from ..repo import api_accounts
 from ..repo import safety as safety_repo
 from . import entities, presenter
 from .auth import require_scopes, require_user
 from .listing import NOT_FOUND, newest_first, page_of, page_response, path_id, window
 from .params import Params, body_params
-from .wire import api_datetime
+from .wire import api_datetime, id_or_none
 
 MAX_ACCOUNTS = 80
 MAX_DOMAINS = 200
@@ -193,6 +193,45 @@ async def domain_blocks_delete(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+def _ids(params: Params, name: str) -> list[int]:
+    found = []
+    for raw in params.strings(name, max_items=100):
+        value = id_or_none(raw)
+        if value is None:
+            raise HTTPError(422, f"Validation failed: {name} must hold ids")
+        found.append(value)
+    return found
+
+
+@require_scopes("write:reports")
+async def reports_post(request: web.Request) -> web.Response:
+    """POST /api/v1/reports (`account_id`, `status_ids[]`, `comment`, `category`, `rule_ids[]`, `forward`): a
+    report for this server's operator; with `forward`, a Flag goes to a remote account's server too."""
+    caller = require_user(request)
+    params = await body_params(request)
+    account_id = id_or_none(params.string("account_id", max_len=30) or "")
+    if account_id is None:
+        raise HTTPError(422, "Validation failed: account_id is required")
+    report = reports.NewReport(
+        status_ids=_ids(params, "status_ids"), comment=params.string("comment", max_len=10_000) or "",
+        category=params.string("category", max_len=20) or "other", rule_ids=_ids(params, "rule_ids"),
+        forward=bool(params.boolean("forward")))
+    pool = request.config_dict[POOL]
+    async with pool.acquire() as conn:
+        target = await api_accounts.get_visible_account(conn, account_id)
+        reporter = await api_accounts.get_visible_account(conn, caller.account_id)  # type: ignore[arg-type]
+    if target is None:
+        raise HTTPError(404, NOT_FOUND)
+    assert reporter is not None
+    try:
+        filed = await reports.file_report(pool, request.config_dict[PUBLISHER], reporter, target, report)
+    except reports.ReportError as exc:
+        raise HTTPError(422, f"Validation failed: {exc}") from None
+    async with pool.acquire() as conn:
+        [account] = await presenter.present_accounts_by_id(conn, request.config_dict[SETTINGS], [target.id])
+    return web.json_response(entities.report(filed, account))
+
+
 def setup_routes(api: web.Application) -> None:
     """Routes relative to the /api sub-application."""
     api.router.add_post(r"/v1/accounts/{id}/block", block_post)
@@ -204,3 +243,5 @@ def setup_routes(api: web.Application) -> None:
     api.router.add_get("/v1/domain_blocks", domain_blocks_get)
     api.router.add_post("/v1/domain_blocks", domain_blocks_post)
     api.router.add_delete("/v1/domain_blocks", domain_blocks_delete)
+    for path in ("/v1/reports", "/v1/reports/"):  # Mastodon.py posts to the second
+        api.router.add_post(path, reports_post)

@@ -11,10 +11,9 @@ from typing import Sequence
 
 import asyncpg
 
-from ..repo import home_feed
+from ..repo import home_feed, status_meta, stream_events
 from ..repo import notifications as notifications_repo
 from ..repo import outgoing as outgoing_repo
-from ..repo import status_meta
 
 
 async def post_stored(conn: asyncpg.Connection, object_id: int, *, mention_uris: Sequence[str],
@@ -29,6 +28,7 @@ async def posts_stored(conn: asyncpg.Connection, posts: Sequence[tuple[int, Sequ
     await status_meta.set_tags_many(conn, [(object_id, list(tags)) for object_id, _, tags in posts])
     await home_feed.fan_out_posts(conn, [object_id for object_id, _, _ in posts])
     await notifications_repo.notify_mentions(conn, *(object_id for object_id, _, _ in posts))
+    await stream_events.publish_posts(conn, [object_id for object_id, _, _ in posts])
 
 
 async def post_fetched(conn: asyncpg.Connection, object_id: int, *, mention_uris: Sequence[str],
@@ -44,6 +44,7 @@ async def post_edited(conn: asyncpg.Connection, object_id: int, *, mention_uris:
     await status_meta.set_mentions(conn, object_id, list(mention_uris))
     await status_meta.set_tags(conn, object_id, list(hashtags))
     await notifications_repo.notify_mentions(conn, object_id)
+    await stream_events.publish_post_changed(conn, "edit", object_id)
 
 
 async def like_stored(conn: asyncpg.Connection, like_uri: str) -> None:
@@ -59,6 +60,7 @@ async def likes_stored(conn: asyncpg.Connection, like_uris: list[str]) -> None:
 async def announce_stored(conn: asyncpg.Connection, announce_uri: str) -> None:
     """A new boost: into the booster's followers' timelines; the local author of the post is notified."""
     await home_feed.fan_out_boost(conn, announce_uri)
+    await stream_events.publish_boost(conn, announce_uri)
     await notifications_repo.notify_reblog(conn, announce_uri)
 
 

@@ -21,7 +21,7 @@ from activities.parse import (
 )
 from activities.urls import BadId, id_host
 
-from ..app_keys import POOL, SETTINGS
+from ..app_keys import MODERATION, POOL, SETTINGS
 from ..db import database_down
 from ..errors import HTTPError
 from ..net.http import FetchError
@@ -153,6 +153,9 @@ async def inbox_post(request: web.Request) -> web.Response:
     body = await _read_body(request)
     _check_content_type(request)
     activity, text = _parse(body)
+    if refused := await config[MODERATION].refuses_actor(activity.actor):
+        # Before the signature: no key is fetched from a blocked server, and nothing is stored.
+        raise HTTPError(403, refused)
     recipient = await _recipient(request)
     try:
         parsed = parse_request_signature(

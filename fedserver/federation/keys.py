@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..accounts import ensure_instance_actor
-from ..app_keys import HTTP, INSTANCE_SIGNER, POOL, SETTINGS
+from ..app_keys import HTTP, INSTANCE_SIGNER, MODERATION, POOL, SETTINGS
 from ..net.http import HttpClient, Signer
 from ..repo import actors as actors_repo
 from .ingest import IngestBatcher
@@ -30,6 +30,7 @@ def federation_context(shared_http: HttpClient | None = None):
         settings, pool = app[SETTINGS], app[POOL]
         http = shared_http or HttpClient(settings)
         if shared_http is None:
+            http.host_policy = app[MODERATION].refusal
             await http.start()
         try:
             async for _ in _federation(app, pool, settings, http):

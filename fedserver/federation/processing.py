@@ -23,6 +23,7 @@ from activities.parse import ParseError
 from ..db import database_down
 from ..dispatch import InboundContext, Prepared, Result
 from ..jobs import RETRY, Job, JobWorker, Outcome, WorkerOptions
+from ..moderation import Moderation
 from ..net.http import FetchBudget, FetchError
 from ..repo.inbox import INBOX
 
@@ -53,6 +54,7 @@ class InboxWorker:
                                 max_batch=MAX_BATCH, parallel=PARALLEL, claim_interval=CLAIM_INTERVAL)
         queue = replace(INBOX, lease_seconds=runtime.settings.federation.inbox_lease_seconds)
         self.jobs = JobWorker(runtime.pool, queue, self.process, options)
+        self.moderation = runtime.moderation or Moderation(runtime.pool)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process inbox items until `stop` is set."""
@@ -66,6 +68,8 @@ class InboxWorker:
 
     async def process(self, item: Job) -> Outcome:
         """Dispatch one stored activity; what came of it (raises only when the database is out of reach)."""
+        if refused := await self.moderation.refuses_actor(item["actor_uri"]):
+            return Outcome("ignored", refused)  # suspended after it was received
         try:
             result: Result | Exception = await self.runtime.dispatcher.dispatch(self._context(item["recipient_id"]),
                                                                                 item["body"])
@@ -79,9 +83,15 @@ class InboxWorker:
 
     async def process_batch(self, items: list[Job], prepared: Prepared | None) -> list[Outcome]:
         """Dispatch activities of one batch handler as one batch; raises when the batch as a whole failed."""
+        if any([await self.moderation.refuses_actor(item["actor_uri"]) for item in items]):
+            raise BatchRefused("a sender of the batch is suspended: its activities are dropped one by one")
         results = await self.runtime.dispatcher.dispatch_many(
             self._context(None, len(items)), [(item["body"], item["recipient_id"]) for item in items], prepared)
         return [_outcome(item, result) for item, result in zip(items, results, strict=True)]
+
+
+class BatchRefused(Exception):
+    """A batch holds an activity of a suspended sender: each is processed (or dropped) alone."""
 
 
 def _outcome(item: Job, result: Result | Exception) -> Outcome:

@@ -16,7 +16,7 @@ import email.utils
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,10 @@ class HttpClient:
         self._owned_resolver: AbstractResolver | None = None
         self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        # Asked before every request with the target's `host[:port]` and URL: a reason refuses it (a domain
+        # or an actor the operator blocked, fedserver.moderation), None lets it go. Set by whoever composes
+        # the client.
+        self.host_policy: Callable[[str, str], Awaitable[str | None]] | None = None
 
     async def start(self) -> None:
         """Create the session (call once, inside the running loop)."""
@@ -333,6 +337,8 @@ class HttpClient:
         if self._session is None:
             raise RuntimeError("HttpClient.start() was not called")
         headers = {"Host": url.host_port_subcomponent or ""}
+        if self.host_policy is not None and (refused := await self.host_policy(headers["Host"].lower(), str(url))):
+            raise FetchError(refused, permanent=True)
         if accept:
             headers["Accept"] = accept
         if content_type:

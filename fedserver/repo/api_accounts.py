@@ -10,6 +10,7 @@ import asyncpg
 from activities.actor import Actor
 
 from .actors import _ACTOR_COLUMNS, _actor  # the one row-to-Actor mapping
+from .moderation import domain_match_sql
 
 # People, not the instance actor, and not deleted accounts.
 _VISIBLE = "a.deleted_at IS NULL AND coalesce(l.role, 'user') <> 'instance'"
@@ -48,7 +49,7 @@ async def get_login_account(conn: asyncpg.Connection, name_or_email: str) -> Log
     row = await conn.fetchrow(
         """SELECT a.id, a.username, l.password_hash, l.role, l.approved
            FROM actors a JOIN local_accounts l ON l.actor_id = a.id
-           WHERE a.is_local AND a.deleted_at IS NULL AND l.role <> 'instance'
+           WHERE a.is_local AND a.deleted_at IS NULL AND a.suspended_at IS NULL AND l.role <> 'instance'
              AND (lower(a.username) = lower($1) OR lower(l.email) = lower($1))
            ORDER BY lower(a.username) = lower($1) DESC LIMIT 1""",
         name_or_email,
@@ -131,9 +132,12 @@ async def count_remote_domains(conn: asyncpg.Connection) -> int:
 
 
 async def list_remote_domains(conn: asyncpg.Connection) -> list[str]:
-    """The other servers this instance knows actors of, in name order (`/api/v1/instance/peers`)."""
+    """The other servers this instance knows actors of, in name order (`/api/v1/instance/peers`), without the
+    blocked ones (as Mastodon leaves them out)."""
     return [r["domain"] for r in await conn.fetch(
-        "SELECT DISTINCT domain FROM actors WHERE NOT is_local ORDER BY domain")]
+        f"""SELECT DISTINCT a.domain FROM actors a WHERE NOT a.is_local AND NOT EXISTS (
+                SELECT 1 FROM domain_moderation d WHERE d.severity = 'suspend' AND {domain_match_sql('a.domain', 'd.domain')})
+            ORDER BY a.domain""")]
 
 
 async def weekly_activity(conn: asyncpg.Connection, weeks: int) -> list[asyncpg.Record]:

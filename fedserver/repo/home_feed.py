@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from .moderation import hidden_actor_sql
 from .status_views import Entry, Window, unwanted_sql, window_sql
 
 BACKFILL = 40
@@ -104,7 +105,7 @@ async def read_home(conn: asyncpg.Connection, account_id: int, window: Window) -
               AND (h.reblog_by IS NULL OR an.id IS NOT NULL)
               AND NOT EXISTS (SELECT 1 FROM blocks b
                               WHERE b.actor_id = $1 AND b.target_id IN (h.author_id, h.reblog_by))
-              AND NOT {unwanted_sql('$1', 'h.author_id')}
+              AND NOT {unwanted_sql('$1', 'h.author_id')} AND NOT {hidden_actor_sql('h.author_id')}
               AND (h.reblog_by IS NULL OR NOT {unwanted_sql('$1', 'h.reblog_by')})
             {order}""",
         account_id, *window.params(),

@@ -9,6 +9,7 @@ import asyncpg
 
 from activities.parse import RemotePost
 
+from . import stream_events
 from .search import INDEXED_VISIBILITIES, index_post_text, index_posts_terms, index_posts_text
 
 
@@ -213,12 +214,14 @@ async def update_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_i
 
 
 async def delete_object(conn: asyncpg.Connection, uri: str, actor_id: int) -> bool:
-    """Mark an actor's own object deleted."""
-    status = await conn.execute(
-        "UPDATE objects SET deleted_at = now() WHERE uri = $1 AND actor_id = $2 AND deleted_at IS NULL",
+    """Mark an actor's own object deleted (and stream the deletion)."""
+    object_id = await conn.fetchval(
+        "UPDATE objects SET deleted_at = now() WHERE uri = $1 AND actor_id = $2 AND deleted_at IS NULL RETURNING id",
         uri, actor_id,
     )
-    return not status.endswith(" 0")
+    if object_id is not None:
+        await stream_events.publish_post_changed(conn, "delete", object_id)
+    return object_id is not None
 
 
 async def get_object_owner(conn: asyncpg.Connection, uri: str) -> tuple[int, bool] | None:

@@ -8,10 +8,12 @@ from datetime import datetime
 
 import asyncpg
 
+from . import stream_events
+from .moderation import hidden_actor_sql
 from .status_views import Window, unwanted_sql, window_sql
 
 TYPES = ("mention", "status", "reblog", "follow", "follow_request", "favourite", "update")
-_ONCE = "ON CONFLICT DO NOTHING"
+_ONCE = "ON CONFLICT DO NOTHING RETURNING id, account_id"  # each new row is streamed
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,8 @@ class NotificationRow:
 
 async def notify_mentions(conn: asyncpg.Connection, *object_ids: int) -> None:
     """`mention` for each local person new posts mention, and for the local author of the post each replies to."""
-    await conn.execute(
-        f"""INSERT INTO notifications (account_id, from_id, type, object_id)
+    await stream_events.insert_notifications(
+        conn, f"""INSERT INTO notifications (account_id, from_id, type, object_id)
             SELECT t.account_id, o.actor_id, 'mention', o.id FROM objects o CROSS JOIN LATERAL (
                 SELECT m.actor_id AS account_id FROM status_mentions m WHERE m.object_id = o.id
                 UNION
@@ -48,8 +50,8 @@ async def notify_favourite(conn: asyncpg.Connection, like_uri: str) -> None:
 
 async def notify_favourites(conn: asyncpg.Connection, like_uris: list[str]) -> None:
     """`favourite` for the local authors of liked posts, in one statement."""
-    await conn.execute(
-        f"""INSERT INTO notifications (account_id, from_id, type, object_id, like_id)
+    await stream_events.insert_notifications(
+        conn, f"""INSERT INTO notifications (account_id, from_id, type, object_id, like_id)
             SELECT o.actor_id, l.actor_id, 'favourite', o.id, l.id
             FROM likes l JOIN objects o ON o.uri = l.object_uri AND o.is_local AND o.deleted_at IS NULL
             WHERE l.activity_uri = ANY($1::text[]) AND o.actor_id <> l.actor_id
@@ -61,8 +63,8 @@ async def notify_favourites(conn: asyncpg.Connection, like_uris: list[str]) -> N
 
 async def notify_reblog(conn: asyncpg.Connection, announce_uri: str) -> None:
     """`reblog` for the local author of a boosted post."""
-    await conn.execute(
-        f"""INSERT INTO notifications (account_id, from_id, type, object_id, announce_id)
+    await stream_events.insert_notifications(
+        conn, f"""INSERT INTO notifications (account_id, from_id, type, object_id, announce_id)
             SELECT o.actor_id, an.actor_id, 'reblog', o.id, an.id
             FROM announces an JOIN objects o ON o.uri = an.object_uri AND o.is_local AND o.deleted_at IS NULL
             WHERE an.activity_uri = $1 AND o.actor_id <> an.actor_id
@@ -74,8 +76,8 @@ async def notify_reblog(conn: asyncpg.Connection, announce_uri: str) -> None:
 
 async def notify_follow(conn: asyncpg.Connection, follower_id: int, followee_id: int) -> None:
     """`follow` (or `follow_request` while pending) for a local followee."""
-    await conn.execute(
-        f"""INSERT INTO notifications (account_id, from_id, type, follow_id)
+    await stream_events.insert_notifications(
+        conn, f"""INSERT INTO notifications (account_id, from_id, type, follow_id)
             SELECT f.followee_id, f.follower_id,
                    CASE f.state WHEN 'accepted' THEN 'follow' ELSE 'follow_request' END, f.id
             FROM follows f JOIN actors a ON a.id = f.followee_id AND a.is_local
@@ -111,15 +113,18 @@ async def read_notifications(conn: asyncpg.Connection, account_id: int, window: 
             WHERE n.account_id = $1 AND {bounds}
               AND (cardinality($2::text[]) = 0 OR n.type = ANY($2::text[]))
               AND NOT (n.type = ANY($3::text[])) AND ($4::bigint IS NULL OR n.from_id = $4)
-              AND {_LIVE} AND NOT {unwanted_sql('$1', 'n.from_id', notifications=True)}
-              AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.actor_id = $1 AND b.target_id = n.from_id)
+              AND {_LIVE} AND {_WANTED}
             {order}""",
         account_id, list(options.types), list(options.exclude_types), options.from_id, *window.params(),
     )
     return [NotificationRow(**dict(row)) for row in rows]
 
 
-_LIVE = """EXISTS (SELECT 1 FROM actors a WHERE a.id = n.from_id AND a.deleted_at IS NULL)
+# Not from someone the reader blocks, mutes with notifications, or whose server the reader blocks.
+_WANTED = f"""NOT {unwanted_sql('n.account_id', 'n.from_id', notifications=True)}
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.actor_id = n.account_id AND b.target_id = n.from_id)"""
+_LIVE = f"""EXISTS (SELECT 1 FROM actors a WHERE a.id = n.from_id AND a.deleted_at IS NULL)
+           AND NOT {hidden_actor_sql('n.from_id')}
            AND (n.object_id IS NULL OR EXISTS (SELECT 1 FROM objects o WHERE o.id = n.object_id
                                                 AND o.deleted_at IS NULL))"""
 
@@ -128,7 +133,7 @@ async def get_notification(conn: asyncpg.Connection, account_id: int, notificati
     """One of the account's own notifications."""
     row = await conn.fetchrow(
         f"""SELECT n.id, n.type, n.from_id, n.object_id, n.created_at FROM notifications n
-            WHERE n.account_id = $1 AND n.id = $2 AND {_LIVE}""",
+            WHERE n.account_id = $1 AND n.id = $2 AND {_LIVE} AND {_WANTED}""",
         account_id, notification_id,
     )
     return NotificationRow(**dict(row)) if row else None

@@ -135,7 +135,8 @@ async def get_live_token(conn: asyncpg.Connection, token_hash: bytes) -> AccessT
            FROM oauth_tokens t LEFT JOIN actors a ON a.id = t.account_id
                 LEFT JOIN local_accounts l ON l.actor_id = t.account_id
            WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.is_local AND l.approved))""",
+             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.is_local
+                                           AND l.approved))""",
         token_hash,
     )
     if row is None:

@@ -13,6 +13,8 @@ from datetime import datetime
 
 import asyncpg
 
+from .moderation import hidden_actor_sql
+
 # What an account shows on its profile (posts) and on its blog (articles).
 KINDS = {"posts": ("Note", "Question", "Page"), "blog": ("Article",)}
 KINDS["all"] = KINDS["posts"] + KINDS["blog"]
@@ -37,8 +39,10 @@ class PagePost:
 _POST_COLUMNS = """o.id, o.uri, o.object_type, o.actor_id AS author_id, o.name, o.summary, o.content, o.data,
                    o.published_at, o.updated_at"""
 _POST = f"{_POST_COLUMNS} FROM objects o"
-_SHOWN = """o.visibility IN ('public', 'unlisted') AND o.deleted_at IS NULL AND o.in_reply_to_uri IS NULL
-            AND NOT EXISTS (SELECT 1 FROM listings l WHERE l.object_id = o.id)"""
+_SHOWN = f"""o.visibility IN ('public', 'unlisted') AND o.deleted_at IS NULL AND o.in_reply_to_uri IS NULL
+            AND NOT EXISTS (SELECT 1 FROM listings l WHERE l.object_id = o.id) AND NOT {hidden_actor_sql('o.actor_id')}"""
+# The discovery page leaves silenced accounts and domains out too.
+_NOT_SILENCED = hidden_actor_sql("o.actor_id", silenced_too=True)
 
 
 async def account_posts(conn: asyncpg.Connection, actor_id: int, kind: str, *, limit: int,
@@ -73,6 +77,7 @@ async def network_posts(conn: asyncpg.Connection, *, limit: int, offset: int = 0
     rows = await conn.fetch(
         f"""SELECT {_POST_COLUMNS}, a.username || '@' || a.domain AS acct FROM objects o JOIN actors a ON a.id = o.actor_id
             WHERE o.visibility = 'public' AND o.object_type = ANY($1::text[]) AND a.deleted_at IS NULL AND {_SHOWN}
+              AND NOT {_NOT_SILENCED}
             ORDER BY o.published_at DESC, o.id DESC LIMIT $2 OFFSET $3""",
         list(KINDS["all"]), limit, offset,
     )
@@ -85,7 +90,7 @@ async def network_posts_by_uri(conn: asyncpg.Connection, uris: list[str]) -> dic
     rows = await conn.fetch(
         f"""SELECT {_POST_COLUMNS}, a.username || '@' || a.domain AS acct FROM objects o JOIN actors a ON a.id = o.actor_id
             WHERE o.uri = ANY($1::text[]) AND o.visibility = 'public' AND o.object_type = ANY($2::text[])
-              AND a.deleted_at IS NULL AND {_SHOWN}""",
+              AND a.deleted_at IS NULL AND {_SHOWN} AND NOT {_NOT_SILENCED}""",
         uris, list(KINDS["all"]),
     )
     return {row["uri"]: (PagePost(**{k: v for k, v in dict(row).items() if k != "acct"}), row["acct"]) for row in rows}

@@ -32,7 +32,7 @@ async def get_live_session(conn: asyncpg.Connection, token_hash: bytes, area: st
         """SELECT s.account_id, a.username, l.role
            FROM sessions s JOIN actors a ON a.id = s.account_id JOIN local_accounts l ON l.actor_id = a.id
            WHERE s.token_hash = $1 AND s.area = $2 AND s.ended_at IS NULL AND s.expires_at > now()
-             AND a.is_local AND a.deleted_at IS NULL""",
+             AND a.is_local AND a.deleted_at IS NULL AND a.suspended_at IS NULL""",
         token_hash, area,
     )
     return SessionRow(row["account_id"], row["username"], row["role"]) if row else None

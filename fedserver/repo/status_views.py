@@ -12,6 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
+from .moderation import hidden_actor_sql
+
 from activities.actor import Actor
 
 from .actors import _ACTOR_COLUMNS, _actor  # the one row-to-Actor mapping
@@ -53,10 +55,12 @@ def visible_sql(viewer: str, o: str = "o") -> str:
     """SQL true when post `o` may be shown to `viewer` (a parameter; NULL for anonymous readers).
 
     Public and unlisted: anyone; private: the author, followers and the mentioned; direct: the
-    author and the mentioned. Never deleted posts, posts of deleted actors, or across a block.
+    author and the mentioned. Never deleted posts, posts of deleted or suspended actors (or of blocked
+    domains), or across a block.
     """
     return f"""({o}.deleted_at IS NULL
         AND EXISTS (SELECT 1 FROM actors va WHERE va.id = {o}.actor_id AND va.deleted_at IS NULL)
+        AND NOT {hidden_actor_sql(f'{o}.actor_id')}
         AND ({o}.visibility IN ('public', 'unlisted') OR {o}.actor_id = {viewer}
              OR EXISTS (SELECT 1 FROM status_mentions vm WHERE vm.object_id = {o}.id AND vm.actor_id = {viewer})
              OR ({o}.visibility = 'private' AND EXISTS (

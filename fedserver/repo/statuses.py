@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from . import stream_events
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -49,7 +51,7 @@ async def insert_object(conn: asyncpg.Connection, *, uri: str, object_type: str,
 async def insert_direct_notice(conn: asyncpg.Connection, *, uri: str, author_id: int, recipient_id: int,
                                content: str, data: dict, published_at: datetime) -> int:
     """A local direct post to one local person, in their home timeline and notifications, in one statement."""
-    return await conn.fetchval(
+    object_id = await conn.fetchval(
         """WITH post AS (
                INSERT INTO objects (uri, object_type, actor_id, is_local, content, url, visibility, data, published_at)
                VALUES ($1, 'Note', $2, true, $4, $1, 'direct', $5::jsonb, $6) RETURNING id),
@@ -61,6 +63,8 @@ async def insert_direct_notice(conn: asyncpg.Connection, *, uri: str, author_id:
            SELECT id FROM post""",
         uri, author_id, recipient_id, content, data, published_at,
     )
+    await stream_events.publish_direct_notice(conn, object_id, recipient_id)
+    return object_id
 
 
 async def get_object_by_uri(conn: asyncpg.Connection, uri: str) -> StoredObject | None:
@@ -72,10 +76,12 @@ async def get_object_by_uri(conn: asyncpg.Connection, uri: str) -> StoredObject 
 
 
 async def mark_object_deleted(conn: asyncpg.Connection, object_id: int) -> bool:
-    """Mark a post deleted; False if it already was."""
+    """Mark a post deleted (and stream the deletion); False if it already was."""
     status = await conn.execute(
         "UPDATE objects SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL", object_id
     )
+    if status.endswith(" 1"):
+        await stream_events.publish_post_changed(conn, "delete", object_id)
     return status.endswith(" 1")
 
 

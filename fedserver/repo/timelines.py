@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from .moderation import hidden_actor_sql
 from .status_views import Entry, Window, unwanted_sql, visible_sql, window_sql
 
 # A reply to someone else's post stays out of public lists (Mastodon's `without_replies`);
@@ -15,6 +16,8 @@ _NOT_A_REPLY_TO_OTHERS = """(o.in_reply_to_uri IS NULL OR EXISTS (
     SELECT 1 FROM objects p WHERE p.uri = o.in_reply_to_uri AND p.actor_id = o.actor_id))"""
 _HAS_MEDIA = "(jsonb_typeof(o.data->'attachment') = 'object' OR jsonb_array_length(CASE WHEN " \
              "jsonb_typeof(o.data->'attachment') = 'array' THEN o.data->'attachment' ELSE '[]' END) > 0)"
+# Silenced accounts and domains stay out of the public lists (the operator's moderation).
+_SILENCED = hidden_actor_sql("o.actor_id", silenced_too=True)
 MAX_THREAD_DEPTH = 40
 MAX_DESCENDANTS = 200
 
@@ -50,6 +53,7 @@ async def read_public(conn: asyncpg.Connection, viewer_id: int | None, window: W
         f"""SELECT o.id AS cursor, o.id AS entry_id, o.id AS object_id, NULL::bigint AS reblog_id FROM objects o
             WHERE o.visibility = 'public' AND o.deleted_at IS NULL AND {bounds}{options.sql()}
               AND {_NOT_A_REPLY_TO_OTHERS} AND {visible_sql('$1')} AND NOT {unwanted_sql('$1', 'o.actor_id')}
+              AND NOT {_SILENCED}
             {order}""",
         viewer_id, *window.params(),
     )
@@ -65,7 +69,7 @@ async def read_tag(conn: asyncpg.Connection, tag: str, viewer_id: int | None, wi
             FROM object_tags t JOIN objects o ON o.id = t.object_id
             WHERE t.tag_id = (SELECT id FROM tags WHERE name = $2) AND {bounds}
               AND o.visibility = 'public'{options.sql()} AND {visible_sql('$1')}
-              AND NOT {unwanted_sql('$1', 'o.actor_id')}
+              AND NOT {unwanted_sql('$1', 'o.actor_id')} AND NOT {_SILENCED}
             {order}""",
         viewer_id, tag, *window.params(),
     )

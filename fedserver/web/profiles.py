@@ -27,6 +27,7 @@ from ..errors import HTTPError
 from ..net.http import FetchError, parse_handle
 from ..repo import actors as actors_repo
 from ..repo import api_accounts, api_limits
+from ..repo import moderation as moderation_repo
 from ..repo import pages as pages_repo
 from ..templates import cached_page, error_page, render_page
 from . import atom
@@ -156,6 +157,18 @@ async def home_get(request: web.Request) -> web.Response:
                        makers=makers, items=items, posts=posts)
 
 
+async def about_get(request: web.Request) -> web.Response:
+    """`/about`: the server, its rules and, unless `[instance] publish_domain_blocks` is off, the servers it
+    blocks or silences with the reasons given."""
+    instance = request.config_dict[SETTINGS].instance
+    domains = None
+    if instance.publish_domain_blocks:
+        async with request.config_dict[POOL].acquire() as conn:
+            domains = await moderation_repo.list_domains(conn)
+    return render_page(request, "about.html", instance_name=instance.name, description=instance.description,
+                       rules=instance.rules, domains=domains)
+
+
 SUBSCRIBE_REL = "http://ostatus.org/schema/1.0/subscribe"
 REMOTE_FOLLOWS_PER_5MIN = 30
 
@@ -244,6 +257,7 @@ async def _ranked(ranking: dict | None, lookup) -> list:
 def setup_routes(app: web.Application) -> None:
     """The front page and the account pages (the feed first: `/@name.atom` would match `/@{name}` too)."""
     app.router.add_get("/", home_get)
+    app.router.add_get("/about", about_get)
     app.router.add_get("/discover", discover_get)
     app.router.add_get("/@{name:[A-Za-z0-9_]{1,30}}.atom", feed_get)
     app.router.add_get("/@{name}", profile_get)

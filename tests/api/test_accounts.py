@@ -44,7 +44,7 @@ async def test_instance_v1(client, alice, path):
     body = await response.json()
     check(body, INSTANCE_V1)
     assert body["uri"] == "shop.test" and body["stats"]["user_count"] == 1
-    assert "streaming_api" not in body["urls"]  # clients open a stream only when it is set
+    assert body["urls"]["streaming_api"] == "ws://shop.test"  # clients open a stream only when it is set
 
 
 @pytest.mark.parametrize("path", ["/api/v2/instance", "/api/v2/instance/"])
@@ -53,7 +53,7 @@ async def test_instance_v2(client, alice, path):
     check(body, INSTANCE_V2)
     assert body["domain"] == "shop.test" and body["api_versions"] == {"mastodon": 2}
     assert body["usage"]["users"]["active_month"] == 1
-    assert "streaming" not in body["configuration"]["urls"]
+    assert body["configuration"]["urls"]["streaming"] == "ws://shop.test"
 
 
 async def test_rules_peers_and_weekly_activity_are_served_as_mastodon_serves_them(pool, settings, alice):

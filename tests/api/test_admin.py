@@ -179,3 +179,48 @@ async def test_cookies_are_secure_on_https(make_client, db_url, tmp_path, pool, 
     response = await client.post("/admin/login", data=form, allow_redirects=False,
                                  headers={"Cookie": f"{CSRF_COOKIE}={csrf.value}"})  # http here: sent by hand
     assert response.status == 303 and response.cookies[SESSION_COOKIE]["secure"] is True
+
+
+MODERATION = "/admin/moderation"
+
+
+async def test_moderation_page_acts_on_domains_accounts_and_reports_with_the_csrf_token(client, pool, settings,
+                                                                                        mira, alice):
+    from fedserver.repo import moderation as moderation_repo
+
+    async with pool.acquire() as conn:
+        await moderation_repo.insert_report(conn, reporter_id=mira.id, target_id=alice.id, status_ids=[],
+                                            comment="<b>rude</b>", category="other", rule_ids=[], forwarded=False,
+                                            is_remote=False, flag_uri=None)
+    assert (await client.get(MODERATION, allow_redirects=False)).headers["Location"] == "/admin/login"
+    await _logged_in(client)
+    html = await (await client.get(MODERATION, headers=EN)).text()
+    assert "Open reports" in html and "&lt;b&gt;rude&lt;/b&gt;" in html and "<b>rude" not in html
+    token = hidden_fields(html)["csrf_token"]
+    forged = await client.post(f"{MODERATION}/domain", data={"domain": "spam.example", "action": "block"})
+    assert forged.status == 403
+    assert await pool.fetchval("SELECT count(*) FROM domain_moderation") == 0
+    done = await client.post(f"{MODERATION}/domain", headers=EN, data={
+        "csrf_token": token, "domain": "Spam.Example", "action": "block", "reason": "스팸"})
+    assert done.status == 200 and "blocked spam.example" in await done.text()
+    bad = await client.post(f"{MODERATION}/domain", headers=EN, data={
+        "csrf_token": token, "domain": settings.instance.domain, "action": "block"})
+    assert bad.status == 422 and "own domain" in await bad.text()
+    silenced = await client.post(f"{MODERATION}/account", headers=EN, data={
+        "csrf_token": token, "acct": "alice", "action": "silence", "reason": "noisy"})
+    assert silenced.status == 200 and f"silenced alice@{settings.instance.domain}" in await silenced.text()
+    unknown = await client.post(f"{MODERATION}/account", headers=EN, data={
+        "csrf_token": token, "acct": "nobody@nowhere.example", "action": "suspend"})
+    assert unknown.status == 422 and "no known account" in await unknown.text()
+    report_id = await pool.fetchval("SELECT id FROM reports")
+    resolved = await client.post(f"{MODERATION}/reports/{report_id}/resolve", headers=EN,
+                                 data={"csrf_token": token, "reason": "talked"})
+    assert resolved.status == 200 and "No open reports." in await resolved.text()
+    log = await pool.fetch("SELECT moderator, action, target, reason FROM moderation_log ORDER BY id")
+    assert [tuple(r) for r in log] == [
+        ("admin:mira", "domain.block", "spam.example", "스팸"),
+        ("admin:mira", "account.silence", alice.uri, "noisy"),
+        ("admin:mira", "report.resolve", str(report_id), "talked")]
+    # The about page publishes the block and its reason, in Korean by default.
+    about = await (await client.get("/about")).text()
+    assert "spam.example" in about and "차단됨" in about and "스팸" in about

@@ -12,6 +12,7 @@ from fedserver.accounts import create_account, delete_account, validate_new_acco
 from fedserver.config import Settings
 from fedserver.federation import commands
 from fedserver.federation.delivery import DeliveryWorker
+from fedserver.moderation import Moderation, act_on_domain
 from fedserver.net.http import HttpClient
 from fedserver.repo import deliveries as repo
 from fedserver.repo import jobs
@@ -50,8 +51,9 @@ async def receivers(alice) -> AsyncIterator[list[Receiver]]:
 
 @contextlib.asynccontextmanager
 async def worker(pool, settings: Settings) -> AsyncIterator[DeliveryWorker]:
-    """A delivery worker running in this event loop until the block ends."""
+    """A delivery worker running in this event loop until the block ends (refusing what moderation blocks)."""
     async with HttpClient(settings, allow_private=True) as http:
+        http.host_policy = Moderation(pool).refusal
         stop = asyncio.Event()
         instance = DeliveryWorker(pool, settings, http)
         task = asyncio.create_task(instance.run(stop))
@@ -83,6 +85,24 @@ async def test_a_post_is_delivered_signed_and_marked_delivered(pool, settings, p
     assert peer.hits[0].body["object"]["id"] == uri
     (row,) = await _rows(pool)
     assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 1, 202)
+
+
+async def test_a_domain_blocked_after_the_post_is_never_delivered_to(pool, settings, publisher, alice, receivers):
+    blocked, kept = await receivers(2)
+    async with pool.acquire() as conn:
+        await add_remote_followers(conn, alice.id, blocked, 2)
+        await add_remote_followers(conn, alice.id, kept, 1, prefix="k")
+    await commands.create_post(pool, publisher, "alice", "hello")
+    done = await act_on_domain(pool, blocked.domain, "block", "test", "spam", settings.instance.domain)
+    assert done == f"blocked {blocked.domain}; 2 follows ended"
+    async with worker(pool, tuned(settings)):
+        await wait_for(lambda: _all_final(pool), 10, "the deliveries to finish")
+    rows = {row["inbox_uri"]: row for row in await _rows(pool)}
+    refused = rows[f"{blocked.base}/inbox"]
+    assert (refused["state"], refused["attempts"]) == ("failed", 1)
+    assert "blocked by this server's moderation" in refused["last_error"]
+    assert rows[f"{kept.base}/inbox"]["state"] == "delivered"
+    assert blocked.hits == [] and len(kept.hits) == 1
 
 
 async def test_410_marks_the_delivery_gone_and_the_actor_deleted(pool, settings, publisher, alice, receivers):

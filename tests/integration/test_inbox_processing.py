@@ -171,7 +171,7 @@ async def test_block_removes_follows_both_ways(bob, pool):
 async def test_accept_of_our_follow_with_the_follow_embedded(bob, pool):
     async with pool.acquire() as conn:
         alice_id = await conn.fetchval("SELECT id FROM actors WHERE uri = $1", ALICE)
-    await bob.send({"id": bob.new_id("notes"), "type": "Flag", "object": ALICE})  # makes bob known; ignored
+    await bob.send({"id": bob.new_id("notes"), "type": "Listen", "object": ALICE})  # makes bob known; ignored
     assert await bob.process() == ["ignored"]
     follow_id = f"{ALICE}/activities/follow/1"
     async with pool.acquire() as conn:
@@ -198,7 +198,7 @@ async def test_delete_of_the_actor_removes_it_and_its_follows(bob):
 
 async def _alice_follows_bob_and_has_his_post(bob, pool) -> tuple[int, int, str]:
     """Alice follows bob (accepted) and his new post reaches her home timeline: (alice id, bob id, follow id)."""
-    await bob.send({"id": bob.new_id("notes"), "type": "Flag", "object": ALICE})  # makes bob known; ignored
+    await bob.send({"id": bob.new_id("notes"), "type": "Listen", "object": ALICE})  # makes bob known; ignored
     assert await bob.process() == ["ignored"]
     follow_id = f"{ALICE}/activities/follow/7"
     async with pool.acquire() as conn:

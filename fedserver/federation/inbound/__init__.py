@@ -1,6 +1,6 @@
 """Inbound activities federation handles, and the table that registers them with the dispatcher.
 
-`follows.py`: Follow, Accept/Reject of a Follow, Block and their Undo. `posts.py`: Create and
+`follows.py`: Follow, Accept/Reject of a Follow, Block and their Undo. `flags.py`: Flag (a report). `posts.py`: Create and
 Update of posts, Update of actors, Delete. `reactions.py`: Like, Announce and their Undo.
 Anything else (an Offer, an Agreement, a Receipt) belongs to the package that registers it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from activities.parse import ACTOR_TYPES, POST_TYPES
 
 from ...dispatch import ANY, REFERENCE, Dispatcher
-from . import follows, posts, reactions
+from . import flags, follows, posts, reactions
 from .common import about_object, about_undone_object
 
 
@@ -22,6 +22,7 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("Undo", "Follow", follows.on_undo_follow)
     dispatcher.register("Block", ANY, follows.on_block)
     dispatcher.register("Undo", "Block", follows.on_undo_block)
+    dispatcher.register("Flag", ANY, flags.on_flag)
     dispatcher.register("Create", [*POST_TYPES, REFERENCE], posts.on_create_post)
     dispatcher.register_batch("Create", POST_TYPES, posts.on_create_posts, prepare=posts.prepare_create_post)
     dispatcher.register("Update", ACTOR_TYPES, posts.on_update_actor)

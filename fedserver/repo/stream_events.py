@@ -1,0 +1,162 @@
+"""SQL for the streaming API: NOTIFY what became visible (in the caller's transaction), and the few reads the
+listening side needs to route an event.
+
+Every event is one `pg_notify` on the `fedserver_stream` channel, delivered to every listening process
+when (and only if) the transaction commits. Payloads stay small (ids and a kind, never the rendered
+status), under PostgreSQL's 8,000-byte limit: a home event lists at most ~7,000 bytes of account ids
+(1,000 ids of up to six digits), and a post with more local followers is told in several events.
+
+Kinds: `home` (an entry `e` for post `o` joined the home timelines of accounts `a`; `d` when the post is
+direct), `public` (a public post `o`, `l` when local), `notification` (row `n` for account `a`),
+`edit` and `delete` (post `o`), `kill` (token `t` was revoked).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from .moderation import hidden_actor_sql
+
+CHANNEL = "fedserver_stream"
+_ID_BYTES = 7000  # the account ids of one home event, as JSON: with the rest, under the 8,000-byte limit
+
+
+async def publish_posts(conn: asyncpg.Connection, object_ids: list[int]) -> None:
+    """New posts: one `home` event per post (and per chunk of its home timelines), `public` for public ones."""
+    await conn.execute(
+        f"""WITH holders AS (
+                SELECT h.entry_id, h.object_id, h.account_id,
+                       (row_number() OVER w - 1) / ({_ID_BYTES} / (length((max(h.account_id) OVER w)::text) + 1)) AS chunk
+                FROM home_feed h WHERE h.entry_id = ANY($1::bigint[]) AND h.reblog_by IS NULL
+                WINDOW w AS (PARTITION BY h.entry_id ORDER BY h.account_id
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+            home AS (
+                SELECT pg_notify('{CHANNEL}', json_build_object(
+                           'k', 'home', 'e', h.entry_id, 'o', h.object_id, 'a', array_agg(h.account_id),
+                           'd', bool_or(o.visibility = 'direct'))::text) AS sent
+                FROM holders h JOIN objects o ON o.id = h.object_id GROUP BY h.entry_id, h.object_id, h.chunk),
+            public AS (
+                SELECT pg_notify('{CHANNEL}', json_build_object('k', 'public', 'o', o.id, 'l', o.is_local)::text) AS sent
+                FROM objects o WHERE o.id = ANY($1::bigint[]) AND o.visibility = 'public' AND o.deleted_at IS NULL)
+            SELECT (SELECT count(sent) FROM home) + (SELECT count(sent) FROM public)""",
+        object_ids,
+    )
+
+
+async def publish_boost(conn: asyncpg.Connection, announce_uri: str) -> None:
+    """A new boost: a `home` event for the timelines it was fanned out to."""
+    await conn.execute(
+        f"""WITH holders AS (
+                SELECT h.entry_id, h.object_id, h.account_id,
+                       (row_number() OVER w - 1) / ({_ID_BYTES} / (length((max(h.account_id) OVER w)::text) + 1)) AS chunk
+                FROM announces an JOIN home_feed h ON h.entry_id = an.id AND h.reblog_by = an.actor_id
+                WHERE an.activity_uri = $1
+                WINDOW w AS (ORDER BY h.account_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+            SELECT count(pg_notify('{CHANNEL}', json_build_object(
+                       'k', 'home', 'e', entry_id, 'o', object_id, 'a', ids, 'd', false)::text))
+            FROM (SELECT entry_id, object_id, array_agg(account_id) AS ids FROM holders
+                  GROUP BY entry_id, object_id, chunk) t""",
+        announce_uri,
+    )
+
+
+async def publish_direct_notice(conn: asyncpg.Connection, object_id: int, recipient_id: int) -> None:
+    """A direct notice (`statuses.insert_direct_notice`): its home entry and its notification, for the recipient."""
+    await conn.execute(
+        f"""SELECT pg_notify('{CHANNEL}', json_build_object(
+                       'k', 'home', 'e', $1::bigint, 'o', $1::bigint, 'a', ARRAY[$2::bigint], 'd', true)::text)
+            UNION ALL
+            SELECT pg_notify('{CHANNEL}', json_build_object('k', 'notification', 'n', id, 'a', account_id)::text)
+            FROM notifications WHERE object_id = $1 AND account_id = $2""",
+        object_id, recipient_id,
+    )
+
+
+async def publish_post_changed(conn: asyncpg.Connection, kind: str, object_id: int) -> None:
+    """`edit` or `delete` of a post; the listening side finds which connected people had it."""
+    await conn.execute(f"SELECT pg_notify('{CHANNEL}', json_build_object('k', $1::text, 'o', $2::bigint)::text)",
+                       kind, object_id)
+
+
+async def publish_token_revoked(conn: asyncpg.Connection, token_hash: bytes) -> None:
+    """`kill` for a token that is now revoked, so its open streams close at once."""
+    await conn.execute(
+        f"""SELECT pg_notify('{CHANNEL}', json_build_object('k', 'kill', 't', id)::text)
+            FROM oauth_tokens WHERE token_hash = $1 AND revoked_at IS NOT NULL""",
+        token_hash,
+    )
+
+
+NOTIFY_NOTIFICATIONS = (
+    f"SELECT count(pg_notify('{CHANNEL}', json_build_object('k', 'notification', 'n', n.id, 'a', n.account_id)::text))"
+    " FROM inserted n")
+
+
+async def insert_notifications(conn: asyncpg.Connection, insert_sql: str, *args: object) -> None:
+    """Run an `INSERT INTO notifications … RETURNING id, account_id` and announce each row it inserted."""
+    await conn.execute(f"WITH inserted AS ({insert_sql}) {NOTIFY_NOTIFICATIONS}", *args)
+
+
+# The listening side.
+
+
+async def get_post_summary(conn: asyncpg.Connection, object_id: int) -> tuple[int, str, bool] | None:
+    """(author id, visibility, is_local) of a post, deleted or not."""
+    row = await conn.fetchrow("SELECT actor_id, visibility, is_local FROM objects WHERE id = $1", object_id)
+    return (row["actor_id"], row["visibility"], row["is_local"]) if row and row["actor_id"] else None
+
+
+async def get_entry_actors(conn: asyncpg.Connection, entry_id: int, object_id: int) -> list[int]:
+    """The author of a post and, for a boost entry, the booster: whom a block with the reader hides."""
+    rows = await conn.fetch(
+        """SELECT actor_id FROM objects WHERE id = $2
+           UNION SELECT actor_id FROM announces WHERE id = $1 AND $1 <> $2""",
+        entry_id, object_id,
+    )
+    return [row["actor_id"] for row in rows if row["actor_id"] is not None]
+
+
+async def holders_among(conn: asyncpg.Connection, object_id: int, account_ids: list[int]) -> list[int]:
+    """Which of `account_ids` have the post (or a boost of it) in their home timeline."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT account_id FROM home_feed WHERE object_id = $1 AND account_id = ANY($2::bigint[])",
+        object_id, account_ids,
+    )
+    return [row["account_id"] for row in rows]
+
+
+async def blocked_among(conn: asyncpg.Connection, actor_ids: list[int], account_ids: list[int]) -> set[int]:
+    """Which of `account_ids` block, or are blocked by, one of `actor_ids`, or chose not to see one of them (a
+    mute in force, a domain block of its server): the readers a post of theirs is not streamed to."""
+    rows = await conn.fetch(
+        """SELECT actor_id AS reader FROM blocks WHERE actor_id = ANY($2::bigint[]) AND target_id = ANY($1::bigint[])
+           UNION
+           SELECT target_id FROM blocks WHERE target_id = ANY($2::bigint[]) AND actor_id = ANY($1::bigint[])
+           UNION
+           SELECT account_id FROM mutes WHERE account_id = ANY($2::bigint[]) AND target_id = ANY($1::bigint[])
+             AND (expires_at IS NULL OR expires_at > now())
+           UNION
+           SELECT d.account_id FROM account_domain_blocks d JOIN actors x ON x.domain = d.domain
+           WHERE d.account_id = ANY($2::bigint[]) AND x.id = ANY($1::bigint[])""",
+        actor_ids, account_ids,
+    )
+    return {row["reader"] for row in rows}
+
+
+async def kept_from_public(conn: asyncpg.Connection, actor_id: int) -> bool:
+    """Whether the operator keeps the actor out of public lists (silenced or suspended, itself or its domain)."""
+    return await conn.fetchval(f"SELECT {hidden_actor_sql('$1::bigint', silenced_too=True)}", actor_id)
+
+
+async def live_token_ids(conn: asyncpg.Connection, token_ids: list[int]) -> set[int]:
+    """Which of the tokens still work (not revoked; account present, not suspended, approved): the rule of
+    `oauth.get_live_token`, which the two must keep in step."""
+    rows = await conn.fetch(
+        """SELECT t.id FROM oauth_tokens t LEFT JOIN actors a ON a.id = t.account_id
+                LEFT JOIN local_accounts l ON l.actor_id = t.account_id
+           WHERE t.id = ANY($1::bigint[]) AND t.revoked_at IS NULL
+             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.is_local
+                                           AND l.approved))""",
+        token_ids,
+    )
+    return {row["id"] for row in rows}
