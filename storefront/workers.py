@@ -14,6 +14,7 @@ from contextlib import suppress
 
 import asyncpg
 
+from fedserver.db import database_down
 from fedserver.publish import Publisher
 from fedserver.runtime import Runtime
 
@@ -48,8 +49,11 @@ async def token_orders_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await cancel_refused_token_orders(runtime.pool, runtime.publisher)
-        except Exception:  # noqa: BLE001 (keep the worker alive: log, then try again next round)
-            log.exception("storefront: cancelling refused token orders failed; retrying")
+        except Exception as exc:  # keep the worker alive: log, then try again next round
+            if database_down(exc):  # an outage is a line, not a traceback: the next round tries again
+                log.warning("storefront: cancelling refused token orders waits for the database: %s", exc)
+            else:
+                log.exception("storefront: cancelling refused token orders failed; retrying")
         with suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=INTERVAL_SECONDS)
 
