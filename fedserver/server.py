@@ -16,6 +16,7 @@ from rewards.workers import REWARDS_WORKERS
 from storefront.workers import STOREFRONT_WORKERS
 
 from .accounts import ensure_instance_actor
+from .api.scheduled_worker import run_scheduled_worker
 from .app import AccessLogger, build_dispatcher, build_publisher, create_app
 from .config import ConfigError, Settings
 from .datadir import probe_writable
@@ -47,6 +48,7 @@ WORKERS: list[tuple[str, Worker]] = [
     ("inbox", run_inbox_worker),
     ("delivery", run_delivery_worker),
     ("jobs-janitor", run_jobs_janitor),
+    ("scheduled-statuses", run_scheduled_worker),
     *REWARDS_WORKERS,
     *STOREFRONT_WORKERS,
 ]

@@ -11,22 +11,30 @@ from aiohttp import web
 
 from ..errors import error_middleware
 from . import (
+    account_search,
     accounts,
     authorize,
+    conversations,
+    directory,
     follows,
     images,
     instance,
+    lists,
     media,
     notifications,
+    notifications_v2,
     oauth,
     preferences,
     safety,
+    scheduled,
     search,
     status_actions,
     statuses,
     storefront,
     streaming,
+    tags,
     timelines,
+    trends,
 )
 from .auth import auth_middleware
 from .ratelimit import rate_limit_middleware
@@ -67,6 +75,7 @@ def build_api_app() -> web.Application:
     api.router.add_post("/v1/apps", oauth.apps_post)
     api.router.add_get("/v1/apps/verify_credentials", oauth.apps_verify_credentials_get)
     instance.setup_routes(api)
+    account_search.setup_routes(api)  # before accounts' `/v1/accounts/{id}`
     accounts.setup_routes(api)
     follows.setup_routes(api)
     safety.setup_routes(api)
@@ -77,8 +86,15 @@ def build_api_app() -> web.Application:
     status_actions.setup_routes(api)
     timelines.setup_routes(api)
     notifications.setup_routes(api)
+    notifications_v2.setup_routes(api)
+    conversations.setup_routes(api)
+    directory.setup_routes(api)
     storefront.setup_routes(api)
     streaming.setup_routes(api)
+    lists.setup_routes(api)
+    tags.setup_routes(api)
+    trends.setup_routes(api)
+    scheduled.setup_routes(api)
     return api
 
 

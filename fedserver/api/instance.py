@@ -64,12 +64,6 @@ async def empty_list_get(request: web.Request) -> web.Response:
     return web.json_response([])
 
 
-@require_scopes("read:lists")
-async def lists_get(request: web.Request) -> web.Response:
-    """GET /api/v1/lists: no lists yet (Ivory and toot call it)."""
-    return web.json_response([])
-
-
 @require_scopes("read:filters")
 async def filters_get(request: web.Request) -> web.Response:
     """GET /api/v1/filters and /api/v2/filters: no filters yet (Tusky)."""
@@ -93,7 +87,6 @@ def setup_routes(api: web.Application) -> None:
     api.router.add_get("/v1/instance/domain_blocks", domain_blocks_get)
     api.router.add_get("/v1/instance/activity", activity_get)
     api.router.add_get("/v1/custom_emojis", empty_list_get)
-    api.router.add_get("/v1/lists", lists_get)
     api.router.add_get("/v1/filters", filters_get)
     api.router.add_get("/v2/filters", filters_get)
     api.router.add_get("/v1/announcements", announcements_get)

@@ -21,7 +21,7 @@ from .wire import parse_id
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_IDEMPOTENCY_KEY = 200
-_UNSUPPORTED = {"poll": "polls are not supported yet", "scheduled_at": "scheduled posts are not supported yet"}
+_UNSUPPORTED = {"poll": "polls are not supported yet"}  # `scheduled_at`: api/scheduled.py
 
 
 def count_characters(text: str) -> int:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from activities.actor import Actor
+
 from ..errors import HTTPError
 from ..federation import edits, outbox
 from ..federation.posting import DuplicatePost, MediaRefused, PostOptions
@@ -83,6 +85,18 @@ async def post_status(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, dr
         raise HTTPError(422, f"Validation failed: {exc}") from None
     async with pool.acquire() as conn:
         return await status_views.get_object_id(conn, uri)  # type: ignore[return-value]
+
+
+async def post_status_in(conn: asyncpg.Connection, publisher: Publisher, actor: Actor, draft: StatusDraft) -> str:
+    """`post_status` inside the caller's transaction, as `actor` (the scheduled-status worker); returns the uri.
+    Raises HTTPError 404 for a reply target gone from sight, MediaRefused or OutboxError for a refused post."""
+    parent = None
+    if draft.in_reply_to_id is not None:
+        entry = await visible_entry(conn, draft.in_reply_to_id, actor.id)
+        parent = await status_views.get_object_uri(conn, entry.object_id)
+    visibility = draft.visibility or (await api_settings.get_preferences(conn, actor.id)).posting_visibility
+    return await outbox.create_post(conn, publisher, actor, draft.text, in_reply_to=parent,
+                                    visibility=visibility, options=draft.options)
 
 
 async def edit_status(pool: asyncpg.Pool, publisher: Publisher, caller: Auth, status_id: int,

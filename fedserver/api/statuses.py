@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..app_keys import POOL, PUBLISHER, SETTINGS
 from ..repo import timelines
-from . import presenter, status_entities, status_service
+from . import presenter, scheduled, status_entities, status_service
 from .auth import require_scopes, require_user
 from .listing import optional_viewer, page_of, page_response, path_id, window
 from .params import body_params
@@ -17,9 +17,13 @@ MAX_REACTORS = 80
 
 @require_scopes("write:statuses")
 async def statuses_post(request: web.Request) -> web.Response:
-    """POST /api/v1/statuses: publish (with `Idempotency-Key`, the same key within an hour gives the same post)."""
+    """POST /api/v1/statuses: publish (with `Idempotency-Key`, the same key within an hour gives the same post);
+    with `scheduled_at`, schedule it."""
     caller = require_user(request)
-    draft = parse_draft(await body_params(request), key=idempotency_key(request.headers), app_id=caller.app_id)
+    params = await body_params(request)
+    if scheduled.wants_schedule(params):  # Mastodon answers a ScheduledStatus instead
+        return await scheduled.schedule_post(request, caller, params, idempotency_key(request.headers))
+    draft = parse_draft(params, key=idempotency_key(request.headers), app_id=caller.app_id)
     pool, settings = request.config_dict[POOL], request.config_dict[SETTINGS]
     object_id = await status_service.post_status(pool, request.config_dict[PUBLISHER], caller, draft)
     async with pool.acquire() as conn:

@@ -185,19 +185,39 @@ class StreamHub:
         """Route one event from the database to the subscribers it concerns."""
         if not self.connected:
             return
-        handler = {"home": self._on_home, "public": self._on_public, "notification": self._on_notification,
+        handler = {"home": self._on_home, "public": self._on_public, "list": self._on_exclusive_list, "notification": self._on_notification,
                    "edit": self._on_changed, "delete": self._on_changed, "kill": self._on_kill}.get(event.get("k"))
         if handler is not None:
             await handler(event)
 
+    async def _on_exclusive_list(self, event: dict) -> None:
+        """A post of a member of exclusive lists: to those lists' streams (it is in no home timeline)."""
+        pairs = self.router.lists(event["l"])
+        if not pairs:
+            return
+        async with self.pool.acquire() as conn:
+            actors, text = await self._home_status(conn, event["o"], event["o"])
+            pairs = await self._unblocked(conn, actors, pairs)
+        if text is not None:
+            await send(pairs, Outgoing("update", text))
+
+    async def owns_list(self, account_id: int, list_id: int) -> bool:
+        """Whether the list is the account's own (a list stream is only its owner's)."""
+        async with self.pool.acquire() as conn:
+            return await stream_events.owns_list(conn, account_id, list_id)
+
     async def _on_home(self, event: dict) -> None:
         pairs = self.router.personal("user", event["a"])
         direct = self.router.personal("direct", event["a"]) if event.get("d") else []
-        if not pairs and not direct:
+        subscribed_lists = self.router.list_ids() if not event.get("d") else []
+        if not pairs and not direct and not subscribed_lists:
             return
         entry_id, object_id = event["e"], event["o"]
         async with self.pool.acquire() as conn:
             actors, text = await self._home_status(conn, entry_id, object_id)
+            if subscribed_lists:  # the lists of these readers that hold the author (or the booster)
+                pairs += self.router.lists(await stream_events.lists_holding(conn, subscribed_lists, event["a"],
+                                                                             actors))
             pairs, direct = await self._unblocked(conn, actors, pairs), await self._unblocked(conn, actors, direct)
             if direct and text is not None:
                 await self._send_conversation(conn, json.loads(text), direct)

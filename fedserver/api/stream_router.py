@@ -23,7 +23,7 @@ KNOWN = (*PERSONAL, *PUBLIC, *HASHTAG, "list")
 _SCOPES = {"user": ("read", "read:statuses"), "user:notification": ("read", "read:notifications"),
            "direct": ("read", "read:statuses"), "list": ("read", "read:lists")}
 _PUBLIC_SCOPES = ("read", "read:statuses")
-NO_LISTS = "Lists are not supported on this server"
+NO_LIST = "Record not found"
 
 
 class StreamError(ValueError):
@@ -70,8 +70,11 @@ def parse_stream(name: str | None, *, tag: str | None = None, list_id: str | Non
             raise StreamError("No tag for stream provided")
         return Stream(name, normalized)
     if name == "list":
-        # No lists exist here (GET /api/v1/lists answers []), so no list stream can be subscribed to.
-        raise StreamError(NO_LISTS if list_id else "No list id for stream provided", 404 if list_id else 400)
+        if not list_id:
+            raise StreamError("No list id for stream provided")
+        if not str(list_id).isdigit() or len(str(list_id)) > 18:
+            raise StreamError(NO_LIST, 404)
+        return Stream(name, str(int(list_id)))  # whether the caller owns it is checked against the database
     return Stream(name)
 
 
@@ -92,7 +95,7 @@ class Router(Generic[S]):
         self._accounts: dict[S, int | None] = {}
 
     def _key(self, sub: S, stream: Stream) -> tuple[str, object]:
-        return (stream.name, self._accounts[sub]) if stream.personal else (stream.name, stream.param)
+        return (stream.name, self._accounts[sub]) if stream.name in PERSONAL else (stream.name, stream.param)
 
     def subscribe(self, sub: S, stream: Stream, account_id: int | None) -> None:
         """Add a subscription (subscribing twice is one subscription)."""
@@ -137,6 +140,14 @@ class Router(Generic[S]):
     def personal(self, name: str, account_ids: Iterable[int]) -> list[tuple[S, Stream]]:
         """Subscribers of `name` (`user`, `user:notification`, `direct`) reading as one of `account_ids`."""
         return self._pairs(name, account_ids)
+
+    def lists(self, list_ids: Iterable[int]) -> list[tuple[S, Stream]]:
+        """Subscribers of these lists' streams."""
+        return self._pairs("list", [str(i) for i in list_ids])
+
+    def list_ids(self) -> list[int]:
+        """The lists someone here subscribes to."""
+        return [int(key[1]) for key in self._subs if key[0] == "list"]  # type: ignore[arg-type]
 
     def accounts_on(self, name: str) -> list[int]:
         """Accounts with a subscriber on the personal stream `name`."""

@@ -25,7 +25,7 @@ from ..errors import HTTPError
 from .auth import INVALID_TOKEN, Auth, bearer_token, current_auth, resolve_token
 from .scopes import grants
 from .stream_hub import STREAM_HUB, Outgoing, StreamHub
-from .stream_router import Stream, StreamError, check_access, parse_stream
+from .stream_router import NO_LIST, Stream, StreamError, check_access, parse_stream
 
 HEARTBEAT_SECONDS = 15.0
 BACKLOG = 1000  # events queued for one client before it is judged too slow and disconnected
@@ -187,17 +187,19 @@ async def _caller(request: web.Request) -> tuple[Auth | None, str | None]:
     return caller, protocol
 
 
-def _stream_from(name: str | None, params, caller: Auth | None) -> Stream:
-    """A stream the caller may read; StreamError otherwise."""
+async def _stream_from(hub: StreamHub, name: str | None, params, caller: Auth | None) -> Stream:
+    """A stream the caller may read (a list only of one's own); StreamError otherwise."""
     stream = parse_stream(name, tag=params.get("tag"), list_id=params.get("list"), normalize_tag=normalize_hashtag)
     check_access(stream, caller.account_id if caller else None,
                  lambda scopes: caller is not None and grants(caller.scopes, scopes))
+    if stream.name == "list" and not await hub.owns_list(caller.account_id, int(stream.param)):  # type: ignore
+        raise StreamError(NO_LIST, 404)
     return stream
 
 
-def _initial_stream(request: web.Request, name: str | None, caller: Auth | None) -> Stream:
+async def _initial_stream(request: web.Request, name: str | None, caller: Auth | None) -> Stream:
     try:
-        return _stream_from(name, request.query, caller)
+        return await _stream_from(request.config_dict[STREAM_HUB], name, request.query, caller)
     except StreamError as exc:
         raise HTTPError(exc.status, exc.message) from None
 
@@ -209,7 +211,7 @@ async def streaming_get(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/streaming: the WebSocket (or, without an upgrade, the event stream named by `?stream=`)."""
     caller, protocol = await _caller(request)
     name = request.query.get("stream")
-    initial = _initial_stream(request, name, caller) if name else None
+    initial = await _initial_stream(request, name, caller) if name else None
     # No permessage-deflate (as Mastodon's streaming server, whose `ws` leaves it off): one event goes to
     # many clients, and compressing it once per connection would cost more than sending it.
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, protocols=(protocol,) if protocol else (),
@@ -227,14 +229,14 @@ async def streaming_get(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                _on_client_message(hub, conn, msg.data)
+                await _on_client_message(hub, conn, msg.data)
     finally:
         hub.detach(conn)
         await conn.stop()
     return ws
 
 
-def _on_client_message(hub: StreamHub, conn: WebSocketConnection, data: str) -> None:
+async def _on_client_message(hub: StreamHub, conn: WebSocketConnection, data: str) -> None:
     """`{"type": "subscribe"|"unsubscribe", "stream": …, "tag": …, "list": …}`; anything wrong is answered."""
     try:
         message = json.loads(data)
@@ -243,7 +245,7 @@ def _on_client_message(hub: StreamHub, conn: WebSocketConnection, data: str) -> 
         kind = message.get("type")
         if kind not in ("subscribe", "unsubscribe"):
             raise StreamError(f"Unknown message type {kind!r}")
-        stream = _stream_from(message.get("stream"), message, _as_auth(conn))
+        stream = await _stream_from(hub, message.get("stream"), message, _as_auth(conn))
     except json.JSONDecodeError:
         conn.say(error_text("Invalid JSON", 400))
         return
@@ -273,7 +275,7 @@ async def event_stream_get(request: web.Request) -> web.StreamResponse:
     if name is None:
         raise HTTPError(404, "Unknown stream type")
     caller, _ = await _caller(request)
-    return await _event_stream(request, caller, _initial_stream(request, name, caller))
+    return await _event_stream(request, caller, await _initial_stream(request, name, caller))
 
 
 async def _event_stream(request: web.Request, caller: Auth | None, stream: Stream) -> web.StreamResponse:

@@ -10,7 +10,7 @@ import asyncpg
 from activities.actor import Actor
 
 from .actors import _ACTOR_COLUMNS, _actor  # the one row-to-Actor mapping
-from .moderation import domain_match_sql
+from .moderation import domain_match_sql, hidden_actor_sql
 
 # People, not the instance actor, and not deleted accounts.
 _VISIBLE = "a.deleted_at IS NULL AND coalesce(l.role, 'user') <> 'instance'"
@@ -124,6 +124,23 @@ async def get_relationships(conn: asyncpg.Connection, viewer_id: int,
     return {row["id"]: RelationshipRow(row["following"], row["followed_by"], row["blocking"], row["blocked_by"],
                                        row["muting"], row["muting_notifications"], row["domain_blocking"])
             for row in rows}
+
+
+async def read_directory(conn: asyncpg.Connection, *, local: bool, order: str, limit: int,
+                         offset: int) -> list[Actor]:
+    """The profile directory: discoverable accounts (approved, not suspended nor silenced, not on a moderated
+    domain), by their last post (`active`) or newest first (`new`)."""
+    key = "c.last_status_at DESC NULLS LAST, a.id DESC" if order == "active" else "a.created_at DESC, a.id DESC"
+    rows = await conn.fetch(
+        f"""SELECT {_ACTOR_COLUMNS} FROM actors a LEFT JOIN local_accounts l ON l.actor_id = a.id
+                LEFT JOIN account_counters c ON c.actor_id = a.id
+            WHERE {_VISIBLE} AND a.discoverable AND coalesce(l.approved, true) AND a.actor_type <> 'Application'
+              AND ($1::boolean IS FALSE OR a.is_local)
+              AND NOT {hidden_actor_sql('a.id', silenced_too=True)}
+            ORDER BY {key} LIMIT $2 OFFSET $3""",
+        local, limit, offset,
+    )
+    return [_actor(row) for row in rows]
 
 
 async def count_remote_domains(conn: asyncpg.Connection) -> int:

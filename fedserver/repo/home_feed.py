@@ -3,7 +3,9 @@
 Fan-out follows Mastodon's FeedManager: a post goes to its local author and local followers
 (a reply only when its parent's author is the follower, someone the follower follows, or the
 post's own author); a direct post goes to the mentioned local people; a boost goes to the
-booster (when local) and its followers, unless the post is already in that feed.
+booster (when local) and its followers, unless the post is already in that feed. A public post also
+goes to the local people following one of its hashtags; a member of an exclusive list reaches the
+list's owner through the list only.
 """
 
 from __future__ import annotations
@@ -15,11 +17,22 @@ from .status_views import Entry, Window, unwanted_sql, window_sql
 
 BACKFILL = 40
 
+# Followed hashtags (Mastodon's FanOutOnWriteService#deliver_to_hashtag_followers): public posts only, not
+# replies to others, nothing of silenced or suspended authors, nothing across a block either way.
+_TAG_FOLLOWERS_MAY_SEE = f"""
+      AND (o.in_reply_to_uri IS NULL OR EXISTS (
+            SELECT 1 FROM objects p WHERE p.uri = o.in_reply_to_uri AND p.actor_id = o.actor_id))
+      AND NOT {hidden_actor_sql('o.actor_id', silenced_too=True)}
+      AND NOT EXISTS (SELECT 1 FROM blocks tb WHERE (tb.actor_id = ft.account_id AND tb.target_id = o.actor_id)
+                                              OR (tb.actor_id = o.actor_id AND tb.target_id = ft.account_id))"""
+
 _POST_TARGETS = """
     SELECT o.actor_id AS account_id WHERE o.is_local
     UNION
     SELECT f.follower_id FROM follows f JOIN actors fa ON fa.id = f.follower_id AND fa.is_local
     WHERE f.followee_id = o.actor_id AND f.state = 'accepted' AND o.visibility <> 'direct'
+      AND NOT EXISTS (SELECT 1 FROM list_accounts xl JOIN lists xls ON xls.id = xl.list_id AND xls.exclusive
+                      WHERE xls.account_id = f.follower_id AND xl.account_id = o.actor_id)
       AND (o.in_reply_to_uri IS NULL OR EXISTS (
             SELECT 1 FROM objects p WHERE p.uri = o.in_reply_to_uri
               AND (p.actor_id IN (o.actor_id, f.follower_id) OR EXISTS (
@@ -27,7 +40,11 @@ _POST_TARGETS = """
                       AND pf.state = 'accepted'))))
     UNION
     SELECT m.actor_id FROM status_mentions m JOIN actors ma ON ma.id = m.actor_id AND ma.is_local
-    WHERE m.object_id = o.id AND o.visibility = 'direct'"""
+    WHERE m.object_id = o.id AND o.visibility = 'direct'
+    UNION
+    SELECT ft.account_id FROM object_tags ot JOIN followed_tags ft ON ft.tag_id = ot.tag_id
+    JOIN actors ta ON ta.id = ft.account_id AND ta.is_local
+    WHERE ot.object_id = o.id AND o.visibility = 'public'""" + _TAG_FOLLOWERS_MAY_SEE
 
 
 async def fan_out_post(conn: asyncpg.Connection, object_id: int) -> int:

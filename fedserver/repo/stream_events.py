@@ -7,7 +7,8 @@ status), under PostgreSQL's 8,000-byte limit: a home event lists at most ~7,000 
 (1,000 ids of up to six digits), and a post with more local followers is told in several events.
 
 Kinds: `home` (an entry `e` for post `o` joined the home timelines of accounts `a`; `d` when the post is
-direct), `public` (a public post `o`, `l` when local), `notification` (row `n` for account `a`),
+direct), `public` (a public post `o`, `l` when local), `list` (a post `o` of a member of the exclusive lists `l`,
+which reaches no home timeline), `notification` (row `n` for account `a`),
 `edit` and `delete` (post `o`), `kill` (token `t` was revoked).
 """
 
@@ -37,8 +38,13 @@ async def publish_posts(conn: asyncpg.Connection, object_ids: list[int]) -> None
                 FROM holders h JOIN objects o ON o.id = h.object_id GROUP BY h.entry_id, h.object_id, h.chunk),
             public AS (
                 SELECT pg_notify('{CHANNEL}', json_build_object('k', 'public', 'o', o.id, 'l', o.is_local)::text) AS sent
-                FROM objects o WHERE o.id = ANY($1::bigint[]) AND o.visibility = 'public' AND o.deleted_at IS NULL)
-            SELECT (SELECT count(sent) FROM home) + (SELECT count(sent) FROM public)""",
+                FROM objects o WHERE o.id = ANY($1::bigint[]) AND o.visibility = 'public' AND o.deleted_at IS NULL),
+            exclusive AS (  -- posts of members of exclusive lists skip the home timeline: their lists are told apart
+                SELECT pg_notify('{CHANNEL}', json_build_object('k', 'list', 'o', o.id, 'l', array_agg(l.id))::text) AS sent
+                FROM objects o JOIN list_accounts m ON m.account_id = o.actor_id
+                     JOIN lists l ON l.id = m.list_id AND l.exclusive
+                WHERE o.id = ANY($1::bigint[]) AND o.visibility <> 'direct' AND o.deleted_at IS NULL GROUP BY o.id)
+            SELECT (SELECT count(sent) FROM home) + (SELECT count(sent) FROM public) + (SELECT count(sent) FROM exclusive)""",
         object_ids,
     )
 
@@ -141,6 +147,21 @@ async def blocked_among(conn: asyncpg.Connection, actor_ids: list[int], account_
         actor_ids, account_ids,
     )
     return {row["reader"] for row in rows}
+
+
+async def owns_list(conn: asyncpg.Connection, account_id: int, list_id: int) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM lists WHERE id = $1 AND account_id = $2)",
+                               list_id, account_id)
+
+
+async def lists_holding(conn: asyncpg.Connection, list_ids: list[int], owner_ids: list[int],
+                        actor_ids: list[int]) -> list[int]:
+    """Those of `list_ids` owned by one of `owner_ids` with one of `actor_ids` as a member."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT l.id FROM lists l JOIN list_accounts m ON m.list_id = l.id
+           WHERE l.id = ANY($1::bigint[]) AND l.account_id = ANY($2::bigint[]) AND m.account_id = ANY($3::bigint[])""",
+        list_ids, owner_ids, actor_ids)
+    return [r["id"] for r in rows]
 
 
 async def kept_from_public(conn: asyncpg.Connection, actor_id: int) -> bool:

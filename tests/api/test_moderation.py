@@ -232,3 +232,21 @@ async def test_domain_blocks_are_not_published_when_switched_off(make_client, se
     client = await make_client(quiet)
     response = await client.get("/api/v1/instance/domain_blocks")
     assert response.status == 404
+
+
+async def test_the_directory_lists_discoverable_accounts_and_leaves_out_the_moderated(client, pool, settings, alice,
+                                                                                     bob):
+    from fedserver.accounts import create_account, validate_new_account
+
+    hidden = await create_account(pool, settings, validate_new_account(username="hidden"))
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE actors SET discoverable = false WHERE id = $1", hidden.id)
+    await act_on_account(pool, bob, "silence", "admin", "", settings.instance.domain)
+    body = await get_json(client, "/api/v1/directory", order="new", local="true")
+    assert [a["username"] for a in body] == ["alice"]
+    await act_on_account(pool, bob, "unsuspend", "admin", "", settings.instance.domain)
+    assert [a["username"] for a in await get_json(client, "/api/v1/directory", order="new")] == ["bob", "alice"]
+    assert [a["username"] for a in await get_json(client, "/api/v1/directory", order="new", limit="1",
+                                                  offset="1")] == ["alice"]
+    for bad in ({"order": "best"}, {"limit": "x"}, {"offset": "-1"}):
+        await get_json(client, "/api/v1/directory", expect=400, **bad)

@@ -191,7 +191,7 @@ async def test_bad_subscriptions_are_answered_with_error_events(client, token):
         await ws.send_str("not json")
         assert await next_event(ws) == {"error": "Invalid JSON", "status": 400}
         await ws.send_json({"type": "subscribe", "stream": "list", "list": "1"})
-        assert await next_event(ws) == {"error": "Lists are not supported on this server", "status": 404}
+        assert await next_event(ws) == {"error": "Missing access token", "status": 401}
 
 
 async def test_user_streams_need_a_valid_token_with_the_read_scope(client, pool, oauth_app, alice):
@@ -335,3 +335,45 @@ async def test_mutes_blocks_and_silences_keep_posts_and_notifications_off_the_st
         await no_event(ws)
         await post(client, auth, "from alice")
         assert json.loads((await next_event(ws))["payload"])["content"] == "<p>from alice</p>"
+
+
+async def test_a_list_stream_gets_its_members_posts_and_only_its_owner_may_subscribe(client, auth, bob_auth, alice,
+                                                                                    bob, pool, publisher, settings):
+    from fedserver.accounts import create_account, validate_new_account
+
+    dave = await create_account(pool, settings, validate_new_account(username="dave"))
+    await commands.follow(pool, publisher, None, "alice", bob.uri)
+    await commands.follow(pool, publisher, None, "alice", dave.uri)  # followed, but not on the list
+    response = await client.post("/api/v1/lists", headers=auth, json={"title": "도예가들"})
+    listed = await response.json()
+    assert response.status == 200, listed
+    response = await client.post(f"/api/v1/lists/{listed['id']}/accounts", headers=auth,
+                                 json={"account_ids": [str(bob.id)]})
+    assert response.status == 200, await response.json()
+    async with client.ws_connect("/api/v1/streaming", headers=bob_auth) as ws:  # bob may not read alice's list
+        await ws.send_json({"type": "subscribe", "stream": "list", "list": listed["id"]})
+        assert await next_event(ws) == {"error": "Record not found", "status": 404}
+        await ws.send_json({"type": "subscribe", "stream": "list", "list": "999999"})
+        assert await next_event(ws) == {"error": "Record not found", "status": 404}
+    async with client.ws_connect(f"/api/v1/streaming?stream=list&list={listed['id']}", headers=auth) as ws:
+        theirs = await post(client, bob_auth, "새 가마")
+        event = await next_event(ws)
+        assert event["stream"] == ["list", listed["id"]] and event["event"] == "update"
+        assert json.loads(event["payload"])["id"] == theirs["id"]
+        await commands.create_post(pool, publisher, "dave", "not on the list")
+        await no_event(ws)
+
+
+async def test_an_exclusive_list_stream_gets_posts_that_skip_the_home_timeline(client, auth, bob_auth, alice, bob,
+                                                                              pool, publisher):
+    await commands.follow(pool, publisher, None, "alice", bob.uri)
+    response = await client.post("/api/v1/lists", headers=auth, json={"title": "only here", "exclusive": True})
+    listed = await response.json()
+    await client.post(f"/api/v1/lists/{listed['id']}/accounts", headers=auth, json={"account_ids": [str(bob.id)]})
+    async with client.ws_connect("/api/v1/streaming", headers=auth) as ws:
+        await subscribed(ws, "user")
+        await subscribed(ws, "list", list=listed["id"])
+        theirs = await post(client, bob_auth, "exclusive")
+        event = await next_event(ws)
+        assert event["stream"] == ["list", listed["id"]] and json.loads(event["payload"])["id"] == theirs["id"]
+        await no_event(ws)  # and not on the user stream: it skipped the home timeline

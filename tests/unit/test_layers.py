@@ -46,6 +46,7 @@ SIDEWAYS = {
     ("web", "federation"),  # a signed GET of a private post is checked against stored keys
     ("web", "rewards"),  # profiles show points from the witnessed log; the instance actor its reward keys
     ("admin", "rewards"),  # administrators resolve rewards alerts
+    ("api", "rewards"),  # trends are the open ranking over the witnessed logs, as /discover shows it
     ("api", "storefront"),  # the client API's shop endpoints call the storefront's services
     ("web", "storefront"),  # a profile's shop tab and the front page list the storefront's listings
     ("storefront", "federation"),  # orders tell people by direct message, through the outbox

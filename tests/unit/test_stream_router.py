@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedserver.api.stream_router import NO_LISTS, Router, Stream, StreamError, check_access, parse_stream
+from fedserver.api.stream_router import NO_LIST, Router, Stream, StreamError, check_access, parse_stream
 
 
 def test_stream_names_and_their_parameters_parse_as_mastodon_names_them():
@@ -13,12 +13,13 @@ def test_stream_names_and_their_parameters_parse_as_mastodon_names_them():
     assert parse_stream("hashtag:local", tag="도자기").label == ["hashtag:local", "도자기"]
     assert parse_stream("public:local").label == ["public:local"]
     for name, params, status in (("nope", {}, 400), ("", {}, 400), ("hashtag", {}, 400),
-                                 ("list", {"list_id": "3"}, 404), ("list", {}, 400)):
+                                 ("list", {"list_id": "three"}, 404), ("list", {}, 400)):
         with pytest.raises(StreamError) as raised:
             parse_stream(name, **params)
         assert raised.value.status == status
-    with pytest.raises(StreamError, match=NO_LISTS):
-        parse_stream("list", list_id="3")
+    with pytest.raises(StreamError, match=NO_LIST):
+        parse_stream("list", list_id="three")
+    assert parse_stream("list", list_id="3").label == ["list", "3"]  # whose list it is, the hub asks the database
 
 
 def test_personal_streams_need_an_account_and_a_read_scope():
