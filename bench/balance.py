@@ -50,6 +50,7 @@ from bench.benchdb import create_database, database_server, drop_database  # noq
 from bench.rewards_append import percentile  # noqa: E402
 from fedserver.accounts import create_account, validate_new_account  # noqa: E402
 from fedserver.app import create_app  # noqa: E402
+from fedserver.server import settle_garbage_collector  # noqa: E402
 from fedserver.config import load_settings  # noqa: E402
 from fedserver.db import init_connection  # noqa: E402
 from rewards.context import load_context  # noqa: E402
@@ -148,6 +149,7 @@ async def main(admin: str, count: int, queries: int, accounts: int) -> None:
         print(f"built {count:,} receipts for {accounts:,} accounts in {built:.1f} s; the busiest account has "
               f"{busiest:,} receipts, the median about {count // accounts:,}")
         ctx = await load_context(pool, settings)
+        settle_garbage_collector()  # as `fedserver run` does once it has started
         rng = random.Random(3)
         asked = rng.choices(names, _weights(accounts), k=queries)
         first = list(dict.fromkeys([names[0], *asked]))
@@ -176,6 +178,7 @@ async def main(admin: str, count: int, queries: int, accounts: int) -> None:
             more = max(1, count // 100)
             await build(conn, settings.base_url, names, more, start=size)
             BALANCES.clear()  # a restart: nothing in memory, the saved folds (now behind the log) remain
+            settle_garbage_collector()
             restarted = await timed(first)
             report(f"server side, first query of each account after a restart, saved folds {more:,} receipts "
                    f"behind ({len(first)} accounts)", restarted)

@@ -144,7 +144,7 @@ async def _watch_embedded(database: Database, stop: asyncio.Event, failed: list[
             stop.set()
 
 
-def _settle_garbage_collector() -> None:
+def settle_garbage_collector() -> None:
     """Keep the collector's pauses short while the process serves and works.
 
     What start-up made (modules, settings, the app, pools) lives as long as the process; frozen,
@@ -212,7 +212,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
             ready("")
         if database.embedded is not None and database.embedded.owned:
             tasks.append(asyncio.create_task(_watch_embedded(database, stop, failed), name="embedded-watch"))
-        _settle_garbage_collector()
+        settle_garbage_collector()
         await stop.wait()
         log.info("shutting down")
     finally:
