@@ -12,11 +12,10 @@ from datetime import datetime
 
 import asyncpg
 
-from .moderation import hidden_actor_sql
-
 from activities.actor import Actor
 
 from .actors import _ACTOR_COLUMNS, _actor  # the one row-to-Actor mapping
+from .moderation import hidden_actor_sql
 
 MAX_ID = 2**63 - 1
 

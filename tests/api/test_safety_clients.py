@@ -51,8 +51,6 @@ def test_clients_block_mute_report_and_the_operator_blocks_the_peer(pg_cluster, 
         app = Mastodon(client_id=client_id, client_secret=secret, api_base_url=node.base_url)
         api = Mastodon(access_token=app.log_in("alice", PASSWORD, allow_http=True), api_base_url=node.base_url)
         [found] = api.search_v2(dave, resolve=True).accounts
-        note = peer.control("note", actor="dave", content="<p>buy followers cheap</p>", to="public")
-        note_id = note["id"] if isinstance(note, dict) else note
 
         # Mastodon.py: block (the peer gets Block), unblock (Undo{Block}), mute with options, report.
         relation = api.account_block(found.id)
