@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 
 import asyncpg
 
-from fedserver.db import database_down
+from fedserver.jobs.periodic import run_periodically
 from fedserver.publish import Publisher
 from fedserver.runtime import Runtime
 
@@ -46,16 +45,8 @@ async def cancel_refused_token_orders(pool: asyncpg.Pool, publisher: Publisher) 
 
 async def token_orders_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Every few seconds, close the token orders whose payment was refused."""
-    while not stop.is_set():
-        try:
-            await cancel_refused_token_orders(runtime.pool, runtime.publisher)
-        except Exception as exc:  # keep the worker alive: log, then try again next round
-            if database_down(exc):  # an outage is a line, not a traceback: the next round tries again
-                log.warning("storefront: cancelling refused token orders waits for the database: %s", exc)
-            else:
-                log.exception("storefront: cancelling refused token orders failed; retrying")
-        with suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=INTERVAL_SECONDS)
+    await run_periodically(lambda: cancel_refused_token_orders(runtime.pool, runtime.publisher), INTERVAL_SECONDS,
+                           stop, "storefront: cancelling refused token orders", log)
 
 
 STOREFRONT_WORKERS = [("storefront-token-orders", token_orders_worker)]

@@ -15,7 +15,7 @@ from .listing import NOT_FOUND, newest_first, optional_viewer, page_of, page_res
 MAX_ACCOUNTS = 80
 
 
-async def _target(request: web.Request):
+async def path_account(request: web.Request):
     """The visible account named in the path (404 otherwise)."""
     async with request.config_dict[POOL].acquire() as conn:
         actor = await api_accounts.get_visible_account(conn, path_id(request))
@@ -24,7 +24,7 @@ async def _target(request: web.Request):
     return actor
 
 
-async def _relationship(request: web.Request, viewer_id: int, target_id: int) -> dict:
+async def relationship_with(request: web.Request, viewer_id: int, target_id: int) -> dict:
     async with request.config_dict[POOL].acquire() as conn:
         rows = await api_accounts.get_relationships(conn, viewer_id, [target_id])
     if target_id not in rows:  # deleted meanwhile
@@ -36,10 +36,10 @@ async def _relationship(request: web.Request, viewer_id: int, target_id: int) ->
 async def follow_post(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/follow: a Follow (a request while the target must accept); idempotent."""
     caller = require_user(request)
-    target = await _target(request)
+    target = await path_account(request)
     if target.id == caller.account_id:
         raise HTTPError(422, "Validation failed: You cannot follow yourself")
-    current = await _relationship(request, caller.account_id, target.id)  # type: ignore[arg-type]
+    current = await relationship_with(request, caller.account_id, target.id)  # type: ignore[arg-type]
     if current["following"] or current["requested"]:
         return web.json_response(current)
     try:
@@ -49,14 +49,14 @@ async def follow_post(request: web.Request) -> web.Response:
         pass  # a concurrent request followed first: the relationship below says so
     except outbox.OutboxError as exc:
         raise HTTPError(422, f"Validation failed: {exc}") from None
-    return web.json_response(await _relationship(request, caller.account_id, target.id))  # type: ignore[arg-type]
+    return web.json_response(await relationship_with(request, caller.account_id, target.id))  # type: ignore[arg-type]
 
 
 @require_scopes("write:follows", "follow")
 async def unfollow_post(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/unfollow: Undo{Follow} (also withdraws a request); idempotent."""
     caller = require_user(request)
-    target = await _target(request)
+    target = await path_account(request)
     try:
         async with outbox.acting_as(request.config_dict[POOL], caller.username or "") as (conn, actor):
             await outbox.unfollow(conn, request.config_dict[PUBLISHER], actor, target)
@@ -64,7 +64,7 @@ async def unfollow_post(request: web.Request) -> web.Response:
         pass  # not following: nothing to withdraw
     except outbox.OutboxError as exc:
         raise HTTPError(422, f"Validation failed: {exc}") from None
-    return web.json_response(await _relationship(request, caller.account_id, target.id))  # type: ignore[arg-type]
+    return web.json_response(await relationship_with(request, caller.account_id, target.id))  # type: ignore[arg-type]
 
 
 async def _follow_list(request: web.Request, direction: str) -> web.Response:

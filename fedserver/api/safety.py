@@ -21,7 +21,8 @@ from ..repo import api_accounts
 from ..repo import safety as safety_repo
 from . import entities, presenter
 from .auth import require_scopes, require_user
-from .listing import NOT_FOUND, newest_first, page_of, page_response, path_id, window
+from .follows import path_account, relationship_with
+from .listing import NOT_FOUND, newest_first, page_of, page_response, window
 from .params import Params, body_params
 from .wire import api_datetime, id_or_none
 
@@ -30,52 +31,36 @@ MAX_DOMAINS = 200
 MAX_MUTE_SECONDS = 10 * 365 * 86400  # a mute "for ten years" is a mute for good, said without overflow
 
 
-async def _target(request: web.Request):
-    async with request.config_dict[POOL].acquire() as conn:
-        actor = await api_accounts.get_visible_account(conn, path_id(request))
-    if actor is None:
-        raise HTTPError(404, NOT_FOUND)
-    return actor
-
-
 async def _relationship(request: web.Request, viewer_id: int, target_id: int) -> web.Response:
-    async with request.config_dict[POOL].acquire() as conn:
-        rows = await api_accounts.get_relationships(conn, viewer_id, [target_id])
-    if target_id not in rows:
-        raise HTTPError(404, NOT_FOUND)
-    return web.json_response(entities.relationship(target_id, rows[target_id]))
+    return web.json_response(await relationship_with(request, viewer_id, target_id))
+
+
+async def _outbox_move(request: web.Request, move, target) -> web.Response:
+    """Run a block or unblock as the caller (doing it again changes nothing); the Relationship after it."""
+    caller = require_user(request)
+    try:
+        async with outbox.acting_as(request.config_dict[POOL], caller.username or "") as (conn, actor):
+            await move(conn, request.config_dict[PUBLISHER], actor, target)
+    except outbox.AlreadyDone:
+        pass
+    except outbox.OutboxError as exc:
+        raise HTTPError(422, f"Validation failed: {exc}") from None
+    return await _relationship(request, caller.account_id, target.id)  # type: ignore[arg-type]
 
 
 @require_scopes("write:blocks", "follow")
 async def block_post(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/block: follows end both ways, the account's server is told; idempotent."""
-    caller = require_user(request)
-    target = await _target(request)
-    if target.id == caller.account_id:
+    target = await path_account(request)
+    if target.id == require_user(request).account_id:
         raise HTTPError(422, "Validation failed: You cannot block yourself")
-    try:
-        async with outbox.acting_as(request.config_dict[POOL], caller.username or "") as (conn, actor):
-            await blocking.block(conn, request.config_dict[PUBLISHER], actor, target)
-    except outbox.AlreadyDone:
-        pass
-    except outbox.OutboxError as exc:
-        raise HTTPError(422, f"Validation failed: {exc}") from None
-    return await _relationship(request, caller.account_id, target.id)  # type: ignore[arg-type]
+    return await _outbox_move(request, blocking.block, target)
 
 
 @require_scopes("write:blocks", "follow")
 async def unblock_post(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/unblock: Undo{Block}; idempotent."""
-    caller = require_user(request)
-    target = await _target(request)
-    try:
-        async with outbox.acting_as(request.config_dict[POOL], caller.username or "") as (conn, actor):
-            await blocking.unblock(conn, request.config_dict[PUBLISHER], actor, target)
-    except outbox.AlreadyDone:
-        pass
-    except outbox.OutboxError as exc:
-        raise HTTPError(422, f"Validation failed: {exc}") from None
-    return await _relationship(request, caller.account_id, target.id)  # type: ignore[arg-type]
+    return await _outbox_move(request, blocking.unblock, await path_account(request))
 
 
 def _duration(params: Params) -> int:
@@ -101,7 +86,7 @@ async def mute_post(request: web.Request) -> web.Response:
     params = await body_params(request)
     notifications = params.boolean("notifications")
     seconds = _duration(params)
-    target = await _target(request)
+    target = await path_account(request)
     if target.id == caller.account_id:
         raise HTTPError(422, "Validation failed: You cannot mute yourself")
     expires = datetime.now(UTC) + timedelta(seconds=seconds) if seconds else None
@@ -115,7 +100,7 @@ async def mute_post(request: web.Request) -> web.Response:
 async def unmute_post(request: web.Request) -> web.Response:
     """POST /api/v1/accounts/:id/unmute; idempotent."""
     caller = require_user(request)
-    target = await _target(request)
+    target = await path_account(request)
     async with request.config_dict[POOL].acquire() as conn:
         await safety_repo.delete_mute(conn, caller.account_id, target.id)  # type: ignore[arg-type]
     return await _relationship(request, caller.account_id, target.id)  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 
 import asyncpg
 
@@ -19,6 +18,7 @@ from ..db import database_down
 from ..errors import HTTPError
 from ..federation import outbox
 from ..federation.posting import DuplicatePost, MediaRefused
+from ..jobs.periodic import run_periodically
 from ..publish import Publisher
 from ..repo import scheduled_statuses as scheduled_repo
 from ..runtime import Runtime
@@ -67,13 +67,5 @@ async def publish_due(pool: asyncpg.Pool, publisher: Publisher, limit: int = MAX
 
 async def run_scheduled_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Every few seconds, publish what is due."""
-    while not stop.is_set():
-        try:
-            await publish_due(runtime.pool, runtime.publisher)
-        except Exception as exc:  # keep the worker alive: log, then try again next round
-            if database_down(exc):  # an outage is a line, not a traceback: the next round tries again
-                log.warning("publishing scheduled statuses waits for the database: %s", exc)
-            else:
-                log.exception("publishing scheduled statuses failed; retrying")
-        with suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=INTERVAL_SECONDS)
+    await run_periodically(lambda: publish_due(runtime.pool, runtime.publisher), INTERVAL_SECONDS, stop,
+                           "publishing scheduled statuses", log)
