@@ -22,6 +22,7 @@ from aiohttp import web
 from ..app_keys import POOL, SETTINGS
 from ..config import Settings
 from ..repo import notifications as notifications_repo
+from ..repo import oauth as oauth_repo
 from ..repo import status_views, stream_events
 from ..repo.session_state import keeps_session_state
 from ..repo.status_views import Entry
@@ -164,7 +165,7 @@ class StreamHub:
         if not token_ids:
             return
         async with self.pool.acquire() as conn:
-            live = await stream_events.live_token_ids(conn, list(token_ids))
+            live = await oauth_repo.live_token_ids(conn, list(token_ids))
         for sub in list(self.connected):
             if sub.token_id is not None and sub.token_id not in live:
                 sub.kill(REVOKED, 401)

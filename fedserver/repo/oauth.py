@@ -127,16 +127,25 @@ async def revoke_token_of_used_code(conn: asyncpg.Connection, code_hash: bytes, 
     return status.endswith(" 1")
 
 
+# A token works while it is not revoked and its account (if any) exists, is not suspended and is approved (a
+# sign-up waiting for approval has a token from `POST /api/v1/accounts` that starts working once approved).
+_LIVE_TOKENS = """oauth_tokens t LEFT JOIN actors a ON a.id = t.account_id
+                  LEFT JOIN local_accounts l ON l.actor_id = t.account_id
+                  WHERE t.revoked_at IS NULL AND (t.account_id IS NULL OR (
+                      a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.is_local AND l.approved))"""
+
+
+async def live_token_ids(conn: asyncpg.Connection, token_ids: list[int]) -> set[int]:
+    """Which of the tokens still work (the streaming API re-checks its open streams with it)."""
+    rows = await conn.fetch(f"SELECT t.id FROM {_LIVE_TOKENS} AND t.id = ANY($1::bigint[])", token_ids)
+    return {row["id"] for row in rows}
+
+
 async def get_live_token(conn: asyncpg.Connection, token_hash: bytes) -> AccessToken | None:
-    """A token that is not revoked and whose account (if any) still exists and is approved (a sign-up waiting
-    for approval has a token from `POST /api/v1/accounts` that starts working once approved)."""
+    """A token that works (`_LIVE_TOKENS`), by its hash."""
     row = await conn.fetchrow(
-        """SELECT t.id, t.app_id, t.account_id, a.username, t.scopes, t.created_at
-           FROM oauth_tokens t LEFT JOIN actors a ON a.id = t.account_id
-                LEFT JOIN local_accounts l ON l.actor_id = t.account_id
-           WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.is_local
-                                           AND l.approved))""",
+        f"SELECT t.id, t.app_id, t.account_id, a.username, t.scopes, t.created_at FROM {_LIVE_TOKENS} "
+        "AND t.token_hash = $1",
         token_hash,
     )
     if row is None:

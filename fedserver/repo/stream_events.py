@@ -167,17 +167,3 @@ async def lists_holding(conn: asyncpg.Connection, list_ids: list[int], owner_ids
 async def kept_from_public(conn: asyncpg.Connection, actor_id: int) -> bool:
     """Whether the operator keeps the actor out of public lists (silenced or suspended, itself or its domain)."""
     return await conn.fetchval(f"SELECT {hidden_actor_sql('$1::bigint', silenced_too=True)}", actor_id)
-
-
-async def live_token_ids(conn: asyncpg.Connection, token_ids: list[int]) -> set[int]:
-    """Which of the tokens still work (not revoked; account present, not suspended, approved): the rule of
-    `oauth.get_live_token`, which the two must keep in step."""
-    rows = await conn.fetch(
-        """SELECT t.id FROM oauth_tokens t LEFT JOIN actors a ON a.id = t.account_id
-                LEFT JOIN local_accounts l ON l.actor_id = t.account_id
-           WHERE t.id = ANY($1::bigint[]) AND t.revoked_at IS NULL
-             AND (t.account_id IS NULL OR (a.deleted_at IS NULL AND a.suspended_at IS NULL AND a.is_local
-                                           AND l.approved))""",
-        token_ids,
-    )
-    return {row["id"] for row in rows}
