@@ -9,6 +9,7 @@ it was computed from, or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from rewards.mint import Mint, build_mint
 from rewards.note import sign_note
 from rewards.points import url_domain
 from rewards.store import (
+    accounts_behind,
     get_account_entries,
     get_account_rows,
     get_account_uri,
@@ -39,6 +41,9 @@ from rewards.store import (
 
 log = logging.getLogger("rewards.minting")
 
+ABSORB_SLICE = 2_000  # rows the fold-saving worker absorbs between two turns of the event loop
+SAVE_AFTER = 128  # entries past its saved fold after which an account's fold is saved again
+
 
 class BalanceCache:
     """The running folds (rewards.balance_state.FoldState) of the accounts asked about lately, per database.
@@ -46,17 +51,17 @@ class BalanceCache:
     A balance absorbs only the entries appended since it was last asked for, read from the log's
     index rows; an account asked for at an earlier time than before is folded from scratch. An
     account not in memory starts from its saved fold (table reward_balance_folds, if saved under
-    the same policies over at most the entries asked for) and reads only the entries after it;
-    the fold is saved again once it absorbed `save_after` entries more (a quiet account is cheap
-    to fold: it is never saved). At most `max_entries` receipts' worth (FoldState.held) are kept
-    in memory: the accounts asked about least recently are dropped.
+    the same policies over at most the entries asked for) and reads only the entries after it.
+    A query never saves: the fold-saving worker (`FoldSaver`, through `save`) keeps the saved
+    folds of busy accounts near the published log, off the request path. At most `max_entries`
+    receipts' worth (FoldState.held) are kept in memory: the accounts asked about least recently
+    are dropped.
     """
 
-    def __init__(self, max_entries: int = 100_000, save_after: int = 128):  # about 30 MB at most
+    def __init__(self, max_entries: int = 100_000):  # about 30 MB at most
         self.max_entries = max_entries
-        self.save_after = save_after
-        # (database, account) -> (the fold, the log size it is over, its entries when last saved or restored)
-        self._states: OrderedDict[tuple[str, str], tuple[FoldState, int, int]] = OrderedDict()
+        # (database, account) -> (the fold, the log size it is over)
+        self._states: OrderedDict[tuple[str, str], tuple[FoldState, int]] = OrderedDict()
         self._held = 0
 
     def clear(self) -> None:
@@ -65,7 +70,7 @@ class BalanceCache:
         self._held = 0
 
     async def _restore(self, conn: asyncpg.Connection, account: str, size: int, tokens: TokenPolicy,
-                       endorsement: EndorsementPolicy) -> tuple[FoldState, int, int]:
+                       endorsement: EndorsementPolicy) -> tuple[FoldState, int]:
         saved = await get_balance_fold(conn, account, size, policy_key(tokens, endorsement))
         if saved is not None:
             try:
@@ -74,50 +79,118 @@ class BalanceCache:
                 log.warning("saved balance fold of %s unreadable: folding it again", account, exc_info=True)
             else:
                 if state.account == account:
-                    return state, saved[0], state.entries
-        return FoldState.start(account, tokens, endorsement), 0, 0
+                    return state, saved[0]
+        return FoldState.start(account, tokens, endorsement), 0
 
-    async def _save(self, conn: asyncpg.Connection, state: FoldState, size: int) -> FoldState:
-        """Save the fold; returns it as restored from what was saved (packed: smaller in memory)."""
-        saved = state.to_bytes()
-        try:
-            async with conn.transaction():  # a savepoint inside the caller's transaction, if any
-                await put_balance_fold(conn, state.account, size, policy_key(state.policy, state.endorsement),
-                                       saved)
-        except asyncpg.PostgresError:
-            log.warning("could not save the balance fold of %s", state.account, exc_info=True)
-            return state
-        return FoldState.from_bytes(saved, state.policy, state.endorsement)
+    def _take(self, key: tuple[str, str]) -> tuple[FoldState, int] | None:
+        found = self._states.pop(key, None)
+        if found is not None:
+            self._held -= found[0].held
+        return found
+
+    def _keep(self, key: tuple[str, str], state: FoldState, size: int) -> None:
+        self._take(key)  # a concurrent query of the same account may have put its own fold back meanwhile
+        self._states[key] = (state, size)
+        self._held += state.held
+        while self._held > self.max_entries and len(self._states) > 1:
+            _, (dropped, _) = self._states.popitem(last=False)
+            self._held -= dropped.held
+
+    async def _current(self, conn: asyncpg.Connection, settings: Settings, account: str, size: int,
+                       pause: bool = False) -> tuple[FoldState, bool]:
+        """The account's fold over the log's first `size` entries, taken out of memory (or restored, or started),
+        and whether it was in memory. With `pause`, it absorbs a slice at a time and lets other tasks run
+        between slices (a busy account's history is tens of thousands of rows)."""
+        tokens, endorsement = token_policy(settings), endorsement_policy(settings)
+        found = self._take((settings.database.url, account))
+        state, done = found if found is not None else (None, 0)
+        if state is None or done > size or state.policy != tokens or state.endorsement != endorsement:
+            state, done = await self._restore(conn, account, size, tokens, endorsement)
+        if done < size:
+            rows = await get_account_rows(conn, account, done, size)
+            step = ABSORB_SLICE if pause else len(rows) or 1
+            for begin in range(0, len(rows), step):
+                state.absorb(entries_of_rows(rows[begin:begin + step]))
+                if pause:
+                    await asyncio.sleep(0)
+        return state, found is not None
 
     async def balance(self, conn: asyncpg.Connection, settings: Settings, account: str, size: int,
                       as_of: int) -> tuple[Balance, int]:
         """The balance at `as_of` over the log's first `size` entries, and how many receipts credit the account."""
-        key = (settings.database.url, account)
-        tokens, endorsement = token_policy(settings), endorsement_policy(settings)
-        state, done, saved = self._states.pop(key, (None, 0, 0))
-        if state is not None:
-            self._held -= state.held
-        if state is None or done > size or state.policy != tokens or state.endorsement != endorsement:
-            state, done, saved = await self._restore(conn, account, size, tokens, endorsement)
-        if done < size:
-            state.absorb(entries_of_rows(await get_account_rows(conn, account, done, size)))
+        state, _ = await self._current(conn, settings, account, size)
         found = state.balance(as_of)
         if found is None:  # an earlier time than one answered: fold from scratch, keep the running fold
+            tokens, endorsement = token_policy(settings), endorsement_policy(settings)
             fresh = FoldState.start(account, tokens, endorsement)
             fresh.absorb(entries_of_rows(await get_account_rows(conn, account, 0, size)))
             found = fresh.balance(as_of)
             assert found is not None
-        if size and self.save_after and state.entries - saved >= self.save_after:
-            state, saved = await self._save(conn, state, size), state.entries
-        self._states[key] = (state, size, saved)
-        self._held += state.held
-        while self._held > self.max_entries and len(self._states) > 1:
-            _, (dropped, _, _) = self._states.popitem(last=False)
-            self._held -= dropped.held
+        self._keep((settings.database.url, account), state, size)
         return found, state.receipts
+
+    async def save(self, conn: asyncpg.Connection, settings: Settings, account: str, size: int, as_of: int) -> bool:
+        """Fold the account over the log's first `size` entries, settle it at `as_of` and save that fold (the
+        fold-saving worker's step); a fold that was in memory stays there, brought up to date. False if it
+        could not be saved. Settled receipts are saved packed: restoring then settles only what came due
+        since `as_of`, not the account's whole history."""
+        state, kept = await self._current(conn, settings, account, size, pause=True)
+        state.balance(as_of)  # None (nothing done) if a query already answered a later time
+        await asyncio.sleep(0)  # settling a long history and packing it are two long steps: others run between
+        saved, done = state.to_bytes(), False
+        try:
+            async with conn.transaction():  # a savepoint inside the caller's transaction, if any
+                await put_balance_fold(conn, account, size, policy_key(state.policy, state.endorsement), saved)
+            done = True
+        except asyncpg.PostgresError:
+            log.warning("could not save the balance fold of %s", account, exc_info=True)
+        finally:
+            if kept:  # as restored from what was saved: packed, smaller in memory
+                packed = FoldState.from_bytes(saved, state.policy, state.endorsement) if done else state
+                self._keep((settings.database.url, account), packed, size)
+        return done
 
 
 BALANCES = BalanceCache()
+
+
+class FoldSaver:
+    """Keeps the saved folds (reward_balance_folds) of busy local accounts near the published log.
+
+    Each round counts, per local account, the index rows the log published since the last round
+    (on its first round: since the account's saved fold, or all of them) and saves the fold of
+    every account `save_after` or more rows behind. So the first balance query of any account,
+    asked before or not, after a restart or not, reads one saved fold plus fewer than
+    `save_after` rows (more only for rows published since the last round), and no query
+    folds a long history or writes. A quiet account (fewer rows in all) is never saved: it
+    is cheap to fold. The counts are kept in memory; a new process counts again.
+    """
+
+    def __init__(self, cache: BalanceCache = BALANCES, save_after: int = SAVE_AFTER):
+        self.cache, self.save_after = cache, save_after
+        self.scanned = 0  # the log size up to which rows are counted in `behind`
+        self.behind: dict[str, int] = {}
+        self.key: str | None = None  # the policies the counts are against
+
+    async def round(self, conn: asyncpg.Connection, settings: Settings, now: float | None = None) -> int:
+        """Count what was published since the last round and save the folds that are due; returns how many."""
+        size = (await get_state(conn)).published_size or 0
+        as_of = int(time.time() if now is None else now)
+        key = policy_key(token_policy(settings), endorsement_policy(settings))
+        if key != self.key or size < self.scanned:  # other policies, or another log: count from the saved folds
+            self.behind, self.scanned, self.key = {}, 0, key
+        if size > self.scanned:
+            for account, rows in await accounts_behind(conn, self.scanned, size, key):
+                self.behind[account] = self.behind.get(account, 0) + rows
+            self.scanned = size
+        saved = 0
+        for account in [a for a, rows in self.behind.items() if rows >= self.save_after]:
+            if await self.cache.save(conn, settings, account, size, as_of):
+                del self.behind[account]
+                saved += 1
+        return saved
+
+
 
 
 async def account_balance(conn: asyncpg.Connection, settings: Settings, account: str,

@@ -12,11 +12,13 @@ import asyncpg
 
 from fedserver.repo import jobs
 from fedserver.repo.jobs import Job, Queue
+from fedserver.repo.session_state import keeps_session_state
 from rewards.endorse import EndorsementBudget
 from rewards.note import Ed25519Verifier
 from rewards.receipt import Receipt
 
 DELIVERY_CHANNEL = "rewards_receipt_deliveries"
+FOLD_SAVER_LOCK = 0x7265_7761_7264_666C  # "rewardfl": one process saves balance folds at a time
 
 # Receipts we issued, to be countersigned: a job table. A reversal is claimable only once the
 # receipt it reverses is countersigned: the beneficiary's log must hold the receipt before the
@@ -247,6 +249,43 @@ async def get_balance_fold(conn: asyncpg.Connection, account: str, size: int, po
         account, size, policy_key,
     )
     return None if row is None else (row["log_size"], bytes(row["state"]))
+
+
+async def accounts_behind(conn: asyncpg.Connection, begin: int, end: int, policy_key: str) -> list[tuple[str, int]]:
+    """Local accounts with index rows in [begin, end) past their fold saved under `policy_key` (all of their rows
+    there when none is saved), and how many: what the fold-saving worker counts to know whose fold to save."""
+    rows = await conn.fetch(
+        """WITH touched(account, idx) AS (
+               SELECT beneficiary_uri, idx FROM rewards_receipts WHERE idx >= $1 AND idx < $2
+               UNION ALL
+               SELECT actor_uri, idx FROM rewards_receipts
+                WHERE actor_uri <> beneficiary_uri AND idx >= $1 AND idx < $2
+               UNION ALL
+               SELECT account_uri, idx FROM rewards_mints WHERE idx >= $1 AND idx < $2
+               UNION ALL
+               SELECT account_uri, idx FROM token_spends WHERE idx >= $1 AND idx < $2
+               UNION ALL
+               SELECT seller_uri, idx FROM token_spends WHERE seller_uri <> account_uri AND idx >= $1 AND idx < $2
+               UNION ALL
+               SELECT account_uri, idx FROM rewards_expiries WHERE idx >= $1 AND idx < $2)
+           SELECT t.account, count(*) AS n FROM touched t
+           JOIN actors a ON a.uri = t.account AND a.is_local
+           LEFT JOIN reward_balance_folds f ON f.account = t.account AND f.policy_key = $3
+           WHERE t.idx >= coalesce(f.log_size, 0)
+           GROUP BY t.account""",
+        begin, end, policy_key,
+    )
+    return [(r["account"], r["n"]) for r in rows]
+
+
+async def try_fold_lock(conn: asyncpg.Connection) -> bool:
+    """Take the fold-saving worker's lock on this session, if no other process holds it."""
+    keeps_session_state(conn)  # the pool releases the lock too, whatever happens to the caller
+    return await conn.fetchval("SELECT pg_try_advisory_lock($1)", FOLD_SAVER_LOCK)
+
+
+async def release_fold_lock(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", FOLD_SAVER_LOCK)
 
 
 async def put_balance_fold(conn: asyncpg.Connection, account: str, size: int, policy_key: str, state: bytes) -> None:

@@ -1,8 +1,10 @@
-"""Background workers: the log (integrate, sign, witness, publish), receipt delivery, member monitoring.
+"""Background workers: the log (integrate, sign, witness, publish), receipt delivery, member monitoring,
+minting and expiry, saving balance folds.
 
 Registered in ``fedserver.server.WORKERS`` via ``REWARDS_WORKERS``. The log worker
 runs on one process at a time (a session advisory lock elects it; a crashed
-leader's lock dies with its connection); the others run on every worker process.
+leader's lock dies with its connection), the fold saver too (its own lock, per round);
+the others run on every worker process.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import asyncpg
 from fedserver.config import Settings
 from fedserver.db import database_down
 from fedserver.jobs import JobWorker, WorkerOptions
+from fedserver.jobs.periodic import run_periodically
 from fedserver.runtime import Runtime
 from rewards.client import LogClient
 from rewards.context import RewardsContext, RewardsHttp, http_session, load_context
 from rewards.integrator import EdgeCache, integrate_all, sign_checkpoint
 from rewards.issue import attempt_delivery
 from rewards.logstore import LOG_CHANNEL, release_leader_lock, take_leader_lock
-from rewards.minting import expire_round, mint_round
+from rewards.minting import FoldSaver, expire_round, mint_round
 from rewards.publisher import Publisher
 from rewards.spending import spend_recorder
 from rewards.store import (
@@ -33,6 +36,8 @@ from rewards.store import (
     get_peer_head,
     insert_alert,
     insert_evidence,
+    release_fold_lock,
+    try_fold_lock,
 )
 from rewards.verify import VerifyFailure, check_head
 
@@ -203,9 +208,32 @@ async def mint_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         await _sleep(stop, mint_interval(settings.rewards.settlement_seconds))
 
 
+FOLD_SAVE_SECONDS = 10.0
+
+
+async def fold_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Keep the saved balance folds of busy accounts near the published log (one process at a time), so that
+    balance queries never fold a long history nor write."""
+    saver = FoldSaver()
+
+    async def step() -> None:
+        async with runtime.pool.acquire() as conn:
+            if not await try_fold_lock(conn):
+                return
+            try:
+                saved = await saver.round(conn, runtime.settings)
+            finally:
+                await release_fold_lock(conn)
+        if saved:
+            log.info("saved balance folds", extra={"accounts": saved, "log_size": saver.scanned})
+
+    await run_periodically(step, FOLD_SAVE_SECONDS, stop, "rewards: saving balance folds", log)
+
+
 REWARDS_WORKERS = [
     ("rewards-log", log_worker),
     ("rewards-receipt-delivery", delivery_worker),
     ("rewards-monitor", monitor_worker),
     ("rewards-mint", mint_worker),
+    ("rewards-folds", fold_worker),
 ]

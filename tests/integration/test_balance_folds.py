@@ -7,9 +7,9 @@ import time
 from rewards import minting
 from rewards.balance import fold_balance, parse_entry
 from rewards.context import endorsement_policy, token_policy
-from rewards.minting import BalanceCache
+from rewards.minting import BalanceCache, FoldSaver
 from rewards.store import get_account_rows
-from tests.support.rewards import FakeMember, account_with_post, pin
+from tests.support.rewards import FakeMember, account_with_post, context, pin, publish_now
 
 WEEK = 7 * 86400
 
@@ -27,28 +27,39 @@ async def _expected(pool, settings, alice: str, size: int, as_of: int):
     return fold_balance(entries, alice, as_of, token_policy(settings), endorsement_policy(settings))
 
 
-async def test_a_saved_fold_is_restored_after_a_restart_and_absorbs_only_what_came_after(
+async def test_the_fold_saver_saves_busy_accounts_and_a_restart_reads_only_what_came_after(
         client, pool, settings, monkeypatch):
     peer = FakeMember.create("peer.test")
     await pin(pool, peer)
+    ctx = await context(pool, settings)
     alice, post = await account_with_post(pool, settings, "alice")
+    bob, bobs_post = await account_with_post(pool, settings, "bob")
     now = int(time.time())
     await _receipts(client, peer, alice, post, 0, 10, now)
-    size = await pool.fetchval("SELECT count(*) FROM rewards_log_entries")
+    await _receipts(client, peer, bob, bobs_post, 100, 3, now)  # quiet: fewer rows than save_after
+    size = await publish_now(pool, ctx)
     later = now + WEEK + 60  # settled by then: packed in the saved fold
+
+    # a query answers, and writes nothing: saving is the worker's
     async with pool.acquire() as conn:
-        first, receipts = await BalanceCache(save_after=4).balance(conn, settings, alice, size, later)
+        first, receipts = await BalanceCache().balance(conn, settings, alice, size, later)
     assert first == await _expected(pool, settings, alice, size, later) and receipts == 10
-    saved = await pool.fetchrow("SELECT log_size, policy_key FROM reward_balance_folds WHERE account = $1", alice)
-    assert saved["log_size"] == size
+    assert await pool.fetchval("SELECT count(*) FROM reward_balance_folds") == 0
+
+    saver = FoldSaver(BalanceCache(), save_after=4)
+    async with pool.acquire() as conn:
+        assert await saver.round(conn, settings, later) == 1
+        assert await saver.round(conn, settings, later) == 0  # nothing published since
+    saved = await pool.fetch("SELECT account, log_size FROM reward_balance_folds")
+    assert [(r["account"], r["log_size"]) for r in saved] == [(alice, size)]  # not bob's: cheap to fold
 
     # more receipts, and an undo of a settled one arriving late (inside its window): after a "restart"
     undo = peer.receipt(actor="https://peer.test/users/u0", obj=post, beneficiary=alice, kind="undo-like",
                         points=-1, when=now + 5)
     assert (await client.post("/rewards/receipts", data=peer.sign(undo))).status == 200
     await _receipts(client, peer, alice, post, 10, 3, now)
-    grown = await pool.fetchval("SELECT count(*) FROM rewards_log_entries")
-    restarted = BalanceCache(save_after=4)
+    grown = await publish_now(pool, ctx)
+    restarted = BalanceCache()
     read = []
 
     async def counting(conn, account, begin, end):
@@ -62,7 +73,16 @@ async def test_a_saved_fold_is_restored_after_a_restart_and_absorbs_only_what_ca
     assert again == await _expected(pool, settings, alice, grown, later + 1) and receipts == 14
     assert again.points == first.points - 1 + 1 + 3 + 1  # the undo cancelled a like (packed, settled)
     assert read == [(alice, size, grown)]  # only the rows after the saved fold
+    assert await pool.fetchval("SELECT log_size FROM reward_balance_folds WHERE account = $1", alice) == size
+
+    # the running saver counted the 4 new rows; a new process's saver counts them from the saved fold
+    async with pool.acquire() as conn:
+        assert await FoldSaver(BalanceCache(), save_after=5).round(conn, settings, later) == 0
+        assert await saver.round(conn, settings, later) == 1
     assert await pool.fetchval("SELECT log_size FROM reward_balance_folds WHERE account = $1", alice) == grown
+    async with pool.acquire() as conn:
+        restored, _ = await BalanceCache().balance(conn, settings, alice, grown, later + 1)
+    assert restored == again
 
     # an earlier time than the saved fold answered: folded from scratch, the same numbers
     async with pool.acquire() as conn:
