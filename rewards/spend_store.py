@@ -78,6 +78,17 @@ async def insert_spend(conn: asyncpg.Connection, spend: Spend, role: str, state:
     )
 
 
+async def insert_spends(conn: asyncpg.Connection, spends: list[tuple[Spend, int]], role: str, state: str) -> None:
+    """Record spends each at its log index, in one statement (a second spend or undo of an order: UniqueViolationError)."""
+    await conn.executemany(
+        """INSERT INTO token_spends (spend_id, kind, order_uri, account_uri, seller_uri, listing_uri, quantity, tokens,
+                                     role, state, idx, spent_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+        [(spend.id, spend.kind, spend.order, spend.account, spend.seller, spend.listing, spend.quantity, spend.tokens,
+          role, state, idx, datetime.fromtimestamp(spend.time, UTC)) for spend, idx in spends],
+    )
+
+
 async def get_spend(conn: asyncpg.Connection, order_uri: str, kind: str = "spend") -> SpendRow | None:
     """The spend (or undo-spend) of an order."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM token_spends WHERE order_uri = $1 AND kind = $2",

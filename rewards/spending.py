@@ -239,9 +239,10 @@ async def check_spend(ctx: RewardsContext, conn: asyncpg.Connection | asyncpg.Po
     return CheckedSpend(spend, note.text, leaf, counter)
 
 
-async def append_spend(conn: asyncpg.Connection, checked: CheckedSpend, known: SpendRow | None | bool = False
-                       ) -> SpendAccepted:
-    """In the caller's transaction: record a checked spend in our log once (ReceiptRefused if it may not be).
+async def spend_to_append(conn: asyncpg.Connection, checked: CheckedSpend, known: SpendRow | None | bool = False
+                          ) -> SpendAccepted | None:
+    """In the caller's transaction, before a checked spend enters our log: None if it is to be appended
+    (`append_spends`), its acceptance if it is a replay of one in the log (ReceiptRefused if it may not be).
 
     `known`: the spend with its id here, when the caller looked it up already (None: there is none).
     """
@@ -262,6 +263,20 @@ async def append_spend(conn: asyncpg.Connection, checked: CheckedSpend, known: S
             raise ReceiptRefused(409, f"this undo-spend returns no spend of order {spend.order} we countersigned")
         if await spend_store.get_spend(conn, spend.order, "undo-spend") is not None:
             raise ReceiptRefused(409, f"the spend of order {spend.order} was returned already")
-    index = await append_entry(conn, checked.leaf)
-    await spend_store.insert_spend(conn, spend, "counterparty", "countersigned", idx=index)
-    return SpendAccepted(index, checked.countersignature.line())
+    return None
+
+
+async def append_spends(conn: asyncpg.Connection, spends: list[CheckedSpend]) -> list[SpendAccepted]:
+    """In the caller's transaction: append spends `spend_to_append` let through (of distinct orders) to our log.
+    One turn of the log's lock for all, held until the caller commits: do every check before it."""
+    first = await append_entries(conn, [checked.leaf for checked in spends])
+    await spend_store.insert_spends(conn, [(checked.spend, first + n) for n, checked in enumerate(spends)],
+                                    "counterparty", "countersigned")
+    return [SpendAccepted(first + n, checked.countersignature.line()) for n, checked in enumerate(spends)]
+
+
+async def append_spend(conn: asyncpg.Connection, checked: CheckedSpend, known: SpendRow | None | bool = False
+                       ) -> SpendAccepted:
+    """In the caller's transaction: record a checked spend in our log once (ReceiptRefused if it may not be)."""
+    done = await spend_to_append(conn, checked, known)
+    return done if done is not None else (await append_spends(conn, [checked]))[0]

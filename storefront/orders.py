@@ -34,7 +34,7 @@ from fedserver.repo import actors as actors_repo
 from fedserver.repo import safety as safety_repo
 from rewards import spend_store
 from rewards.receipts import ReceiptRefused
-from rewards.spending import CheckedSpend, SpendAccepted, append_spend
+from rewards.spending import CheckedSpend, SpendAccepted, append_spends, spend_to_append
 
 from . import messages, rules, store, tokens
 from .rules import MoveRefused
@@ -274,10 +274,51 @@ async def receive_spend(conn: asyncpg.Connection, publisher: Publisher, checked:
     """A member instance's spend (or undo-spend) for an order of a listing here, checked against the listing
     and the order, countersigned into our log; an accepted order it pays moves on to `paid` (ReceiptRefused
     with the reason otherwise, nothing written)."""
+    (result,) = await receive_spends(conn, publisher, [checked])
+    if isinstance(result, ReceiptRefused):
+        raise result
+    return result
+
+
+async def receive_spends(conn: asyncpg.Connection, publisher: Publisher, items: list[CheckedSpend]
+                         ) -> list[SpendAccepted | ReceiptRefused]:
+    """`receive_spend` for many in the caller's transaction, each answered alone (a refused one writes nothing).
+    Every check comes first and the accepted spends enter the log together at the end, so the log's lock is
+    held for one append, not for every spend's reads. Spends of one order (or one id) are taken one at a time."""
+    if len(items) > 1 and (len({c.spend.id for c in items}) < len(items)
+                           or len({c.spend.order for c in items}) < len(items)):
+        return [result for checked in items for result in await receive_spends(conn, publisher, [checked])]
+    results: list[SpendAccepted | ReceiptRefused | None] = []
+    fresh: list[tuple[int, CheckedSpend, ListingRow, OrderRow | None]] = []
+    for checked in items:
+        try:
+            replayed, listing, order = await _check_received_spend(conn, checked)
+        except ReceiptRefused as exc:
+            results.append(exc)
+            continue
+        if replayed is None:
+            fresh.append((len(results), checked, listing, order))
+        results.append(replayed)
+    if fresh:
+        accepted = await append_spends(conn, [checked for _, checked, _, _ in fresh])
+        for (at, checked, listing, order), one in zip(fresh, accepted, strict=True):
+            results[at] = one
+            if checked.spend.kind == "spend" and order is not None and order.state == "accepted":
+                try:
+                    await settle_tokens(conn, publisher, order, listing)
+                except MoveRefused:
+                    pass  # moved meanwhile: the spend is in, and the order's next acceptance pays it
+    return results  # type: ignore[return-value]
+
+
+async def _check_received_spend(conn: asyncpg.Connection, checked: CheckedSpend
+                                ) -> tuple[SpendAccepted | None, ListingRow | None, OrderRow | None]:
+    """The checks of a received spend, writing nothing: (its acceptance if it is a replay, else None; the
+    listing; the order here, if any). ReceiptRefused if it may not enter the log."""
     spend = checked.spend
     known = await spend_store.get_spend_by_id(conn, spend.id)
-    if known is not None:
-        return await append_spend(conn, checked, known)  # a replay: the same countersignature, or 409 for other text
+    if known is not None:  # a replay: the same countersignature, or 409 for other text
+        return await spend_to_append(conn, checked, known), None, None
     listing = await store.get_listing_by_uri(conn, spend.listing)
     if listing is None or not listing.is_local or listing.seller_uri != spend.seller:
         raise ReceiptRefused(422, f"no listing {spend.listing} of {spend.seller} here")
@@ -293,13 +334,7 @@ async def receive_spend(conn: asyncpg.Connection, publisher: Publisher, checked:
             raise ReceiptRefused(409, f"order {order.uri} was {order.state}: there is nothing to pay")
     elif order is None or order.state not in ("rejected", "cancelled"):
         raise ReceiptRefused(409, f"order {spend.order} is not cancelled or rejected here: its tokens stay spent")
-    accepted = await append_spend(conn, checked, None)
-    if spend.kind == "spend" and order is not None and order.state == "accepted":
-        try:
-            await settle_tokens(conn, publisher, order, listing)
-        except MoveRefused:
-            pass  # moved meanwhile: the spend is in, and the order's next acceptance pays it
-    return accepted
+    return await spend_to_append(conn, checked, None), listing, order
 
 
 async def settle_tokens(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow,

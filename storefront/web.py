@@ -30,7 +30,7 @@ from rewards.spending import CheckedSpend, SpendAccepted, check_spend
 from rewards.web import rewards_context
 
 from . import store
-from .orders import party_of, receive_spend
+from .orders import party_of, receive_spends
 
 NOT_FOUND = "no such listing"
 # Spends checked by the handlers, written in group-committed batches.
@@ -109,14 +109,8 @@ def spend_writer(publisher: Publisher) -> Write:
     spend is refused before it writes anything, so it is returned as its refusal and the others stand."""
 
     async def write(conn: asyncpg.Connection, items: list[CheckedSpend]) -> list[SpendAccepted | ReceiptRefused]:
-        results: list[SpendAccepted | ReceiptRefused] = []
         async with conn.transaction():
-            for checked in items:
-                try:
-                    results.append(await receive_spend(conn, publisher, checked))
-                except ReceiptRefused as exc:
-                    results.append(exc)
-        return results
+            return await receive_spends(conn, publisher, items)
 
     return write
 

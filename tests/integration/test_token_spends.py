@@ -23,9 +23,11 @@ from rewards.minting import expire_if_due, mint_if_due
 from rewards.rankings import receipt_keys
 from rewards.verify import fold_entries
 from rewards.note import parse_note, sign_note
+from rewards.receipts import ReceiptRefused
 from rewards.spend import Spend, build_spend, parse_spend
+from rewards.spending import check_spend
 from storefront import actions
-from storefront.orders import OrderError
+from storefront.orders import OrderError, receive_spends
 from storefront.rules import MoveRefused
 from storefront.products import ProductDraft
 from storefront.workers import cancel_refused_token_orders
@@ -243,6 +245,39 @@ async def test_hostile_spends_are_refused_and_leave_the_log_unchanged(pair):
         status, why = await post(signed(6, order=f"{a.url}/orders/5"))
         assert status == 409 and "is paid already" in why
         assert len(await log_leaves(b)) == size + 1
+
+async def test_a_batch_of_spends_answers_each_alone_and_appends_the_good_ones_together(pair):
+    a, b = pair
+    await create_account(b.pool, b.settings, validate_new_account(username="bob"))
+    bobs = await actions.create_product(b.pool, build_publisher(b.settings), "bob",
+                                        ProductDraft(title="분청 접시", price=20_000, stock=5, token_price=2))
+
+    def signed(n: int, *, order: int | None = None, tokens: int = 2) -> bytes:
+        spend = Spend(f"{a.domain}/s/batch{n}", "spend", f"{a.url}/users/alice", f"{a.url}/orders/{order or n}",
+                      bobs.uri, f"{b.url}/users/bob", 1, tokens, int(time.time()))
+        return sign_note(build_spend(spend), [a.ctx.keys.receipts])
+
+    async def batch(*bodies: bytes) -> list:
+        checked = [await check_spend(b.ctx, b.pool, body) for body in bodies]
+        async with b.pool.acquire() as conn, conn.transaction():
+            return await receive_spends(conn, build_publisher(b.settings), checked)
+
+    size = len(await log_leaves(b))
+    # distinct orders: checked first, the good ones appended together, the bad one refused alone
+    good, bad, other = await batch(signed(1), signed(2, tokens=1), signed(3))
+    assert isinstance(bad, ReceiptRefused) and bad.status == 422 and "do not cost 1 tokens" in bad.message
+    assert (good.index, other.index, good.duplicate, other.duplicate) == (size, size + 1, False, False)
+    # a replay, a second spend of a paid order, and two spends of one new order in one batch: one at a time
+    replay, second, new, again = await batch(signed(1), signed(4, order=3), signed(5), signed(6, order=5))
+    assert (replay.index, replay.duplicate, replay.countersignature) == (size, True, good.countersignature)
+    assert isinstance(second, ReceiptRefused) and second.status == 409 and "is paid already" in second.message
+    assert new.index == size + 2 and not new.duplicate
+    assert isinstance(again, ReceiptRefused) and again.status == 409 and "is paid already" in again.message
+    leaves = await log_leaves(b)
+    assert len(leaves) == size + 3
+    assert [s.id for s in _spends(leaves[size:])] == [f"{a.domain}/s/batch{n}" for n in (1, 3, 5)]
+    assert await b.pool.fetchval("SELECT count(*) FROM token_spends WHERE spend_id LIKE '%/s/batch%'") == 3
+
 
 TOKENS_FAST = {"FEDSERVER_REWARDS__CHECKPOINT_INTERVAL": "0.3", "FEDSERVER_REWARDS__MONITOR_INTERVAL": "1",
                "FEDSERVER_REWARDS__SETTLEMENT_SECONDS": "3", "FEDSERVER_REWARDS__POINTS_PER_TOKEN": "1",
