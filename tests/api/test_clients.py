@@ -49,11 +49,15 @@ def _start(db_url: str, tmp_path: Path, extra: dict | None = None) -> Instance:
     return inst
 
 
-@pytest.fixture
-def server(db_url, tmp_path) -> Instance:
-    inst = _start(db_url, tmp_path)
+@pytest.fixture(scope="module")
+def server(pg_cluster, tmp_path_factory) -> Instance:
+    """One server for the module: each test logs in afresh (its own app and token), and the one that changes a
+    profile and revokes its token does so on an account of its own, so alice and bob stay as `_start` made them."""
+    db_url = asyncio.run(pg_cluster.create_database())
+    inst = _start(db_url, tmp_path_factory.mktemp("clients"))
     yield inst
     inst.kill()
+    asyncio.run(pg_cluster.drop_database(db_url))
 
 
 def _approve_in_browser(authorize_url: str, username: str = "alice") -> requests.Response:
@@ -101,16 +105,20 @@ def test_mastodon_py_redirect_flow_with_a_custom_scheme_and_state(server, tmp_pa
 
 
 def test_mastodon_py_password_grant_and_the_account_endpoints(server, tmp_path):
+    # dana, not alice: this test changes the profile and revokes the token, and the server is the module's.
+    created = server.command("account", "create", "dana", "--password-stdin", stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+    _set_email(server.env["FEDSERVER_DATABASE__URL"], "dana", "dana@example.com")
     client_id, secret = Mastodon.create_app("pw", api_base_url=server.base_url)
     app = Mastodon(client_id=client_id, client_secret=secret, api_base_url=server.base_url)
-    token = app.log_in("alice@example.com", PASSWORD, allow_http=True)  # the email, as Mastodon.py documents
+    token = app.log_in("dana@example.com", PASSWORD, allow_http=True)  # the email, as Mastodon.py documents
     api = Mastodon(access_token=token, api_base_url=server.base_url)
     me = api.account_verify_credentials()
-    assert me.username == "alice"
+    assert me.username == "dana"
 
-    updated = api.account_update_credentials(display_name="앨리스", note="물레 & 가마", locked=True,
+    updated = api.account_update_credentials(display_name="다나", note="물레 & 가마", locked=True,
                                              default_privacy="unlisted")
-    assert updated.display_name == "앨리스" and updated.locked is True
+    assert updated.display_name == "다나" and updated.locked is True
     assert updated.note == "<p>물레 &amp; 가마</p>" and updated.source.privacy == "unlisted"
     assert api.preferences()["posting:default:visibility"] == "unlisted"
 
@@ -132,7 +140,7 @@ def test_mastodon_py_password_grant_and_the_account_endpoints(server, tmp_path):
 def _toot(*args: str, home: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     environ = {"XDG_CONFIG_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home), **(env or {})}
     return subprocess.run([TOOT, *args], env=environ, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
 
 
 def test_toot_login_cli_then_whoami(server, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -15,11 +16,16 @@ from tests.support.instance import Instance
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def server(db_url, tmp_path) -> Instance:
-    inst = _start(db_url, tmp_path)
+@pytest.fixture(scope="module")
+def server(pg_cluster, tmp_path_factory) -> Instance:
+    """One server for the module: each test logs in with an app and token of its own, and none changes alice or
+    bob (the resolving test looks up the second instance's alice, so the local account search still finds only
+    bob)."""
+    db_url = asyncio.run(pg_cluster.create_database())
+    inst = _start(db_url, tmp_path_factory.mktemp("media"))
     yield inst
     inst.kill()
+    asyncio.run(pg_cluster.drop_database(db_url))
 
 
 def _logged_in(server: Instance, **kwargs) -> Mastodon:
@@ -69,17 +75,15 @@ def test_mastodon_py_search_v2_finds_korean_posts_accounts_and_tags(server):
 
 
 def test_mastodon_py_search_v2_resolves_an_account_on_a_second_instance(server, pg_cluster, tmp_path):
-    import asyncio
-
     other_db = asyncio.run(pg_cluster.create_database())
     (tmp_path / "peer").mkdir()
     peer = _start(other_db, tmp_path / "peer")
     try:
         api = _logged_in(server)
-        handle = f"bob@127.0.0.1:{peer.port}"
+        handle = f"alice@127.0.0.1:{peer.port}"  # alice: a remote bob would join the module's search for "bo"
         found = api.search_v2(handle, resolve=True, result_type="accounts")  # Mastodon.py sends resolve=1
         assert [a.acct for a in found.accounts] == [handle]
-        assert found.accounts[0].display_name == "bob 공방"
+        assert found.accounts[0].display_name == "alice 공방"
     finally:
         peer.kill()
         asyncio.run(pg_cluster.drop_database(other_db))
