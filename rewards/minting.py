@@ -191,8 +191,6 @@ class FoldSaver:
         return saved
 
 
-
-
 async def account_balance(conn: asyncpg.Connection, settings: Settings, account: str,
                           now: float | None = None) -> tuple[Balance, int]:
     """The account's balance over the published (witnessed) part of our log, and that log size."""
