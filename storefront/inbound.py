@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 import asyncpg
 
@@ -44,7 +45,12 @@ async def on_offer(ctx: InboundContext, act: InboundActivity) -> Result:
 async def on_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
     """Offers (from one server or many, in arrival order), each handled as `on_offer` handles one, all in one
     transaction: a batch takes its listings' stock rows, the counters and the commit once, not once per Offer.
-    A listing is read again after each order it takes, so the next Offer is checked against its stock now."""
+
+    The stock of the batch's acceptances is taken at its end (`orders.StockAtEnd`), so other batches of
+    the same listing wait for that UPDATE and the commit only. When an Offer finds too little stock for
+    it in what the batch read, or the stock is gone by the end, the batch is undone to its savepoint
+    and runs again taking each order's stock as it accepts it, against the listing read again each time.
+    """
     results: list[Result | Exception] = [DONE] * len(items)
     offers: list[tuple[int, Terms]] = []
     for i, item in enumerate(items):
@@ -53,29 +59,52 @@ async def on_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result 
         except TradeError as exc:
             results[i] = ignored(str(exc))
     buyers = await remote_actors(ctx, list(dict.fromkeys(items[i].activity.actor for i, _ in offers)))
-    listings: dict[str, tuple[store.ListingRow, Actor] | None] = {}
     async with ctx.pool.acquire() as conn, conn.transaction():
-        for i, terms in offers:
-            act, buyer = items[i].activity, buyers[items[i].activity.actor]
-            if terms.listing_id not in listings:
-                listings[terms.listing_id] = await _local_listing(conn, terms.listing_id)
-            found = listings[terms.listing_id]
-            if isinstance(buyer, FetchError) or found is None:
-                results[i] = buyer if isinstance(buyer, FetchError) else \
-                    ignored("the Agreement is not for a listing of this server")
-                continue
-            listing, seller = found
-            try:  # refused before anything is written: no savepoint needed
-                order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing)
-            except OrderError as exc:
-                await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))
-                results[i] = ignored(f"refused: {exc}")
-                continue
-            if order is None:
-                results[i] = ignored("this Offer was already received")
-            elif order.state != "requested" and listing.stock is not None:  # it took stock, or found none left
-                fresh = await store.get_listing(conn, listing.id)
-                listings[terms.listing_id] = (fresh, seller) if fresh else None
+        try:
+            async with conn.transaction():
+                stock = orders.StockAtEnd()
+                taken = await _take_offers(ctx, conn, items, offers, buyers, stock)
+                await stock.reserve(conn)
+        except orders.StockShort:
+            taken = await _take_offers(ctx, conn, items, offers, buyers, None)
+    for i, result in taken.items():
+        results[i] = result
+    return results
+
+
+async def _take_offers(ctx: InboundContext, conn: asyncpg.Connection, items: list[BatchItem],
+                       offers: list[tuple[int, Terms]], buyers: dict[str, Actor | FetchError],
+                       stock: orders.StockAtEnd | None) -> dict[int, Result | Exception]:
+    """The orders of parsed Offers, in order: each item's result. With `stock`, the acceptances' stock is left
+    to the caller and an Offer that finds too little of it raises StockShort."""
+    results: dict[int, Result | Exception] = {}
+    listings: dict[str, tuple[store.ListingRow, Actor] | None] = {}
+    for i, terms in offers:
+        act, buyer = items[i].activity, buyers[items[i].activity.actor]
+        if terms.listing_id not in listings:
+            listings[terms.listing_id] = await _local_listing(conn, terms.listing_id)
+        found = listings[terms.listing_id]
+        if isinstance(buyer, FetchError) or found is None:
+            results[i] = buyer if isinstance(buyer, FetchError) else \
+                ignored("the Agreement is not for a listing of this server")
+            continue
+        listing, seller = found
+        if stock is not None and listing.stock is not None and listing.auto_accept \
+                and isinstance(terms.quantity, int) and terms.quantity > listing.stock:
+            raise orders.StockShort(f"{listing.uri} has {listing.stock} left in what this batch read")
+        try:  # refused before anything is written: no savepoint needed
+            order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing, stock)
+        except OrderError as exc:
+            await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))
+            results[i] = ignored(f"refused: {exc}")
+            continue
+        if order is None:
+            results[i] = ignored("this Offer was already received")
+        elif order.reserved and listing.stock is not None and stock is not None:  # taken at the end
+            listings[terms.listing_id] = (replace(listing, stock=listing.stock - order.reserved), seller)
+        elif order.state != "requested" and listing.stock is not None:  # it took stock, or found none left
+            fresh = await store.get_listing(conn, listing.id)
+            listings[terms.listing_id] = (fresh, seller) if fresh else None
     return results
 
 

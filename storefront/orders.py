@@ -45,6 +45,32 @@ class OrderError(Exception):
     """An order refused before anything was stored; the message says why."""
 
 
+class StockShort(Exception):
+    """The stock a batch meant to take at its end is no longer there (another batch took it meanwhile)."""
+
+
+class StockAtEnd:
+    """The stock a batch of automatic acceptances takes as its last statements, one UPDATE per listing.
+
+    Taken one order at a time, a listing's row would stay locked from the batch's first acceptance
+    to its commit, through every later order's writes, and every other batch of that listing would
+    wait for all of it. Taken at the end, the row is locked for the UPDATE and the commit only. The
+    batch decides its acceptances against the stock it read, unlocked; `reserve` raises StockShort
+    when that stock is gone by the end, and the caller runs the batch again the careful way.
+    """
+
+    def __init__(self) -> None:
+        self.taken: dict[int, int] = {}
+
+    def take(self, listing_id: int, quantity: int) -> None:
+        self.taken[listing_id] = self.taken.get(listing_id, 0) + quantity
+
+    async def reserve(self, conn: asyncpg.Connection) -> None:
+        for listing_id, quantity in sorted(self.taken.items()):  # one order of rows for every batch
+            if not await store.reserve_stock(conn, listing_id, quantity):
+                raise StockShort(f"listing {listing_id} no longer has {quantity} to take")
+
+
 def order_url(base_url: str) -> str:
     """A new Agreement id on this instance."""
     return f"{base_url}/orders/{new_object_id()}"
@@ -142,7 +168,7 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
 
 
 async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, offer: dict, terms: Terms,
-                        listing: ListingRow) -> OrderRow | None:
+                        listing: ListingRow, stock: StockAtEnd | None = None) -> OrderRow | None:
     """An Offer from another server for a listing here: a new order (None if this Offer was seen before).
 
     A repeat is never answered with a Reject: an Offer processed again after a crash, or re-sent,
@@ -180,7 +206,7 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
         return None  # the same Offer (or Agreement) again: one order
     seller = await _actor(conn, listing.seller_uri)
     await messages.notify_local(conn, publisher, seller, messages.new_order_text(order, listing.title), order.uri)
-    return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller))
+    return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller), stock)
 
 
 async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
@@ -211,12 +237,13 @@ async def refuse_offer(conn: asyncpg.Connection, publisher: Publisher, seller: A
 
 
 async def accept_automatically(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow,
-                               listing: ListingRow, parties: Parties) -> OrderRow:
-    """Accept a new order when its listing says so, while stock lasts; sold out meanwhile: rejected."""
+                               listing: ListingRow, parties: Parties, stock: StockAtEnd | None = None) -> OrderRow:
+    """Accept a new order when its listing says so, while stock lasts; sold out meanwhile: rejected.
+    With `stock`, the stock is taken at the end of the caller's batch (the caller checked it is there)."""
     if not listing.auto_accept:
         return order
     try:
-        return await move(conn, publisher, order, "accept", "seller", listing=listing, parties=parties)
+        return await move(conn, publisher, order, "accept", "seller", listing=listing, parties=parties, stock=stock)
     except OrderError as exc:
         return await move(conn, publisher, order, "reject", "seller", reason=str(exc), listing=listing,
                           parties=parties)
@@ -232,8 +259,9 @@ class Parties:
 
 async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, event: str, party: str, *,
                reason: str = "", details: str = "", listing: ListingRow | None = None,
-               parties: Parties | None = None, by_spend: bool = False) -> OrderRow:
+               parties: Parties | None = None, by_spend: bool = False, stock: StockAtEnd | None = None) -> OrderRow:
     """Make one move (MoveRefused, or OrderError when the stock is short), record it and tell the other party.
+    An acceptance given `stock` leaves the stock to it (taken at the end of the caller's batch).
 
     A token order is paid by its countersigned spend, never by hand: when the maker's instance holds
     both the acceptance and the spend, the order moves on to `paid` (`by_spend`); when the buyer's
@@ -251,7 +279,10 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
     listing = listing or await store.get_listing(conn, order.listing_id)
     assert listing is not None
     reserved: int | None = None
-    if event == "accept" and listing.is_local:
+    if event == "accept" and listing.is_local and stock is not None:
+        stock.take(listing.id, order.quantity)
+        reserved = order.quantity
+    elif event == "accept" and listing.is_local:
         if not await store.reserve_stock(conn, listing.id, order.quantity):
             fresh = await store.get_listing(conn, listing.id)
             left = fresh.stock if fresh and fresh.status != "deleted" else 0

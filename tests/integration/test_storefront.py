@@ -285,6 +285,42 @@ async def test_thirty_offers_in_one_batch_for_the_last_three_accept_exactly_thre
         {"Accept": 3, "Reject": 27}
 
 
+async def test_a_batch_whose_stock_is_taken_before_its_end_runs_again_and_takes_only_what_is_left(shop, remote):
+    # A batch decides its acceptances on the stock it read and takes that stock as its last statement. Here the
+    # listing's row is held while the batch runs; the holder leaves 1 of the 3 the batch read. The batch must
+    # undo its work to its savepoint and run again the careful way: 1 accepted, 2 refused, no trace of the rest.
+    listing = await shop.list()
+    for _ in range(3):
+        keys, offer = await _remote_order_setup(shop, remote, listing)
+        assert await shop.send(keys, offer) == 202
+    async with shop.pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("SELECT 1 FROM listings WHERE id = $1 FOR NO KEY UPDATE", listing.id)  # as a reservation
+        batch = asyncio.create_task(process_as_one_batch(shop.pool, shop.settings))
+        for _ in range(200):
+            waiting = await shop.val("""SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                                        AND query LIKE 'UPDATE listings SET stock = stock -%'""")
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting and not batch.done()
+        # It waits for the row only once its Accepts are written (queued for delivery), not from its first order.
+        assert await shop.val("""SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                                 WHERE l.pid = $1 AND c.relname = 'deliveries' AND l.mode = 'RowExclusiveLock'""",
+                              waiting) == 1
+        await holder.execute("UPDATE listings SET stock = 1 WHERE id = $1", listing.id)
+        await transaction.commit()
+    assert await batch == ["done", "ignored", "ignored"]
+    assert [r["state"] for r in await shop.pool.fetch("SELECT state FROM orders")] == ["accepted"]
+    after = await shop.listing(listing.id)
+    assert (after.stock, after.status) == (0, "sold_out") and await shop.val("SELECT sum(reserved) FROM orders") == 1
+    kinds = await shop.pool.fetch("SELECT activity_type, count(*) AS n FROM activities GROUP BY 1 ORDER BY 1")
+    assert {r["activity_type"]: r["n"] for r in kinds if r["activity_type"] in ("Accept", "Reject")} == \
+        {"Accept": 1, "Reject": 2}
+    assert sum("새 주문" in text for text in await shop.mentions_of("alice")) == 1
+
+
 async def test_an_offer_seen_again_after_it_sold_the_last_piece_is_not_answered_with_a_reject(shop, remote):
     listing = await shop.list()
     keys, offer = await _remote_order_setup(shop, remote, listing, quantity=3)
