@@ -46,7 +46,7 @@ async def on_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result 
     """Offers (from one server or many, in arrival order), each handled as `on_offer` handles one, all in one
     transaction: a batch takes its listings' stock rows, the counters and the commit once, not once per Offer.
 
-    The stock of the batch's acceptances is taken at its end (`orders.StockAtEnd`), so other batches of
+    The stock of the batch's acceptances is taken at its end (`orders.AcceptBatch`), so other batches of
     the same listing wait for that UPDATE and the commit only. When an Offer finds too little stock for
     it in what the batch read, or the stock is gone by the end, the batch is undone to its savepoint
     and runs again taking each order's stock as it accepts it, against the listing read again each time.
@@ -62,9 +62,9 @@ async def on_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result 
     async with ctx.pool.acquire() as conn, conn.transaction():
         try:
             async with conn.transaction():
-                stock = orders.StockAtEnd()
-                taken = await _take_offers(ctx, conn, items, offers, buyers, stock)
-                await stock.reserve(conn)
+                batch = orders.AcceptBatch()
+                taken = await _take_offers(ctx, conn, items, offers, buyers, batch)
+                await batch.reserve(conn)
         except orders.StockShort:
             taken = await _take_offers(ctx, conn, items, offers, buyers, None)
     for i, result in taken.items():
@@ -74,8 +74,8 @@ async def on_offers(ctx: InboundContext, items: list[BatchItem]) -> list[Result 
 
 async def _take_offers(ctx: InboundContext, conn: asyncpg.Connection, items: list[BatchItem],
                        offers: list[tuple[int, Terms]], buyers: dict[str, Actor | FetchError],
-                       stock: orders.StockAtEnd | None) -> dict[int, Result | Exception]:
-    """The orders of parsed Offers, in order: each item's result. With `stock`, the acceptances' stock is left
+                       batch: orders.AcceptBatch | None) -> dict[int, Result | Exception]:
+    """The orders of parsed Offers, in order: each item's result. With `batch`, the acceptances' stock is left
     to the caller and an Offer that finds too little of it raises StockShort."""
     results: dict[int, Result | Exception] = {}
     listings: dict[str, tuple[store.ListingRow, Actor] | None] = {}
@@ -89,18 +89,18 @@ async def _take_offers(ctx: InboundContext, conn: asyncpg.Connection, items: lis
                 ignored("the Agreement is not for a listing of this server")
             continue
         listing, seller = found
-        if stock is not None and listing.stock is not None and listing.auto_accept \
+        if batch is not None and listing.stock is not None and listing.auto_accept \
                 and isinstance(terms.quantity, int) and terms.quantity > listing.stock:
             raise orders.StockShort(f"{listing.uri} has {listing.stock} left in what this batch read")
         try:  # refused before anything is written: no savepoint needed
-            order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing, stock)
+            order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing, batch, seller)
         except OrderError as exc:
             await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))
             results[i] = ignored(f"refused: {exc}")
             continue
         if order is None:
             results[i] = ignored("this Offer was already received")
-        elif order.reserved and listing.stock is not None and stock is not None:  # taken at the end
+        elif order.reserved and listing.stock is not None and batch is not None:  # taken at the end
             listings[terms.listing_id] = (replace(listing, stock=listing.stock - order.reserved), seller)
         elif order.state != "requested" and listing.stock is not None:  # it took stock, or found none left
             fresh = await store.get_listing(conn, listing.id)

@@ -49,8 +49,9 @@ class StockShort(Exception):
     """The stock a batch meant to take at its end is no longer there (another batch took it meanwhile)."""
 
 
-class StockAtEnd:
-    """The stock a batch of automatic acceptances takes as its last statements, one UPDATE per listing.
+class AcceptBatch:
+    """What a batch of automatic acceptances shares: the stock they take, as the batch's last statements (one
+    UPDATE per listing), and each maker's profile, read once.
 
     Taken one order at a time, a listing's row would stay locked from the batch's first acceptance
     to its commit, through every later order's writes, and every other batch of that listing would
@@ -61,6 +62,7 @@ class StockAtEnd:
 
     def __init__(self) -> None:
         self.taken: dict[int, int] = {}
+        self._profiles: dict[int, store.SellerProfile] = {}
 
     def take(self, listing_id: int, quantity: int) -> None:
         self.taken[listing_id] = self.taken.get(listing_id, 0) + quantity
@@ -69,6 +71,11 @@ class StockAtEnd:
         for listing_id, quantity in sorted(self.taken.items()):  # one order of rows for every batch
             if not await store.reserve_stock(conn, listing_id, quantity):
                 raise StockShort(f"listing {listing_id} no longer has {quantity} to take")
+
+    async def profile(self, conn: asyncpg.Connection, seller_id: int) -> store.SellerProfile:
+        if seller_id not in self._profiles:
+            self._profiles[seller_id] = await store.get_seller_profile(conn, seller_id)
+        return self._profiles[seller_id]
 
 
 def order_url(base_url: str) -> str:
@@ -168,7 +175,8 @@ async def place_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Act
 
 
 async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, offer: dict, terms: Terms,
-                        listing: ListingRow, stock: StockAtEnd | None = None) -> OrderRow | None:
+                        listing: ListingRow, batch: AcceptBatch | None = None, seller: Actor | None = None
+                        ) -> OrderRow | None:
     """An Offer from another server for a listing here: a new order (None if this Offer was seen before).
 
     A repeat is never answered with a Reject: an Offer processed again after a crash, or re-sent,
@@ -204,9 +212,9 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
                              message=message, total_tokens=cost)
     if order is None:
         return None  # the same Offer (or Agreement) again: one order
-    seller = await _actor(conn, listing.seller_uri)
+    seller = seller or await _actor(conn, listing.seller_uri)
     await messages.notify_local(conn, publisher, seller, messages.new_order_text(order, listing.title), order.uri)
-    return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller), stock)
+    return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller), batch)
 
 
 async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
@@ -237,13 +245,13 @@ async def refuse_offer(conn: asyncpg.Connection, publisher: Publisher, seller: A
 
 
 async def accept_automatically(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow,
-                               listing: ListingRow, parties: Parties, stock: StockAtEnd | None = None) -> OrderRow:
+                               listing: ListingRow, parties: Parties, batch: AcceptBatch | None = None) -> OrderRow:
     """Accept a new order when its listing says so, while stock lasts; sold out meanwhile: rejected.
-    With `stock`, the stock is taken at the end of the caller's batch (the caller checked it is there)."""
+    With `batch`, the stock is taken at the end of the caller's batch (the caller checked it is there)."""
     if not listing.auto_accept:
         return order
     try:
-        return await move(conn, publisher, order, "accept", "seller", listing=listing, parties=parties, stock=stock)
+        return await move(conn, publisher, order, "accept", "seller", listing=listing, parties=parties, batch=batch)
     except OrderError as exc:
         return await move(conn, publisher, order, "reject", "seller", reason=str(exc), listing=listing,
                           parties=parties)
@@ -259,9 +267,9 @@ class Parties:
 
 async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, event: str, party: str, *,
                reason: str = "", details: str = "", listing: ListingRow | None = None,
-               parties: Parties | None = None, by_spend: bool = False, stock: StockAtEnd | None = None) -> OrderRow:
+               parties: Parties | None = None, by_spend: bool = False, batch: AcceptBatch | None = None) -> OrderRow:
     """Make one move (MoveRefused, or OrderError when the stock is short), record it and tell the other party.
-    An acceptance given `stock` leaves the stock to it (taken at the end of the caller's batch).
+    An acceptance given `batch` leaves the stock to it (taken at the end of the caller's batch).
 
     A token order is paid by its countersigned spend, never by hand: when the maker's instance holds
     both the acceptance and the spend, the order moves on to `paid` (`by_spend`); when the buyer's
@@ -279,8 +287,8 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
     listing = listing or await store.get_listing(conn, order.listing_id)
     assert listing is not None
     reserved: int | None = None
-    if event == "accept" and listing.is_local and stock is not None:
-        stock.take(listing.id, order.quantity)
+    if event == "accept" and listing.is_local and batch is not None:
+        batch.take(listing.id, order.quantity)
         reserved = order.quantity
     elif event == "accept" and listing.is_local:
         if not await store.reserve_stock(conn, listing.id, order.quantity):
@@ -295,7 +303,7 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
                                    reserved=reserved, reason=reason)
     if moved is None:
         raise MoveRefused(f"the order is no longer {order.state}: it cannot be {rules.done_word(event)} now")
-    await _announce(conn, publisher, moved, listing, event, party, reason, details, parties)
+    await _announce(conn, publisher, moved, listing, event, party, reason, details, parties, batch)
     if moved.payment_method == "tokens":
         return await settle_tokens(conn, publisher, moved, listing, parties)
     return moved
@@ -380,7 +388,8 @@ async def settle_tokens(conn: asyncpg.Connection, publisher: Publisher, order: O
 
 
 async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, listing: ListingRow, event: str,
-                    party: str, reason: str, details: str, parties: Parties | None) -> None:
+                    party: str, reason: str, details: str, parties: Parties | None,
+                    batch: AcceptBatch | None = None) -> None:
     """Tell the other party: by activity, by direct message, or (a move from another server) by a notice."""
     mover_local = order.seller_is_local if party == "seller" else order.buyer_is_local
     other_local = order.buyer_is_local if party == "seller" else order.seller_is_local
@@ -393,7 +402,8 @@ async def _announce(conn: asyncpg.Connection, publisher: Publisher, order: Order
     if parties is None:
         parties = Parties(await _actor(conn, order.buyer_uri), await _actor(conn, order.seller_uri))
     mover, counterpart = (parties.seller, parties.buyer) if party == "seller" else (parties.buyer, parties.seller)
-    profile = await store.get_seller_profile(conn, mover.id) if event == "accept" else None
+    profile = None if event != "accept" else \
+        await batch.profile(conn, mover.id) if batch else await store.get_seller_profile(conn, mover.id)
     if profile is not None and order.total_tokens is not None:
         details = f"토큰 {order.total_tokens}개로 결제하는 주문입니다. {messages.business_text(profile)}"
     elif profile is not None:

@@ -52,18 +52,17 @@ async def insert_direct_notice(conn: asyncpg.Connection, *, uri: str, author_id:
                                content: str, data: dict, published_at: datetime) -> int:
     """A local direct post to one local person, in their home timeline and notifications, in one statement."""
     object_id = await conn.fetchval(
-        """WITH post AS (
+        f"""WITH post AS (
                INSERT INTO objects (uri, object_type, actor_id, is_local, content, url, visibility, data, published_at)
                VALUES ($1, 'Note', $2, true, $4, $1, 'direct', $5::jsonb, $6) RETURNING id),
            mention AS (INSERT INTO status_mentions (object_id, actor_id) SELECT id, $3 FROM post),
            feed AS (INSERT INTO home_feed (account_id, entry_id, object_id, author_id)
                     SELECT $3, id, id, $2 FROM post),
            notice AS (INSERT INTO notifications (account_id, from_id, type, object_id)
-                      SELECT $3, $2, 'mention', id FROM post)
-           SELECT id FROM post""",
+                      SELECT $3, $2, 'mention', id FROM post RETURNING id, account_id)
+           SELECT id, {stream_events.direct_notice_sql("post", "notice")} FROM post""",
         uri, author_id, recipient_id, content, data, published_at,
     )
-    await stream_events.publish_direct_notice(conn, object_id, recipient_id)
     return object_id
 
 

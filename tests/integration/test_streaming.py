@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from fedserver.api.stream_hub import STREAM_HUB
 from fedserver.app import create_app
 from fedserver.federation import commands
+from storefront import messages
 from tests.api.conftest import alice, auth, bob, mint_token, oauth_app, settings, token  # noqa: F401 (fixtures)
 from tests.api.inbound import carol, fed_api  # noqa: F401 (fixtures)
 from tests.api.status_support import act, bob_auth, follow, get_json, post  # noqa: F401 (fixtures)
@@ -147,6 +148,23 @@ async def test_direct_stream_gets_a_conversation(client, auth, bob_auth, alice, 
         conversation = json.loads(event["payload"])
         assert conversation["last_status"]["id"] == dm["id"] and conversation["unread"] is True
         assert [a["username"] for a in conversation["accounts"]] == ["bob"]
+
+
+async def test_an_order_notice_reaches_the_user_stream_as_an_update_and_a_mention(client, auth, alice, pool, publisher):
+    # A notice (a move made on another server, told to the local party) is written in one statement, its stream
+    # events with it: one home `update` and one `mention` notification, at the commit and not before.
+    async with client.ws_connect("/api/v1/streaming", headers=auth) as ws:
+        await subscribed(ws, "user")
+        async with pool.acquire() as conn, conn.transaction():
+            uri = await messages.notify_local(conn, publisher, alice, "주문이 발송되었습니다", "https://shop.example/orders/1")
+            await no_event(ws, 0.3)
+        update = await next_event(ws)
+        assert update["event"] == "update" and "발송" in json.loads(update["payload"])["content"]
+        notification = await next_event(ws)
+        assert notification["event"] == "notification"
+        payload = json.loads(notification["payload"])
+        assert payload["type"] == "mention" and payload["status"]["uri"] == uri
+        await no_event(ws)
 
 
 async def test_event_stream_endpoint_sends_updates_and_heartbeats(client, auth, bob_auth, alice, bob, pool,
