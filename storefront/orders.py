@@ -2,7 +2,8 @@
 and moving it through its states, each in the caller's transaction.
 
 Stock is reserved when an order is accepted (`store.reserve_stock`: one UPDATE guarded by the
-stock) and returned when an accepted or paid order is cancelled. A move is checked against the
+stock; a batch of Offers takes its acceptances' stock together, last: `AcceptBatch`) and returned
+when an accepted or paid order is cancelled. A move is checked against the
 one table of `rules`, then written only if the order is still in the state it was read in; a move
 by the local party goes to the other party as the FEP-0837 activity (Accept, Reject,
 Update(Agreement), Create(Receipt)) or, for a Mastodon buyer or a party on this instance, as a

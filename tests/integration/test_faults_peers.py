@@ -226,7 +226,8 @@ async def test_a_peer_down_for_days_gets_every_post_once_in_order_after_backing_
             posts.append(await _post(instance, "세 번째 가마"))
             await wait_for(lambda: first() >= 11, 30, "eleven refused attempts")
             await peer.start()  # back, but sick: 503
-            await wait_for(lambda: first() >= 13, 30, "attempts answered 503")
+            # An attempt counts from its claim, before its POST: wait for the peer to have answered one with 503.
+            await wait_for(lambda: first() >= 13 and 503 in peer.answered.values(), 30, "attempts answered 503")
             peer.answer = 202  # two or more attempts before the last (16th): nothing is lost yet
             recovered = time.monotonic()
             await wait_for(lambda: len(watch.rows) == 6 and all(r.state == "delivered" for r in watch.rows.values()),
