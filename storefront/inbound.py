@@ -89,8 +89,8 @@ async def _take_offers(ctx: InboundContext, conn: asyncpg.Connection, items: lis
                 ignored("the Agreement is not for a listing of this server")
             continue
         listing, seller = found
-        if batch is not None and listing.stock is not None and listing.auto_accept \
-                and isinstance(terms.quantity, int) and terms.quantity > listing.stock:
+        if batch is not None and listing.stock is not None and listing.auto_accept and listing.status == "active" \
+                and isinstance(terms.quantity, int) and terms.quantity > listing.stock:  # sold out: refused below
             raise orders.StockShort(f"{listing.uri} has {listing.stock} left in what this batch read")
         try:  # refused before anything is written: no savepoint needed
             order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing, batch, seller)
