@@ -25,6 +25,7 @@ With --processes N, --role web runs N server processes sharing the port (SO_REUS
 
 Usage: python bench/inbox_ingest.py [--role all|web] [--burst 40000] [--seconds 8] [--connections 64]
                                     [--mix ...] [--senders 1] [--hosts 1] [--unknown-key] [--processes 1]
+                                    [--env FEDSERVER_X=VALUE]...
        python bench/inbox_ingest.py --check-refusals   (the bench counts what a refusing server answers)
 Database: see bench/benchdb.py (a database is created and dropped on the server).
 """
@@ -283,6 +284,8 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=1)
     parser.add_argument("--unknown-key", action="store_true", help="senders unknown: keys fetched on first contact")
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--env", action="append", default=[], metavar="FEDSERVER_X=VALUE",
+                        help="a setting for the server processes, e.g. FEDSERVER_FEDERATION__DELIVERY_CONCURRENCY=16")
     parser.add_argument("--drain-timeout", type=float, default=900)
     parser.add_argument("--check-refusals", action="store_true",
                         help="only check that the bench counts refusals (a server answering 500 to everything)")
@@ -334,6 +337,7 @@ def bench(args: argparse.Namespace, admin_url: str) -> None:
                 "FEDSERVER_LOGGING__ACCESS_LOG": "false", "FEDSERVER_LOGGING__LEVEL": "error",
                 "FEDSERVER_SERVER__REUSE_PORT": "true", "FEDSERVER_API__RATE_LIMIT_PER_5MIN": "0",
                 "FEDSERVER_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true"})
+    env.update(dict(item.split("=", 1) for item in args.env))
     try:
         actor_base = None
         if args.unknown_key:

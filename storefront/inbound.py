@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import replace
 
 import asyncpg
@@ -117,8 +118,12 @@ async def _local_listing(conn: asyncpg.Connection, uri: str) -> tuple[store.List
     return (listing, seller) if seller is not None else None
 
 
-async def _order_answered(conn: asyncpg.Connection, act: InboundActivity) -> store.OrderRow | None:
-    order = await store.get_order_by_offer(conn, act.object_id) if act.object_id else None
+async def _order_answered(conn: asyncpg.Connection, act: InboundActivity, known: _Known | None = None
+                          ) -> store.OrderRow | None:
+    if known is not None and act.object_id in known.orders:
+        order = known.orders[act.object_id]
+    else:
+        order = await store.get_order_by_offer(conn, act.object_id) if act.object_id else None
     result = ref(act.raw.get("result"))
     if order is None and result:
         order = await store.get_order_by_uri(conn, result)
@@ -126,11 +131,22 @@ async def _order_answered(conn: asyncpg.Connection, act: InboundActivity) -> sto
 
 
 class _Known:
-    """Listings and actors read once for a batch of moves (its orders share a few of each)."""
+    """Listings and actors read once for a batch of moves (its orders share a few of each), and the orders its
+    answers are about, read together (`orders`, by Offer id: an Offer answered once in the batch)."""
 
     def __init__(self) -> None:
         self._listings: dict[int, store.ListingRow | None] = {}
         self._actors: dict[str, Actor | None] = {}
+        self.orders: dict[str, store.OrderRow | None] = {}
+
+    async def read_orders(self, conn: asyncpg.Connection, items: list[BatchItem]) -> None:
+        """Read at once the orders of the Offers answered once in `items` (one answered twice is read at its
+        turn, after the first answer moved it)."""
+        offers = [item.activity.object_id for item in items if item.activity.object_id]
+        once = [offer for offer, n in Counter(offers).items() if n == 1]
+        if once:
+            found = await store.get_orders_by_offers(conn, once)
+            self.orders = {offer: found.get(offer) for offer in once}
 
     async def listing(self, conn: asyncpg.Connection, listing_id: int) -> store.ListingRow | None:
         if listing_id not in self._listings:
@@ -181,13 +197,14 @@ async def on_accept_offers(ctx: InboundContext, items: list[BatchItem]) -> list[
     move is refused before it writes, so one needs no savepoint; anything else fails the batch."""
     known = _Known()
     async with ctx.pool.acquire() as conn, conn.transaction():
+        await known.read_orders(conn, items)
         return [await _accept_offer(ctx, conn, item.activity, known) for item in items]
 
 
 async def _accept_offer(ctx: InboundContext, conn: asyncpg.Connection, act: InboundActivity,
                         known: _Known | None = None) -> Result:
     result = act.raw.get("result")
-    order = await _order_answered(conn, act)
+    order = await _order_answered(conn, act, known)
     details = _text(result.get("content")) if isinstance(result, dict) else ""
     if order is not None and act.actor == order.seller_uri:
         order = await _take_stated_total(conn, order, result)

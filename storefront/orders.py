@@ -52,7 +52,7 @@ class StockShort(Exception):
 
 class AcceptBatch:
     """What a batch of automatic acceptances shares: the stock they take, as the batch's last statements (one
-    UPDATE per listing), and each maker's profile, read once.
+    UPDATE per listing), and each maker's profile and the blocks between a maker and a buyer, read once.
 
     Taken one order at a time, a listing's row would stay locked from the batch's first acceptance
     to its commit, through every later order's writes, and every other batch of that listing would
@@ -64,6 +64,7 @@ class AcceptBatch:
     def __init__(self) -> None:
         self.taken: dict[int, int] = {}
         self._profiles: dict[int, store.SellerProfile] = {}
+        self._blocks: dict[tuple[int, int], tuple[bool, bool]] = {}
 
     def take(self, listing_id: int, quantity: int) -> None:
         self.taken[listing_id] = self.taken.get(listing_id, 0) + quantity
@@ -72,6 +73,12 @@ class AcceptBatch:
         for listing_id, quantity in sorted(self.taken.items()):  # one order of rows for every batch
             if not await store.reserve_stock(conn, listing_id, quantity):
                 raise StockShort(f"listing {listing_id} no longer has {quantity} to take")
+
+    async def blocks(self, conn: asyncpg.Connection, seller_id: int, buyer_id: int) -> tuple[bool, bool]:
+        """(the maker blocks the buyer, the buyer blocks the maker): one read per pair in a batch."""
+        if (seller_id, buyer_id) not in self._blocks:
+            self._blocks[seller_id, buyer_id] = await safety_repo.blocks_between(conn, seller_id, buyer_id)
+        return self._blocks[seller_id, buyer_id]
 
     async def profile(self, conn: asyncpg.Connection, seller_id: int) -> store.SellerProfile:
         if seller_id not in self._profiles:
@@ -104,10 +111,12 @@ def check_orderable(listing: ListingRow, buyer_id: int, quantity: object) -> int
     return quantity
 
 
-async def check_not_blocked(conn: asyncpg.Connection, listing: ListingRow, buyer_id: int) -> None:
+async def check_not_blocked(conn: asyncpg.Connection, listing: ListingRow, buyer_id: int,
+                            batch: AcceptBatch | None = None) -> None:
     """OrderError when the maker blocks the buyer, or the buyer the maker: a block refuses orders (as it does
-    follows and likes)."""
-    maker_blocks, buyer_blocks = await safety_repo.blocks_between(conn, listing.seller_id, buyer_id)
+    follows and likes). A batch's orders of one buyer from one maker read the blocks once."""
+    maker_blocks, buyer_blocks = await batch.blocks(conn, listing.seller_id, buyer_id) if batch else \
+        await safety_repo.blocks_between(conn, listing.seller_id, buyer_id)
     if maker_blocks:
         raise OrderError("the maker does not take orders from this account")
     if buyer_blocks:
@@ -186,7 +195,7 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     """
     try:
         quantity = check_orderable(listing, buyer.id, terms.quantity)
-        await check_not_blocked(conn, listing, buyer.id)
+        await check_not_blocked(conn, listing, buyer.id, batch)
     except OrderError:
         if await store.order_exists(conn, offer["id"], terms.agreement_id):
             return None

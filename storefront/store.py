@@ -336,6 +336,12 @@ async def get_order_by_offer(conn: asyncpg.Connection, offer_uri: str) -> OrderR
     return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.offer_uri = $1", offer_uri))
 
 
+async def get_orders_by_offers(conn: asyncpg.Connection, offer_uris: list[str]) -> dict[str, OrderRow]:
+    """The orders these Offers made, by Offer id (an Offer that made none is left out), in one round trip."""
+    rows = await conn.fetch(f"SELECT {_ORDER} WHERE r.offer_uri = ANY($1::text[])", offer_uris)
+    return {row["offer_uri"]: OrderRow(**dict(row)) for row in rows}
+
+
 async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, to_state: str, *, event: str,
                      party: str, reserved: int | None = None, reason: str = "") -> OrderRow | None:
     """Set a new state, with its event, if the order is still in `from_state` (else None: someone moved it first)."""

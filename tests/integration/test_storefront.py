@@ -321,6 +321,52 @@ async def test_a_batch_whose_stock_is_taken_before_its_end_runs_again_and_takes_
     assert sum("새 주문" in text for text in await shop.mentions_of("alice")) == 1
 
 
+async def test_a_batch_of_offers_reads_the_blocks_of_a_buyer_once_and_refuses_every_offer_of_a_blocked_one(shop, remote):
+    listing = await shop.list(ProductDraft(title="찻잔", price=38_000, stock=10, shipping_krw=3_000,
+                                           free_shipping_over=50_000))
+    async with shop.pool.acquire() as conn:
+        await upsert_remote_actor(conn, parse_actor(remote.actor_document(remote.actors["carol"])))
+        carol = await get_actor_by_uri(conn, remote.actors["carol"].uri)
+        await conn.execute("INSERT INTO blocks (actor_id, target_id, activity_uri) VALUES ($1, $2, $3)",
+                           listing.seller_id, carol.id, f"{BASE}/blocks/1")
+    sent = [await _remote_order_setup(shop, remote, listing, buyer=who) for who in ("carol", "mallory", "carol")]
+    for keys, offer in sent:
+        assert await shop.send(keys, dict(offer)) == 202
+    assert await process_as_one_batch(shop.pool, shop.settings) == ["ignored", "done", "ignored"]
+    reasons = [r[0] for r in await shop.pool.fetch("SELECT last_error FROM inbox_items ORDER BY id")]
+    assert "does not take orders" in reasons[0] and "does not take orders" in reasons[2]
+    assert [r["buyer_uri"] for r in await shop.pool.fetch(
+        "SELECT a.uri AS buyer_uri FROM orders o JOIN actors a ON a.id = o.buyer_id")] == [sent[1][0].uri]
+    assert (await shop.listing(listing.id)).stock == 9
+
+
+async def test_acceptances_in_one_batch_move_each_order_once_even_an_offer_answered_twice(shop, remote):
+    keys, mallory = remote.actors["carol"], remote.actors["mallory"]
+    async with shop.pool.acquire() as conn:
+        await upsert_remote_actor(conn, parse_actor(remote.actor_document(keys)))
+        carol = await get_actor_by_uri(conn, keys.uri)
+    note = build_listing(carol, id=f"{remote.base}/listings/7", published=datetime.now(timezone.utc),
+                         text=ListingText(title="나무 수저", price=9_000, available=10))
+    remote.extra_routes["/listings/7"] = {"@context": AS, **{k: v for k, v in note.items() if k != "@context"}}
+    async with HttpClient(shop.settings, allow_private=True) as http:
+        placed = [await actions.place_order(shop.pool, shop.publisher, http, "bob", note["id"], 1) for _ in range(3)]
+    offers = {r["body"]["object"]["id"]: r["body"] for r in await shop.pool.fetch(
+        f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer'")}
+
+    def accept(signer, order):
+        result = build_agreement(order.uri, note["id"], 1, 9_000, attributed_to=keys.uri, content="<p>입금: 농협 1</p>")
+        return build_accept_offer(signer.uri, _new_id(remote, "accepts"), offers[order.uri], result, f"{BASE}/users/bob")
+
+    first, second, third = placed
+    for signer, order in ((mallory, first), (keys, first), (keys, second), (keys, second), (keys, third)):
+        assert await shop.send(signer, accept(signer, order)) == 202
+    assert await process_as_one_batch(shop.pool, shop.settings) == ["ignored", "done", "done", "ignored", "done"]
+    reasons = [r[0] for r in await shop.pool.fetch("SELECT last_error FROM inbox_items ORDER BY id")]
+    assert "only the seller" in reasons[0] and "cannot be accepted" in reasons[3]
+    assert [(await shop.order_now(order)).state for order in placed] == ["accepted"] * 3
+    assert sum("주문이 접수되었습니다" in text for text in await shop.mentions_of("bob")) == 3
+
+
 async def test_an_offer_seen_again_after_it_sold_the_last_piece_is_not_answered_with_a_reject(shop, remote):
     listing = await shop.list()
     keys, offer = await _remote_order_setup(shop, remote, listing, quantity=3)
