@@ -132,7 +132,8 @@ async def _order_answered(conn: asyncpg.Connection, act: InboundActivity, known:
 
 class _Known:
     """Listings and actors read once for a batch of moves (its orders share a few of each), and the orders its
-    answers are about, read together (`orders`, by Offer id: an Offer answered once in the batch)."""
+    answers are about and their parties, read together (`orders`, by Offer id: an Offer answered once in the
+    batch)."""
 
     def __init__(self) -> None:
         self._listings: dict[int, store.ListingRow | None] = {}
@@ -147,6 +148,9 @@ class _Known:
         if once:
             found = await store.get_orders_by_offers(conn, once)
             self.orders = {offer: found.get(offer) for offer in once}
+            parties = list({uri for order in found.values() for uri in (order.buyer_uri, order.seller_uri)})
+            actors = await actors_repo.get_actors_by_uris(conn, parties) if parties else {}
+            self._actors.update({uri: actors.get(uri) for uri in parties})
 
     async def listing(self, conn: asyncpg.Connection, listing_id: int) -> store.ListingRow | None:
         if listing_id not in self._listings:
