@@ -228,7 +228,8 @@ async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, re
     if order.state != "requested" or total is None or total == order.total_krw \
             or not subtotal <= total <= subtotal + 10_000_000:
         return order
-    return await store.set_order_total(conn, order.id, shipping_krw=total - subtotal, total_krw=total)
+    # Guarded by the state: an order read before an earlier answer of the same batch moved it keeps its total.
+    return await store.set_order_total(conn, order.id, shipping_krw=total - subtotal, total_krw=total) or order
 
 
 async def on_reject_offer(ctx: InboundContext, act: InboundActivity) -> Result:

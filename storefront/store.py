@@ -359,10 +359,11 @@ async def move_order(conn: asyncpg.Connection, order_id: int, from_state: str, t
 
 async def set_order_total(conn: asyncpg.Connection, order_id: int, *, shipping_krw: int,
                           total_krw: int) -> OrderRow | None:
-    """The total a maker's acceptance states (the buyer's server did not know the shipping fee); the order."""
+    """The total a maker's acceptance states (the buyer's server did not know the shipping fee), while the order
+    is still requested; the order, or None when it has moved on."""
     return _order(await conn.fetchrow(
-        f"""WITH r AS (UPDATE orders SET shipping_krw = $2, total_krw = $3, updated_at = now() WHERE id = $1
-                       RETURNING *)
+        f"""WITH r AS (UPDATE orders SET shipping_krw = $2, total_krw = $3, updated_at = now()
+                       WHERE id = $1 AND state = 'requested' RETURNING *)
             SELECT {_ORDER_COLUMNS} FROM r {_ORDER_JOINS}""",
         order_id, shipping_krw, total_krw))
 

@@ -367,6 +367,29 @@ async def test_acceptances_in_one_batch_move_each_order_once_even_an_offer_answe
     assert sum("주문이 접수되었습니다" in text for text in await shop.mentions_of("bob")) == 3
 
 
+async def test_a_second_acceptance_in_a_batch_does_not_change_the_total_of_an_order_the_first_accepted(shop, remote):
+    # The batch reads its orders together; the first Accept names the order by its Agreement only (an Offer id
+    # this server never sent), so the second still finds the order as it was read: requested.
+    keys = remote.actors["carol"]
+    async with shop.pool.acquire() as conn:
+        await upsert_remote_actor(conn, parse_actor(remote.actor_document(keys)))
+        carol = await get_actor_by_uri(conn, keys.uri)
+    note = build_listing(carol, id=f"{remote.base}/listings/8", published=datetime.now(timezone.utc),
+                         text=ListingText(title="나무 접시", price=9_000, available=10))
+    remote.extra_routes["/listings/8"] = {"@context": AS, **{k: v for k, v in note.items() if k != "@context"}}
+    async with HttpClient(shop.settings, allow_private=True) as http:
+        order = await actions.place_order(shop.pool, shop.publisher, http, "bob", note["id"], 1)
+    offer = await shop.val(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer'")
+    for offer_id, total in ((_new_id(remote, "offers"), 12_000), (offer["id"], 15_000)):
+        result = build_agreement(order.uri, note["id"], 1, total, attributed_to=keys.uri)
+        accept = build_accept_offer(keys.uri, _new_id(remote, "accepts"), {**offer, "id": offer_id}, result,
+                                    f"{BASE}/users/bob")
+        assert await shop.send(keys, accept) == 202
+    assert await process_as_one_batch(shop.pool, shop.settings) == ["done", "ignored"]
+    now = await shop.order_now(order)
+    assert (now.state, now.total_krw, now.shipping_krw) == ("accepted", 12_000, 3_000)
+
+
 async def test_an_offer_seen_again_after_it_sold_the_last_piece_is_not_answered_with_a_reject(shop, remote):
     listing = await shop.list()
     keys, offer = await _remote_order_setup(shop, remote, listing, quantity=3)
