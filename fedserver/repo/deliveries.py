@@ -104,16 +104,21 @@ async def claim_followers(conn: asyncpg.Connection, queue: Queue, heads: list[Jo
     """
     if not heads or per_line <= 0 or limit <= 0:
         return []
+    # The followers are found once (MATERIALIZED), then leased by primary key: left to itself the planner
+    # joined every queued row to them and ran the search behind every head again for each (measured: 60
+    # queued rows, 7 heads, 7,400 buffers and 23 ms instead of a few hundred buffers).
     rows = await conn.fetch(
-        f"""UPDATE deliveries AS j
+        f"""WITH n AS MATERIALIZED (
+                SELECT n.id, n.rank, h.id AS head FROM deliveries h CROSS JOIN LATERAL (
+                    SELECT f.id, row_number() OVER (ORDER BY f.id) AS rank FROM (
+                        SELECT f.id FROM deliveries f
+                        WHERE f.inbox_uri = h.inbox_uri AND f.sender_id = h.sender_id AND f.state = 'queued'
+                          AND f.id > h.id
+                        ORDER BY f.id LIMIT $3) AS f) AS n
+                WHERE h.id = ANY($1::bigint[]))
+            UPDATE deliveries AS j
             SET locked_until = clock_timestamp() + make_interval(secs => $2), attempts = j.attempts + 1
-            FROM (SELECT n.id, n.rank, h.id AS head FROM deliveries h CROSS JOIN LATERAL (
-                      SELECT f.id, row_number() OVER (ORDER BY f.id) AS rank FROM (
-                          SELECT f.id FROM deliveries f
-                          WHERE f.inbox_uri = h.inbox_uri AND f.sender_id = h.sender_id AND f.state = 'queued'
-                            AND f.id > h.id
-                          ORDER BY f.id LIMIT $3) AS f) AS n
-                  WHERE h.id = ANY($1::bigint[])) AS n
+            FROM n
             WHERE j.id = n.id AND j.state = 'queued' AND (j.locked_until IS NULL OR j.locked_until < now())
             RETURNING {', '.join(f'j.{c}' for c in ('id', 'attempts', 'locked_until', *queue.columns))}, n.rank, n.head""",
         [head.id for head in heads], queue.lease_seconds, per_line,
