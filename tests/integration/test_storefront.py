@@ -248,6 +248,29 @@ async def _remote_order_setup(shop, remote, listing, quantity=1, buyer="carol", 
     return keys, offer
 
 
+async def _known_remote(shop, remote, name="carol"):
+    """A remote actor stored here, as a first contact would store it."""
+    keys = remote.actors[name]
+    async with shop.pool.acquire() as conn:
+        await upsert_remote_actor(conn, parse_actor(remote.actor_document(keys)))
+        return await get_actor_by_uri(conn, keys.uri)
+
+
+async def _remote_listing(shop, remote, number: int, title: str, price: int, available: int) -> dict:
+    """carol's listing Note, served by the remote server at /listings/NUMBER."""
+    carol = await _known_remote(shop, remote)
+    note = build_listing(carol, id=f"{remote.base}/listings/{number}", published=datetime.now(timezone.utc),
+                         text=ListingText(title=title, price=price, available=available))
+    remote.extra_routes[f"/listings/{number}"] = {"@context": AS, **{k: v for k, v in note.items() if k != "@context"}}
+    return note
+
+
+async def _order_remote(shop, note: dict, quantity: int = 1) -> store.OrderRow:
+    """bob orders from a remote listing (its Offer queued for the remote maker)."""
+    async with HttpClient(shop.settings, allow_private=True) as http:
+        return await actions.place_order(shop.pool, shop.publisher, http, "bob", note["id"], quantity)
+
+
 async def test_an_offer_becomes_one_order_accepted_automatically_even_when_delivered_twice(shop, remote):
     listing = await shop.list()
     keys, offer = await _remote_order_setup(shop, remote, listing)
@@ -324,11 +347,9 @@ async def test_a_batch_whose_stock_is_taken_before_its_end_runs_again_and_takes_
 async def test_a_batch_of_offers_reads_the_blocks_of_a_buyer_once_and_refuses_every_offer_of_a_blocked_one(shop, remote):
     listing = await shop.list(ProductDraft(title="찻잔", price=38_000, stock=10, shipping_krw=3_000,
                                            free_shipping_over=50_000))
-    async with shop.pool.acquire() as conn:
-        await upsert_remote_actor(conn, parse_actor(remote.actor_document(remote.actors["carol"])))
-        carol = await get_actor_by_uri(conn, remote.actors["carol"].uri)
-        await conn.execute("INSERT INTO blocks (actor_id, target_id, activity_uri) VALUES ($1, $2, $3)",
-                           listing.seller_id, carol.id, f"{BASE}/blocks/1")
+    carol = await _known_remote(shop, remote)
+    await shop.pool.execute("INSERT INTO blocks (actor_id, target_id, activity_uri) VALUES ($1, $2, $3)",
+                            listing.seller_id, carol.id, f"{BASE}/blocks/1")
     sent = [await _remote_order_setup(shop, remote, listing, buyer=who) for who in ("carol", "mallory", "carol")]
     for keys, offer in sent:
         assert await shop.send(keys, dict(offer)) == 202
@@ -342,14 +363,8 @@ async def test_a_batch_of_offers_reads_the_blocks_of_a_buyer_once_and_refuses_ev
 
 async def test_acceptances_in_one_batch_move_each_order_once_even_an_offer_answered_twice(shop, remote):
     keys, mallory = remote.actors["carol"], remote.actors["mallory"]
-    async with shop.pool.acquire() as conn:
-        await upsert_remote_actor(conn, parse_actor(remote.actor_document(keys)))
-        carol = await get_actor_by_uri(conn, keys.uri)
-    note = build_listing(carol, id=f"{remote.base}/listings/7", published=datetime.now(timezone.utc),
-                         text=ListingText(title="나무 수저", price=9_000, available=10))
-    remote.extra_routes["/listings/7"] = {"@context": AS, **{k: v for k, v in note.items() if k != "@context"}}
-    async with HttpClient(shop.settings, allow_private=True) as http:
-        placed = [await actions.place_order(shop.pool, shop.publisher, http, "bob", note["id"], 1) for _ in range(3)]
+    note = await _remote_listing(shop, remote, 7, "나무 수저", 9_000, 10)
+    placed = [await _order_remote(shop, note) for _ in range(3)]
     offers = {r["body"]["object"]["id"]: r["body"] for r in await shop.pool.fetch(
         f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer'")}
 
@@ -371,14 +386,8 @@ async def test_a_second_acceptance_in_a_batch_does_not_change_the_total_of_an_or
     # The batch reads its orders together; the first Accept names the order by its Agreement only (an Offer id
     # this server never sent), so the second still finds the order as it was read: requested.
     keys = remote.actors["carol"]
-    async with shop.pool.acquire() as conn:
-        await upsert_remote_actor(conn, parse_actor(remote.actor_document(keys)))
-        carol = await get_actor_by_uri(conn, keys.uri)
-    note = build_listing(carol, id=f"{remote.base}/listings/8", published=datetime.now(timezone.utc),
-                         text=ListingText(title="나무 접시", price=9_000, available=10))
-    remote.extra_routes["/listings/8"] = {"@context": AS, **{k: v for k, v in note.items() if k != "@context"}}
-    async with HttpClient(shop.settings, allow_private=True) as http:
-        order = await actions.place_order(shop.pool, shop.publisher, http, "bob", note["id"], 1)
+    note = await _remote_listing(shop, remote, 8, "나무 접시", 9_000, 10)
+    order = await _order_remote(shop, note)
     offer = await shop.val(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer'")
     for offer_id, total in ((_new_id(remote, "offers"), 12_000), (offer["id"], 15_000)):
         result = build_agreement(order.uri, note["id"], 1, total, attributed_to=keys.uri)
@@ -506,14 +515,8 @@ async def test_the_seller_profile_is_checked(shop):
 
 async def test_a_local_buyer_orders_from_another_server_and_only_its_maker_answers(shop, remote):
     keys, mallory = remote.actors["carol"], remote.actors["mallory"]
-    async with shop.pool.acquire() as conn:
-        await upsert_remote_actor(conn, parse_actor(remote.actor_document(keys)))
-        carol = await get_actor_by_uri(conn, keys.uri)
-    note = build_listing(carol, id=f"{remote.base}/listings/5", published=datetime.now(timezone.utc),
-                         text=ListingText(title="나무 도마", price=25_000, available=2))
-    remote.extra_routes["/listings/5"] = {"@context": AS, **{k: v for k, v in note.items() if k != "@context"}}
-    async with HttpClient(shop.settings, allow_private=True) as http:
-        order = await actions.place_order(shop.pool, shop.publisher, http, "bob", note["id"], 2)
+    note = await _remote_listing(shop, remote, 5, "나무 도마", 25_000, 2)
+    order = await _order_remote(shop, note, 2)
     assert (order.channel, order.state, order.total_krw, order.seller_uri) == ("fep", "requested", 50_000, keys.uri)
     offer = await shop.val(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer'")
     assert offer["to"] == [keys.uri] and offer["object"]["id"] == order.uri
