@@ -27,11 +27,12 @@ EVENT_PARTY = {"accept": "seller", "reject": "seller", "pay": "seller", "ship": 
 MARKS = {"paid": "pay", "shipped": "ship", "delivered": "deliver"}
 
 
+LOCAL_ID = r"[0-9]{1,18}"  # ASCII digits (str.isdigit() also takes "²") that fit a bigint
+
+
 def _local_id(settings: Settings, ref: str, kind: str) -> int | None:
-    """The id in `<base>/<kind>/<id>` or a bare id; None for another server's URL."""
-    if ref.isdigit():
-        return int(ref)
-    match = re.fullmatch(re.escape(f"{settings.base_url}/{kind}/") + r"(\d{1,20})", ref.strip())
+    """The id in `<base>/<kind>/<id>` or a bare id; None for another server's URL (or for no id at all)."""
+    match = re.fullmatch(f"(?:{re.escape(f'{settings.base_url}/{kind}/')})?({LOCAL_ID})", ref.strip())
     return int(match.group(1)) if match else None
 
 
@@ -67,7 +68,7 @@ async def listing_to_order(pool: asyncpg.Pool, settings: Settings, http: HttpCli
 async def find_order(conn: asyncpg.Connection, settings: Settings, ref: str) -> OrderRow:
     """An order by its local id or its URL (its Agreement id); OrderError when unknown."""
     ref = ref.strip()
-    if ref.isdigit() and len(ref) <= 18:
+    if re.fullmatch(LOCAL_ID, ref):
         order = await store.get_order_by_uri(conn, f"{settings.base_url}/orders/{ref}")
         order = order or await store.get_order(conn, int(ref))
     else:

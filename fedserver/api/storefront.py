@@ -8,6 +8,8 @@ yours) or 409 (a move the order's state does not allow).
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from storefront import actions, store
@@ -25,6 +27,15 @@ from .params import Params, body_params, query_params
 
 READ, WRITE = ("read:storefront",), ("write:storefront",)
 NOT_FOUND = "Record not found"
+_WHOLE = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+_MAX_WHOLE = 10**18
+# A product's fields as POST and PATCH take them; the names the API answers with (`price_krw`, `shipping_krw`)
+# are taken too, and any other field is refused, so that a change is never silently dropped.
+_ALIASES = {"price_krw": "price", "shipping_krw": "shipping"}
+_CREATE_FIELDS = frozenset({"title", "description", "price", "stock", "made_to_order", "tags", "token_price",
+                            "shipping", "free_shipping_over", "auto_accept", "media_ids"})
+_CHANGE_FIELDS = frozenset({"title", "description", "status", "price", "token_price", "shipping",
+                            "free_shipping_over", "stock", "made_to_order", "auto_accept"})
 
 
 def _int(params: Params, name: str, *, required: bool = False) -> int | None:
@@ -33,9 +44,24 @@ def _int(params: Params, name: str, *, required: bool = False) -> int | None:
         if required:
             raise HTTPError(422, f"Validation failed: {name} is required")
         return None
-    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())):
-        raise HTTPError(422, f"Validation failed: {name} must be a whole number")
-    return int(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < _MAX_WHOLE:
+        return raw
+    if isinstance(raw, str) and _WHOLE.fullmatch(raw.strip()):
+        return int(raw)
+    raise HTTPError(422, f"Validation failed: {name} must be a whole number of at most 18 digits")
+
+
+def _product_params(params: Params, accepted: frozenset[str]) -> Params:
+    """The body with the answer's names taken as the request's; 422 naming any field not taken here."""
+    twice = [f"{name} and {alias}" for alias, name in _ALIASES.items() if alias in params and name in params]
+    if twice:
+        raise HTTPError(422, f"Validation failed: give either {twice[0]}, not both")
+    data = {_ALIASES.get(name, name): value for name, value in params.data.items()}
+    unknown = sorted(set(data) - accepted)
+    if unknown:
+        raise HTTPError(422, f"Validation failed: unknown or unchangeable field {', '.join(unknown)}"
+                             f" (taken: {', '.join(sorted(accepted))})")
+    return Params(data)
 
 
 def _refused(exc: Exception) -> HTTPError:
@@ -65,15 +91,17 @@ async def products_get(request: web.Request) -> web.Response:
 async def products_post(request: web.Request) -> web.Response:
     """POST /api/v1/storefront/products: list a product."""
     caller = require_user(request)
-    params = await body_params(request)
+    params = _product_params(await body_params(request), _CREATE_FIELDS)
     stock = None if params.boolean("made_to_order") else _int(params, "stock")
     auto = params.boolean("auto_accept")
     draft = ProductDraft(
         title=params.string("title", max_len=1000, required=True) or "", price=_int(params, "price", required=True),
         stock=stock, description=params.string("description", max_len=100_000) or "",
         tags=tuple(params.strings("tags", max_items=20)), token_price=_int(params, "token_price"),
-        shipping_krw=_int(params, "shipping") or 0,  # absent: shipping included free_shipping_over=_int(params, "free_shipping_over"),
-        auto_accept=auto, media_ids=tuple(int(i) for i in params.strings("media_ids", max_items=8) if i.isdigit()))
+        shipping_krw=_int(params, "shipping") or 0,  # absent: shipping included
+        free_shipping_over=_int(params, "free_shipping_over"),
+        auto_accept=auto, media_ids=tuple(int(i) for i in params.strings("media_ids", max_items=8)
+                                          if _WHOLE.fullmatch(i)))
     try:
         listing = await actions.create_product(request.config_dict[POOL], request.config_dict[PUBLISHER],
                                                caller.username or "", draft)
@@ -95,7 +123,7 @@ async def product_get(request: web.Request) -> web.Response:
 async def product_patch(request: web.Request) -> web.Response:
     """PATCH /api/v1/storefront/products/:id: change one's listing (a change of its text federates)."""
     caller = require_user(request)
-    params = await body_params(request)
+    params = _product_params(await body_params(request), _CHANGE_FIELDS)
     changes: dict[str, object] = {}
     for name in ("title", "description", "status"):
         if name in params:
@@ -105,7 +133,8 @@ async def product_patch(request: web.Request) -> web.Response:
         if name in params:
             changes[column] = _int(params, name)
     if "stock" in params or params.boolean("made_to_order"):
-        changes["stock"] = None if params.boolean("made_to_order") else _int(params, "stock")
+        # Made to order only by saying so: an empty or null stock is refused, not taken as "no count".
+        changes["stock"] = None if params.boolean("made_to_order") else _int(params, "stock", required=True)
     if "auto_accept" in params:
         changes["auto_accept"] = bool(params.boolean("auto_accept"))
     try:
@@ -209,7 +238,7 @@ def _mover(event: str):
 
 def _path_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not _WHOLE.fullmatch(raw):
         raise HTTPError(404, NOT_FOUND)
     return int(raw)
 
