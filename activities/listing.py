@@ -12,6 +12,7 @@ compacted JSON-LD as Mastodon reads it); anything missing or malformed makes it 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -155,18 +156,41 @@ def _field(obj: dict, name: str) -> object:
     return None
 
 
-def _number(quantity: object) -> Decimal | None:
+_WIKIDATA = re.compile(r"https?://(?:www\.)?wikidata\.org/(?:wiki|entity)/(Q[0-9]+)")
+
+
+def same_currency(a: str, b: str) -> bool:
+    """Two currency ids name one currency: equal, or one Wikidata item however its URL is written."""
+    if a == b:
+        return True
+    first, second = _WIKIDATA.fullmatch(a or ""), _WIKIDATA.fullmatch(b or "")
+    return bool(first and second and first.group(1) == second.group(1))
+
+
+MAX_NUMBER_CHARS = 40  # a stated number's text, at most
+MAX_EXPONENT = 15  # numbers from 10^16 up are no price or count: refused before anything converts them
+
+
+def stated_number(quantity: object) -> Decimal | None:
+    """The number an FEP-0837 quantity states (`hasNumericalValue`), if it is one a price or count can be."""
     quantity = _first(quantity)
     if not isinstance(quantity, dict):
         return None
     raw = _first(_field(quantity, "hasNumericalValue"))
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         return None
+    if isinstance(raw, int) and abs(raw) >= 10 ** (MAX_EXPONENT + 1):  # str() of a huge int may raise
+        return None
+    text = str(raw).strip()
+    if len(text) > MAX_NUMBER_CHARS:
+        return None
     try:
-        number = Decimal(str(raw).strip())
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         return None
-    return number if number.is_finite() and number >= 0 else None
+    # Above 10^15 no price or count is meant; and int() of "1e400000" would hold the worker for seconds
+    # (its cost grows with the square of the exponent), so a hostile peer's 20 bytes are refused here.
+    return number if number.is_finite() and number >= 0 and number.adjusted() <= MAX_EXPONENT else None
 
 
 def _whole(number: Decimal | None) -> int | None:
@@ -190,11 +214,11 @@ def parse_listing(doc: dict) -> Listing | None:
     if not note_id or not author or not isinstance(primary, dict) or not isinstance(reciprocal, dict):
         return None
     currency = _id(_field(reciprocal, "resourceConformsTo"))
-    price = _whole(_number(_field(reciprocal, "resourceQuantity")))
+    price = _whole(stated_number(_field(reciprocal, "resourceQuantity")))
     title = _title(doc)
     if not currency or not price or price <= 0 or price > 10**15 or not title:
         return None
-    available = _whole(_number(_field(primary, "availableQuantity")))
+    available = _whole(stated_number(_field(primary, "availableQuantity")))
     return Listing(id=note_id, attributed_to=author, title=title, price=price, currency=currency,
                    available=available if available is not None and available <= 10**9 else None,
                    purpose=str(_field(doc, "purpose")), product=_id(_field(primary, "resourceConformsTo")),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 
 from .context import AS_CONTEXT
-from .listing import KRW, LISTING_CONTEXT, TOKENS, _field, _first, _id, _number, _whole
+from .listing import KRW, LISTING_CONTEXT, TOKENS, _field, _first, _id, _whole, stated_number
 
 # `Agreement` stays a plain term: Fedify 2.3 (and so every server built on it) fails with a 500 on an Accept
 # whose `result` is typed with an expanded vf:Agreement that has vf:satisfies commitments.
@@ -122,7 +122,7 @@ def parse_terms(agreement: object) -> Terms:
     if not isinstance(primary, dict):
         raise TradeError("the Agreement stipulates no commitment")
     listing = _listing_of(primary, "#primary")
-    quantity = _whole(_number(_field(primary, "resourceQuantity")))
+    quantity = _whole(stated_number(_field(primary, "resourceQuantity")))
     if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
         raise TradeError(f"the quantity must be a whole number from 1 to {MAX_QUANTITY}")
     total, currency = None, KRW
@@ -130,7 +130,9 @@ def parse_terms(agreement: object) -> Terms:
     if isinstance(reciprocal, dict):
         if _listing_of(reciprocal, "#reciprocal") != listing:
             raise TradeError("the two commitments are about different listings")
-        total = _whole(_number(_field(reciprocal, "resourceQuantity")))
+        total = _whole(stated_number(_field(reciprocal, "resourceQuantity")))
+        if total is None:  # a price stated but unreadable is not "no price": the order would ignore it
+            raise TradeError("the price (the reciprocal commitment's quantity) must be a whole number")
         currency = _id(_field(reciprocal, "resourceConformsTo")) or KRW
     agreement_id = agreement.get("id")
     if agreement_id is not None and not _id(agreement_id):

@@ -8,7 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from activities.actor import Actor
-from activities.listing import KRW, ListingText, build_listing, listing_content, parse_listing, with_available
+from activities.listing import (
+    KRW, ListingText, build_listing, listing_content, parse_listing, same_currency, stated_number, with_available,
+)
 from activities.trade import (
     TradeError, announced_state, build_accept_offer, build_agreement, build_agreement_update, build_offer,
     build_receipt, parse_terms, receipt_agreement,
@@ -143,6 +145,11 @@ def test_an_offer_accept_and_updates_carry_the_agreement_terms():
     ({"type": "Agreement", "stipulates": {"satisfies": f"{URL}#primary",
                                           "resourceQuantity": {"hasNumericalValue": "1"}},
       "stipulatesReciprocal": {"satisfies": "https://other.example/listings/1#reciprocal"}}, "different listings"),
+    # A price stated but unreadable is refused, not taken as no price (which the maker would not check).
+    *[({"type": "Agreement", "stipulates": {"satisfies": f"{URL}#primary",
+                                            "resourceQuantity": {"hasNumericalValue": "1"}},
+        "stipulatesReciprocal": {"satisfies": f"{URL}#reciprocal", "resourceQuantity": {"hasNumericalValue": price}}},
+       "price") for price in ("41000.5", "-41000", "not a number", "1e400000")],
 ])
 def test_malformed_agreements_are_refused_with_a_reason(agreement, message):
     with pytest.raises(TradeError, match=message):
@@ -156,3 +163,33 @@ def test_unknown_previews_and_foreign_documents_are_refused():
         receipt_agreement({"type": "Document", "name": "Invoice", "context": URL})
     with pytest.raises(TradeError):
         receipt_agreement({"type": "Document", "name": "Receipt"})
+
+
+@pytest.mark.parametrize("value, number", [
+    ("38000", 38_000), (" 3 ", 3), (1_000_000_000_000_000, 10**15), ("1e15", 10**15), ("2.5", 2.5),
+    # Beyond any price or count: refused before anything converts them (int() of "1e400000" took 5 s).
+    ("1e16", None), ("1e400000", None), ("9" * 41, None), (10**16, None),
+    ("-1", None), ("NaN", None), ("Infinity", None), (True, None), ("", None), ("x", None),
+])
+def test_a_stated_number_is_a_price_or_a_count_or_nothing(value, number):
+    stated = stated_number({"hasUnit": "one", "hasNumericalValue": value})
+    assert (None if stated is None else float(stated)) == number
+
+
+def test_a_stated_integer_too_long_to_print_is_no_number():
+    assert stated_number({"hasNumericalValue": 10**5000}) is None  # str() of it raises beyond 4,300 digits
+
+
+def test_a_listing_with_a_count_beyond_reason_has_no_count():
+    doc = copy.deepcopy(REFERENCE_LISTING)
+    doc["publishes"]["availableQuantity"]["hasNumericalValue"] = "1e400000"
+    listing = parse_listing(doc)
+    assert listing is not None and listing.available is None and listing.price == 38_000
+
+
+def test_currencies_are_one_wikidata_item_however_its_url_is_written():
+    assert same_currency(KRW, "http://www.wikidata.org/entity/Q202040")
+    assert same_currency("https://wikidata.org/wiki/Q202040", KRW)
+    assert not same_currency(KRW, "https://www.wikidata.org/wiki/Q4917")
+    assert not same_currency(KRW, "https://evil.example/wiki/Q202040")
+    assert same_currency("urn:x:tokens", "urn:x:tokens") and not same_currency("urn:x:a", "urn:x:b")
