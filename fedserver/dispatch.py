@@ -100,6 +100,8 @@ class BatchItem:
 
 
 Handler = Callable[[InboundContext, InboundActivity], Awaitable[Result]]
+# Sees a pair's activities before the handler registered for it, and passes on to it those it does not take.
+FirstHandler = Callable[[InboundContext, InboundActivity, Handler], Awaitable[Result]]
 # A run of one sender's activities of one pair, in order: a result (or an exception) for each.
 BatchHandler = Callable[[InboundContext, list[BatchItem]], Awaitable[list[Result | Exception]]]
 # Pure work on one activity of a batch, done ahead of its turn; raising ParseError or ValueError fails it alone.
@@ -163,6 +165,19 @@ class Dispatcher:
             if key in self._handlers:
                 raise ValueError(f"a handler for {activity_type}/{kind} is already registered")
             self._handlers[key] = handler
+
+    def claim_first(self, activity_type: str, object_type: str, handler: FirstHandler) -> None:
+        """Give `handler` the pair's activities before the handler registered for the pair, which it is given
+        to pass on to (an Accept naming its object by id: an Offer of the storefront's, else a Follow)."""
+        key = (activity_type, object_type)
+        then = self._handlers.get(key)
+        if then is None:
+            raise ValueError(f"no handler for {activity_type}/{object_type} to come before")
+
+        async def first(ctx: InboundContext, activity: InboundActivity) -> Result:
+            return await handler(ctx, activity, then)
+
+        self._handlers[key] = first
 
     def register_batch(self, activity_type: str, object_types: str | Iterable[str], handler: BatchHandler,
                        prepare: Prepare | None = None) -> None:

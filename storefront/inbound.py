@@ -21,8 +21,23 @@ from activities.actor import Actor
 from activities.listing import parse_listing
 from activities.parse import InboundActivity, RemotePost, ref
 from activities.sanitize import html_to_text
-from activities.trade import Terms, TradeError, announced_state, parse_terms, receipt_agreement
-from fedserver.dispatch import DONE, BatchItem, Dispatcher, InboundContext, Result, ignored
+from activities.trade import (
+    Terms,
+    TradeError,
+    announced_state,
+    parse_terms,
+    receipt_agreement,
+)
+from fedserver.dispatch import (
+    DONE,
+    REFERENCE,
+    BatchItem,
+    Dispatcher,
+    Handler,
+    InboundContext,
+    Result,
+    ignored,
+)
 from fedserver.federation.inbound.common import remote_actors
 from fedserver.net.http import FetchError
 from fedserver.repo import actors as actors_repo
@@ -178,7 +193,7 @@ async def _move(ctx: InboundContext, conn: asyncpg.Connection, order: store.Orde
         return ignored("a local party's move cannot come from another server")
     listing = await known.listing(conn, order.listing_id) if known else None
     parties = await known.parties(conn, order) if known else None
-    try:  # a remote party's move reserves no stock here: refused before anything is written
+    try:  # a refused move writes nothing (orders.move changes stock only with a move it made)
         await orders.move(conn, ctx.publisher, order, event, party, reason=reason, details=details, listing=listing,
                           parties=parties)
     except (MoveRefused, OrderError) as exc:
@@ -235,9 +250,30 @@ async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, re
 async def on_reject_offer(ctx: InboundContext, act: InboundActivity) -> Result:
     """The maker refused an order a local buyer placed."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        order = await _order_answered(conn, act)
-        return await _move(ctx, conn, order, act.actor, "reject", only="seller",
-                           reason=_text(act.raw.get("content")) or "reason not given")
+        return await _reject_offer(ctx, conn, act)
+
+
+async def _reject_offer(ctx: InboundContext, conn: asyncpg.Connection, act: InboundActivity) -> Result:
+    order = await _order_answered(conn, act)
+    return await _move(ctx, conn, order, act.actor, "reject", only="seller",
+                       reason=_text(act.raw.get("content")) or "reason not given")
+
+
+async def on_accept_reference(ctx: InboundContext, act: InboundActivity, then: Handler) -> Result:
+    """An Accept that names its object by id, as FEP-0837 has it ("the `id` of the `Offer`"): an order's
+    acceptance when that is an Offer of ours (or its `result` our Agreement), else for `then` (a follow)."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if await _order_answered(conn, act) is not None:
+            return await _accept_offer(ctx, conn, act)
+    return await then(ctx, act)
+
+
+async def on_reject_reference(ctx: InboundContext, act: InboundActivity, then: Handler) -> Result:
+    """A Reject that names its object by id: an order's refusal when that is an Offer of ours, else for `then`."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if await _order_answered(conn, act) is not None:
+            return await _reject_offer(ctx, conn, act)
+    return await then(ctx, act)
 
 
 async def on_update_agreement(ctx: InboundContext, act: InboundActivity) -> Result:
@@ -306,8 +342,10 @@ async def _direct_order(conn: asyncpg.Connection, ctx: InboundContext, post: Rem
 def agreement_of(body: dict) -> str | None:
     """The order (Agreement id) an order activity is about: activities about different orders run side by side."""
     obj = body.get("object")
-    if not isinstance(obj, dict):
-        return None
+    if not isinstance(obj, dict):  # an Accept naming its Offer by id: its result is the Agreement
+        result = body.get("result")
+        agreement = result if isinstance(result, dict) and result.get("type") == "Agreement" else None
+        return agreement["id"] if agreement and isinstance(agreement.get("id"), str) else None
     if obj.get("type") == "Document":  # a Receipt names its order in `context`
         return obj["context"] if isinstance(obj.get("context"), str) else None
     for candidate in (obj, body.get("result"), obj.get("object")):  # Offer/Update, Accept's result, Reject's Offer
@@ -323,9 +361,12 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("Accept", "Offer", on_accept_offer)
     dispatcher.register_batch("Accept", "Offer", on_accept_offers)
     dispatcher.register("Reject", "Offer", on_reject_offer)
+    dispatcher.claim_first("Accept", REFERENCE, on_accept_reference)  # after the follows' handlers (app.py)
+    dispatcher.claim_first("Reject", REFERENCE, on_reject_reference)
     dispatcher.register("Update", "Agreement", on_update_agreement)
     dispatcher.register("Create", "Document", on_create_document)
     dispatcher.on_post(on_post_stored)
     for kind, object_type in (("Offer", "Agreement"), ("Accept", "Offer"), ("Reject", "Offer"),
+                              ("Accept", REFERENCE), ("Reject", REFERENCE),
                               ("Update", "Agreement"), ("Create", "Document")):
         dispatcher.order_by(kind, object_type, agreement_of)

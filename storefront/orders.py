@@ -19,7 +19,7 @@ import asyncpg
 
 from activities.actor import Actor
 from activities.build import activity_uri, new_object_id
-from activities.listing import TOKENS
+from activities.listing import TOKENS, same_currency
 from activities.trade import (
     Terms,
     build_accept_offer,
@@ -63,16 +63,22 @@ class AcceptBatch:
 
     def __init__(self) -> None:
         self.taken: dict[int, int] = {}
+        self._counted: dict[int, bool] = {}  # per listing: it had a count when the batch read it
         self._profiles: dict[int, store.SellerProfile] = {}
         self._blocks: dict[tuple[int, int], tuple[bool, bool]] = {}
 
-    def take(self, listing_id: int, quantity: int) -> None:
-        self.taken[listing_id] = self.taken.get(listing_id, 0) + quantity
+    def take(self, listing: ListingRow, quantity: int) -> None:
+        """Count `quantity` to take from the listing at the end (as a count, or made to order as it was read)."""
+        self.taken[listing.id] = self.taken.get(listing.id, 0) + quantity
+        self._counted[listing.id] = listing.stock is not None
 
     async def reserve(self, conn: asyncpg.Connection) -> None:
         for listing_id, quantity in sorted(self.taken.items()):  # one order of rows for every batch
-            if not await store.reserve_stock(conn, listing_id, quantity):
+            counted = await store.reserve_stock(conn, listing_id, quantity)
+            if counted is None:
                 raise StockShort(f"listing {listing_id} no longer has {quantity} to take")
+            if bool(counted) != self._counted[listing_id]:  # its maker switched it to a count or from one
+                raise StockShort(f"listing {listing_id} changed between a count and made to order")
 
     async def blocks(self, conn: asyncpg.Connection, seller_id: int, buyer_id: int) -> tuple[bool, bool]:
         """(the maker blocks the buyer, the buyer blocks the maker): one read per pair in a batch."""
@@ -215,6 +221,8 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
             raise OrderError(str(exc)) from None
         if terms.total != cost:
             raise OrderError(f"{quantity} of this product cost {cost} tokens, not {terms.total}")
+    elif not same_currency(terms.currency, listing.currency):
+        raise OrderError(f"the listing is priced in {listing.currency}, not {terms.currency}")
     elif terms.total is not None and terms.total not in (listing.price * quantity, total):
         raise OrderError(f"the price of {quantity} is {listing.price * quantity} won, not {terms.total}")
     message = offer.get("content") if isinstance(offer.get("content"), str) else ""
@@ -296,23 +304,30 @@ async def move(conn: asyncpg.Connection, publisher: Publisher, order: OrderRow, 
                           "ask the maker to cancel it")
     listing = listing or await store.get_listing(conn, order.listing_id)
     assert listing is not None
+    # What the order holds of the listing's count once moved: what an acceptance takes (0 when made to order),
+    # nothing once cancelled. Stock changes only with a move that was made: a move refused because the order
+    # changed meanwhile (another move won the race) leaves the stock as it was.
     reserved: int | None = None
     if event == "accept" and listing.is_local and batch is not None:
-        batch.take(listing.id, order.quantity)
-        reserved = order.quantity
+        reserved = order.quantity if listing.stock is not None else 0  # taken at the end of the batch
     elif event == "accept" and listing.is_local:
-        if not await store.reserve_stock(conn, listing.id, order.quantity):
+        reserved = await store.reserve_stock(conn, listing.id, order.quantity)
+        if reserved is None:
             fresh = await store.get_listing(conn, listing.id)
             left = fresh.stock if fresh and fresh.status != "deleted" else 0
             raise OrderError("sold out" if not left else f"only {left} left")
-        reserved = order.quantity
     elif event == "cancel" and order.reserved:
-        await store.release_stock(conn, listing.id, order.reserved)
         reserved = 0
     moved = await store.move_order(conn, order.id, order.state, target, event=event, party=party,
                                    reserved=reserved, reason=reason)
     if moved is None:
+        if event == "accept" and reserved:  # taken just above, for a move that did not happen
+            await store.release_stock(conn, listing.id, reserved)
         raise MoveRefused(f"the order is no longer {order.state}: it cannot be {rules.done_word(event)} now")
+    if event == "accept" and listing.is_local and batch is not None:
+        batch.take(listing, order.quantity)
+    elif event == "cancel" and order.reserved:  # the guarded move found it still holding what it read
+        await store.release_stock(conn, listing.id, order.reserved)
     await _announce(conn, publisher, moved, listing, event, party, reason, details, parties, batch)
     if moved.payment_method == "tokens":
         return await settle_tokens(conn, publisher, moved, listing, parties)

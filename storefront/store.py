@@ -209,16 +209,20 @@ async def update_listing(conn: asyncpg.Connection, listing_id: int, changes: dic
     return await get_listing(conn, listing_id)  # type: ignore[return-value]
 
 
-async def reserve_stock(conn: asyncpg.Connection, listing_id: int, quantity: int) -> bool:
-    """Take `quantity` from an orderable listing's stock (made-to-order: nothing to take); False when short."""
-    row = await conn.fetchval(
+async def reserve_stock(conn: asyncpg.Connection, listing_id: int, quantity: int) -> int | None:
+    """Take `quantity` from an orderable listing's stock: how much came off a count (0 for a listing made
+    to order, which has none to take, and none to give back on a cancel), or None when short.
+
+    An active listing whose count reaches 0 is sold out; a paused one stays paused (its maker paused it,
+    and a cancel or a restock must not make it orderable again)."""
+    return await conn.fetchval(
         """UPDATE listings SET stock = stock - $2,
-                  status = CASE WHEN stock - $2 = 0 THEN 'sold_out' ELSE status END, updated_at = now()
+                  status = CASE WHEN stock - $2 = 0 AND status = 'active' THEN 'sold_out' ELSE status END,
+                  updated_at = now()
            WHERE id = $1 AND status IN ('active', 'paused') AND (stock IS NULL OR stock >= $2)
-           RETURNING id""",
+           RETURNING CASE WHEN stock IS NULL THEN 0 ELSE $2 END""",
         listing_id, quantity,
     )
-    return row is not None
 
 
 async def release_stock(conn: asyncpg.Connection, listing_id: int, quantity: int) -> None:

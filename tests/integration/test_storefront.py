@@ -12,7 +12,7 @@ import pytest
 from activities.listing import ListingText, build_listing, parse_listing
 from activities.parse import parse_actor
 from activities.trade import (
-    build_accept_offer, build_agreement, build_agreement_update, build_offer, build_receipt,
+    build_accept_offer, build_agreement, build_agreement_update, build_offer, build_receipt, build_reject_offer,
 )
 from fedserver.accounts import create_account, validate_new_account
 from fedserver.app import build_publisher
@@ -203,6 +203,37 @@ async def test_cancelling_an_accepted_order_returns_its_stock(shop):
     order = await shop.move(order, "cancel", reason="마음이 바뀌었어요", party="buyer")
     after = await shop.listing(listing.id)
     assert (order.state, order.reserved, after.stock, after.status) == ("cancelled", 0, 3, "active")
+
+
+async def test_stock_given_to_a_made_to_order_listing_is_not_raised_by_cancelling_an_order_accepted_before(shop):
+    listing = await shop.list(ProductDraft(title="맞춤 찻잔", price=38_000))  # made to order: no count
+    order = await shop.order(listing, 2)
+    order = await shop.move(order, "accept")
+    assert order.state == "accepted"
+    await actions.update_product(shop.pool, shop.publisher, str(listing.id), {"stock": 5})
+    await shop.move(order, "cancel", reason="취소", party="buyer")
+    assert (await shop.listing(listing.id)).stock == 5  # nothing was taken from the count: nothing comes back
+
+
+async def test_a_paused_listing_stays_paused_when_its_last_piece_is_accepted_and_then_cancelled(shop):
+    listing = await shop.list(ProductDraft(**{**CUP.__dict__, "stock": 1, "auto_accept": False}))
+    order = await shop.order(listing, 1)
+    await actions.update_product(shop.pool, shop.publisher, str(listing.id), {"status": "paused"})
+    order = await shop.move(order, "accept")
+    assert order.state == "accepted"
+    await shop.move(order, "cancel", reason="취소", party="buyer")
+    after = await shop.listing(listing.id)
+    assert (after.stock, after.status) == (1, "paused")
+
+
+async def test_a_paused_listing_stays_paused_when_restocked_after_its_last_piece_was_accepted(shop):
+    listing = await shop.list(ProductDraft(**{**CUP.__dict__, "stock": 1, "auto_accept": False}))
+    order = await shop.order(listing, 1)
+    await actions.update_product(shop.pool, shop.publisher, str(listing.id), {"status": "paused"})
+    await shop.move(order, "accept")
+    await actions.update_product(shop.pool, shop.publisher, str(listing.id), {"stock": 5})
+    after = await shop.listing(listing.id)
+    assert (after.stock, after.status) == (5, "paused")
 
 
 @pytest.mark.parametrize("quantity, message", [(0, "quantity"), (-1, "quantity"), (1.5, "quantity"),
@@ -430,6 +461,78 @@ async def test_hostile_offers_are_refused_and_leave_no_order(shop, remote):
     assert ["only 3 left" in reasons[0][0], "buyer's server" in reasons[1][0], "not for a listing" in reasons[2][0],
             "the price of 1 is 38000 won" in reasons[3][0]] == [True] * 4
     assert await shop.val("SELECT count(*) FROM activities WHERE activity_type = 'Reject'") == 3
+
+
+@pytest.mark.parametrize("value, currency", [
+    ("41000.5", None), ("-41000", None), ("not a number", None),
+    ("41000", "https://www.wikidata.org/wiki/Q4917"),
+])
+async def test_an_offer_whose_stated_price_disagrees_with_the_listing_is_refused_and_leaves_no_order(
+        shop, remote, value, currency):
+    listing = await shop.list()
+    keys, offer = await _remote_order_setup(shop, remote, listing)
+    reciprocal = offer["object"]["stipulatesReciprocal"]
+    reciprocal["resourceQuantity"]["hasNumericalValue"] = value
+    if currency:
+        reciprocal["resourceConformsTo"] = currency
+    await shop.send(keys, offer)
+    results = await shop.process()
+    made = [tuple(r) for r in await shop.pool.fetch("SELECT state, quantity, total_krw FROM orders")]
+    assert (results, made, (await shop.listing(listing.id)).stock) == (["ignored"], [], 3)
+
+
+async def test_the_makers_accept_and_reject_naming_the_offer_by_its_id_move_the_order(shop, remote):
+    # FEP-0837: "The `object` of `Accept` activity MUST be the `id` of the `Offer` activity" (likewise Reject).
+    keys = remote.actors["carol"]
+    note = await _remote_listing(shop, remote, 9, "나무 쟁반", 9_000, 10)
+    accepted, rejected = await _order_remote(shop, note), await _order_remote(shop, note)
+    offers = {r["body"]["object"]["id"]: r["body"] for r in await shop.pool.fetch(
+        f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer'")}
+    result = build_agreement(accepted.uri, note["id"], 1, 12_000, attributed_to=keys.uri)
+    accept = build_accept_offer(keys.uri, _new_id(remote, "accepts"), offers[accepted.uri], result,
+                                f"{BASE}/users/bob")
+    accept["object"] = offers[accepted.uri]["id"]
+    reject = build_reject_offer(keys.uri, _new_id(remote, "rejects"), offers[rejected.uri], "품절",
+                                f"{BASE}/users/bob")
+    reject["object"] = offers[rejected.uri]["id"]
+    assert await shop.send(keys, accept) == 202 and await shop.send(keys, reject) == 202
+    results = await shop.process()
+    reasons = [r[0] for r in await shop.pool.fetch("SELECT last_error FROM inbox_items ORDER BY id")]
+    states = [(await shop.order_now(o)).state for o in (accepted, rejected)]
+    assert (results, states, reasons) == (["done", "done"], ["accepted", "rejected"], [None, None])
+
+
+async def test_a_remote_buyers_cancel_that_loses_to_a_concurrent_move_returns_no_stock(shop, remote):
+    listing = await shop.list()
+    keys, offer = await _remote_order_setup(shop, remote, listing)
+    await shop.send(keys, offer)
+    assert await shop.process() == ["done"]
+    order = await shop.val("SELECT id FROM orders")
+    assert (await shop.listing(listing.id)).stock == 2
+    cancelled = build_agreement(offer["object"]["id"], listing.uri, 1, 41_000, state="cancelled")
+    await shop.send(keys, build_agreement_update(keys.uri, _new_id(remote, "updates"), cancelled,
+                                                 f"{BASE}/users/alice"))
+    async with shop.pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        # The maker marks the order paid at the same moment (not yet committed when the cancel reads the order).
+        await holder.execute("UPDATE orders SET state = 'paid' WHERE id = $1", order)
+        processing = asyncio.create_task(process_all(shop.pool, shop.settings))
+        waiting = None
+        for _ in range(200):
+            waiting = await shop.val("""SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                                        AND query LIKE '%UPDATE orders SET state%'""")
+            if waiting or processing.done():
+                break
+            await asyncio.sleep(0.05)
+        assert waiting and not processing.done()
+        await transaction.commit()
+    assert await processing == ["ignored"]
+    now = await shop.pool.fetchrow("SELECT state, reserved FROM orders WHERE id = $1", order)
+    after = await shop.listing(listing.id)
+    assert (now["state"], now["reserved"]) == ("paid", 1)
+    assert after.stock == 2, f"the refused cancel gave back its stock: {after.stock} left for 3 made, 1 sold"
+
 
 
 async def test_moves_from_the_wrong_party_change_nothing(shop, remote):

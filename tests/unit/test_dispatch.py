@@ -50,6 +50,22 @@ def test_a_pair_is_registered_once():
         dispatcher.register("Like", ANY, lambda ctx, act: DONE)
 
 
+async def test_a_handler_claims_first_and_passes_on_what_it_does_not_take():
+    dispatcher = Dispatcher()
+    dispatcher.register("Accept", ["Follow", REFERENCE], await _named("follow"))
+
+    async def offers_first(ctx, activity, then):
+        return ignored("offer") if activity.object_id.endswith("/offers/1") else await then(ctx, activity)
+
+    dispatcher.claim_first("Accept", REFERENCE, offers_first)
+    results = [(await dispatcher.dispatch(None, _activity("Accept", obj))).reason  # type: ignore[arg-type]
+               for obj in ("https://x.example/offers/1", "https://x.example/follows/1",
+                           {"type": "Follow", "id": "https://x.example/offers/1"})]
+    assert results == ["offer", "follow", "follow"]
+    with pytest.raises(ValueError, match="Reject/"):
+        dispatcher.claim_first("Reject", REFERENCE, offers_first)
+
+
 def test_object_type_of_embedded_objects_and_references():
     assert object_type(parse_activity(_activity("Undo", {"type": "Like", "id": "https://remote.example/l/1",
                                                         "actor": ACTOR}))) == "Like"
@@ -78,8 +94,11 @@ def test_order_activities_of_one_sender_wait_only_behind_the_same_order():
     keys = [dispatcher.ordering_key(ACTOR, body) for body in (
         offer, {"type": "Accept", "object": offer, "result": agreement},
         {"type": "Reject", "object": offer}, {"type": "Update", "object": agreement},
-        {"type": "Create", "object": {"type": "Document", "name": "Receipt", "context": agreement["id"]}})]
+        {"type": "Create", "object": {"type": "Document", "name": "Receipt", "context": agreement["id"]}},
+        {"type": "Accept", "object": offer["id"], "result": agreement})]  # FEP-0837 names the Offer by its id
     assert set(keys) == {f"{ACTOR} https://b.example/orders/1"}
+    follow_accepted = {"type": "Accept", "object": "https://a.example/follows/1"}
+    assert dispatcher.ordering_key(ACTOR, follow_accepted) == ACTOR
     other = {**offer, "object": {**agreement, "id": "https://b.example/orders/2"}}
     assert dispatcher.ordering_key(ACTOR, other) != keys[0]
     for body in ({"type": "Delete", "object": "https://a.example/users/x"}, {"type": "Create", "object": {"type": "Note"}},
