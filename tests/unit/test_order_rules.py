@@ -69,3 +69,20 @@ def test_shipping_is_flat_free_above_a_total_or_included():
 ])
 def test_what_a_direct_message_orders(text, quantity):
     assert order_quantity(text) == quantity
+
+
+@pytest.mark.parametrize("text", [
+    "주문취소", "주문 취소해 주세요", "주문 취소할게요", "cancel my order", "order cancelled",
+])
+def test_a_direct_message_that_cancels_an_order_orders_nothing(text):
+    assert order_quantity(text) is None
+
+
+@pytest.mark.parametrize("text, meant", [
+    ("주문 -1개", None), ("order two", 2), ("주문 두 개요", 2), ("주문 세개", 3), ("주문 ²개", 2),
+    ("주문 2.5개", None), ("주문 1,000개", 1000),
+])
+def test_a_quantity_the_parser_cannot_read_exactly_never_becomes_an_order_of_another_quantity(text, meant):
+    got = order_quantity(text)
+    # Acceptable: the quantity meant, or a refusal (None, or a number the caller refuses: outside 1 to 1000).
+    assert got == meant or got is None or not 1 <= got <= 1000, f"{text!r} orders {got}"
