@@ -18,7 +18,7 @@ from dataclasses import replace
 import asyncpg
 
 from activities.actor import Actor
-from activities.listing import parse_listing
+from activities.listing import KRW, parse_listing, same_currency
 from activities.parse import InboundActivity, RemotePost, ref
 from activities.sanitize import html_to_text
 from activities.trade import (
@@ -111,7 +111,9 @@ async def _take_offers(ctx: InboundContext, conn: asyncpg.Connection, items: lis
         try:  # refused before anything is written: no savepoint needed
             order = await orders.receive_offer(conn, ctx.publisher, buyer, act.raw, terms, listing, batch, seller)
         except OrderError as exc:
-            await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))
+            if not await orders.refuse_token_offer(conn, ctx.publisher, seller, buyer, act.raw, terms, listing,
+                                                   str(exc)):
+                await orders.refuse_offer(conn, ctx.publisher, seller, buyer, act.raw, str(exc))
             results[i] = ignored(f"refused: {exc}")
             continue
         if order is None:
@@ -226,8 +228,24 @@ async def _accept_offer(ctx: InboundContext, conn: asyncpg.Connection, act: Inbo
     order = await _order_answered(conn, act, known)
     details = _text(result.get("content")) if isinstance(result, dict) else ""
     if order is not None and act.actor == order.seller_uri:
+        if other := _other_terms(order, result):
+            return ignored(other)
         order = await _take_stated_total(conn, order, result)
     return await _move(ctx, conn, order, act.actor, "accept", only="seller", details=details, known=known)
+
+
+def _other_terms(order: store.OrderRow, result: object) -> str | None:
+    """Why an acceptance whose Agreement states other terms than the order's accepts nothing (FEP-0837: other
+    terms are a new offer, not an agreement); None when it states the order's terms, or none we can read."""
+    try:
+        terms = parse_terms(result)
+    except TradeError:
+        return None
+    if terms.quantity != order.quantity:
+        return f"the acceptance is for {terms.quantity}, the order for {order.quantity}"
+    if terms.listing_id != order.listing_uri or (terms.agreement_id and terms.agreement_id != order.uri):
+        return "the acceptance is for another listing or agreement than the order's"
+    return None
 
 
 async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, result: object) -> store.OrderRow | None:
@@ -238,6 +256,8 @@ async def _take_stated_total(conn: asyncpg.Connection, order: store.OrderRow, re
         return order
     if terms.in_tokens or order.payment_method == "tokens":
         return order  # a token order's price is its tokens, fixed when it was placed
+    if not same_currency(terms.currency, KRW):
+        return order  # a total in another currency is no total in won
     total = terms.total
     subtotal = order.unit_price * order.quantity
     if order.state != "requested" or total is None or total == order.total_krw \
@@ -299,11 +319,20 @@ async def on_create_document(ctx: InboundContext, act: InboundActivity) -> Resul
         return await _move(ctx, conn, order, act.actor, "complete", only="buyer")
 
 
-def _listing_ids(base_url: str, post: RemotePost) -> list[tuple[int, bool]]:
-    """(id, replied to) of this server's listings a post replies to or links."""
+def _addressed(post: RemotePost) -> set[str]:
+    """Whom a message is to: its mentions and its `to` and `cc`."""
+    found = set(post.mentions)
+    for key in ("to", "cc"):
+        value = post.raw.get(key)
+        found.update(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))
+    return found
+
+
+def _listing_ids(base_url: str, post: RemotePost) -> list[int]:
+    """This server's listings a post replies to or links, the one replied to first."""
     pattern = re.compile(re.escape(f"{base_url}/listings/") + r"(\d{1,18})(?![\d/])")
-    found = [(int(m.group(1)), True) for m in pattern.finditer(post.in_reply_to or "")]
-    found += [(int(m.group(1)), False) for m in pattern.finditer(post.content or "")]
+    found = [int(m.group(1)) for m in pattern.finditer(post.in_reply_to or "")]
+    found += [int(m.group(1)) for m in pattern.finditer(post.content or "")]
     return list(dict.fromkeys(found))
 
 
@@ -314,7 +343,10 @@ async def on_post_stored(conn: asyncpg.Connection, ctx: InboundContext, post: Re
         object_id = await status_views.get_object_id(conn, post.id)
         if object_id is not None:
             await store.upsert_remote_listing(conn, object_id, author.id, listing)
-    if post.visibility == "direct" and post.raw.get("context") is None:
+    # A message in an order's own thread (its context that order) is about that order; Mastodon gives every
+    # status its conversation as context, which orders as any direct message does.
+    context = ref(post.raw.get("context"))
+    if post.visibility == "direct" and not (context and await store.get_order_by_uri(conn, context)):
         await _direct_order(conn, ctx, post, author)
 
 
@@ -322,10 +354,12 @@ async def _direct_order(conn: asyncpg.Connection, ctx: InboundContext, post: Rem
     quantity = rules.order_quantity(html_to_text(post.content, max_chars=2000))
     if quantity is None:
         return
-    for listing_id, replied_to in _listing_ids(ctx.settings.base_url, post):
+    for listing_id in _listing_ids(ctx.settings.base_url, post):
         listing = await store.get_listing(conn, listing_id)
-        if listing is None or not listing.is_local or not (replied_to or listing.seller_uri in post.mentions):
-            continue  # a link to a listing is an order only in a message to its maker
+        if listing is None or not listing.is_local or listing.seller_uri not in _addressed(post):
+            continue  # a reply to a listing, or a link to one, is an order only in a message to its maker
+        if await store.answered_in_thread(conn, post.id):
+            return  # an edit (Update) of a message that ordered, or was answered: not a second order
         if author.deleted_at is not None:
             log.info("order by direct message from a gone actor ignored", extra={"note": post.id})
             return

@@ -254,6 +254,31 @@ async def refuse_direct_order(conn: asyncpg.Connection, publisher: Publisher, se
                         in_reply_to=note_uri)
 
 
+async def refuse_token_offer(conn: asyncpg.Connection, publisher: Publisher, seller: Actor, buyer: Actor,
+                             offer: dict, terms: Terms, listing: ListingRow, reason: str) -> bool:
+    """Refuse a well-formed Offer paid in tokens by keeping it as a rejected order (True; False when it cannot
+    be one, and refuse_offer must answer it).
+
+    Its spend travels on a queue of its own and may be countersigned here before or after the Offer is
+    refused: the order rejected here makes a later spend refused and an earlier one undone (see
+    `_check_received_spend`), so the buyer's tokens come back whichever arrives first."""
+    if not terms.in_tokens or not terms.agreement_id or not isinstance(terms.quantity, int) \
+            or not 1 <= terms.quantity <= rules.MAX_QUANTITY or terms.total is None:
+        return False
+    try:
+        if id_host(terms.agreement_id) != id_host(buyer.uri):
+            return False
+    except BadId:
+        return False
+    order = await _new_order(conn, listing, buyer, terms.quantity, uri=terms.agreement_id, channel="fep",
+                             offer_uri=offer["id"], total_tokens=terms.total)
+    if order is None:
+        return False  # an order of this Offer or Agreement is here already
+    await move(conn, publisher, order, "reject", "seller", reason=reason, listing=listing,
+               parties=Parties(buyer, seller))
+    return True
+
+
 async def refuse_offer(conn: asyncpg.Connection, publisher: Publisher, seller: Actor, buyer: Actor, offer: dict,
                        reason: str) -> None:
     """Reject an Offer that cannot become an order; nothing is stored but the Reject."""

@@ -335,6 +335,14 @@ async def order_exists(conn: asyncpg.Connection, offer_uri: str, agreement_id: s
                                offer_uri, agreement_id)
 
 
+async def answered_in_thread(conn: asyncpg.Connection, note_uri: str) -> bool:
+    """Whether a direct message already made an order here, or was answered from here (an edit of it orders
+    nothing again)."""
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM orders WHERE thread_uri = $1)
+               OR EXISTS (SELECT 1 FROM objects WHERE in_reply_to_uri = $1 AND is_local)""", note_uri)
+
+
 async def get_order_by_offer(conn: asyncpg.Connection, offer_uri: str) -> OrderRow | None:
     """An order by the Offer that made it."""
     return _order(await conn.fetchrow(f"SELECT {_ORDER} WHERE r.offer_uri = $1", offer_uri))

@@ -636,3 +636,94 @@ async def test_a_local_buyer_orders_from_another_server_and_only_its_maker_answe
     update = await shop.val(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Update'")
     assert update["object"]["preview"]["name"] == "Cancelled" and update["to"] == [keys.uri]
 
+
+# Mastodon users ordering by direct message, and a local buyer's order from another server: what is no order, what
+# is one order only, and an acceptance that states other terms than the order's.
+
+ALICE = f"{BASE}/users/alice"
+USD = "https://www.wikidata.org/wiki/Q4917"
+
+
+def _note(remote, content, *, to, reply_to=None, mentions=(), **extra):
+    keys = remote.actors["carol"]
+    note = {"id": _new_id(remote, "notes"), "type": "Note", "attributedTo": keys.uri, "content": content,
+            "to": list(to), "tag": [{"type": "Mention", "href": m, "name": "@" + m.rsplit("/", 1)[-1]}
+                                    for m in mentions], **extra}
+    if reply_to:
+        note["inReplyTo"] = reply_to
+    return keys, note
+
+
+async def _create(shop, remote, keys, note):
+    return await shop.send(keys, {"id": _new_id(remote, "creates"), "type": "Create", "object": note,
+                                  "to": note["to"]})
+
+
+async def test_a_direct_message_between_two_other_people_replying_to_a_listing_places_no_order(shop, remote):
+    # carol writes privately to bob (a local account, not the maker) under alice's listing: "shall I order this?"
+    listing = await shop.list()
+    keys, note = _note(remote, "<p>@bob 이거 주문할까?</p>", to=[f"{BASE}/users/bob"], reply_to=listing.uri,
+                       mentions=[f"{BASE}/users/bob"])
+    assert await _create(shop, remote, keys, note) == 202
+    assert await shop.process() == ["done"]
+    made = [tuple(r) for r in await shop.pool.fetch("SELECT channel, state, quantity FROM orders")]
+    answers = await shop.val(f"SELECT count(*) FROM {DELIVERED} WHERE body->'object'->>'inReplyTo' = $1", note["id"])
+    assert (made, answers, (await shop.listing(listing.id)).stock) == ([], 0, 3)
+
+
+async def test_editing_a_direct_message_that_ordered_makes_no_second_order_and_no_second_answer(shop, remote):
+    listing = await shop.list()
+    keys, note = _note(remote, "<p>주문 1개</p>", to=[ALICE], reply_to=listing.uri, mentions=[ALICE])
+    await _create(shop, remote, keys, note)
+    assert await shop.process() == ["done"]
+    # Mastodon sends Update(Note) when its author fixes a typo or adds a line.
+    edited = {**note, "content": "<p>주문 1개 (선물 포장 부탁드려요)</p>", "updated": "2030-01-01T00:00:00Z"}
+    assert await shop.send(keys, {"id": _new_id(remote, "updates"), "type": "Update", "object": edited,
+                                  "to": note["to"]}) == 202
+    assert await shop.process() == ["done"]
+    made = [tuple(r) for r in await shop.pool.fetch("SELECT state, quantity FROM orders ORDER BY id")]
+    answers = await shop.val(f"SELECT count(*) FROM {DELIVERED} WHERE body->'object'->>'inReplyTo' = $1", note["id"])
+    assert (made, answers, (await shop.listing(listing.id)).stock) == ([("accepted", 1)], 1, 2)
+
+
+async def test_a_mastodon_direct_mention_that_carries_its_conversation_context_still_orders(shop, remote):
+    # Mastodon's NoteSerializer sends `context` (its conversation's URL, ActivityPub::TagManager#uri_for
+    # -> context_url) on statuses; a direct mention of the maker with the listing's URL is still an order.
+    listing = await shop.list()
+    keys, note = _note(remote, f"<p>@alice {listing.uri} 주문 2개</p>", to=[ALICE], mentions=[ALICE],
+                       context=f"{remote.base}/contexts/109")
+    await _create(shop, remote, keys, note)
+    assert await shop.process() == ["done"]
+    made = [tuple(r) for r in await shop.pool.fetch("SELECT channel, state, quantity FROM orders")]
+    assert made == [("dm", "accepted", 2)]
+
+
+async def _offer_of(shop, order):
+    return await shop.val(f"SELECT body FROM {DELIVERED} WHERE body->>'type' = 'Offer' AND body->'object'->>'id' = $1",
+                          order.uri)
+
+
+async def test_an_accept_stating_its_total_in_another_currency_does_not_become_the_total_in_won(shop, remote):
+    keys = remote.actors["carol"]
+    note = await _remote_listing(shop, remote, 5, "나무 도마", 25_000, 5)
+    order = await _order_remote(shop, note, 1)
+    result = build_agreement(order.uri, note["id"], 1, 40_000, currency=USD, attributed_to=keys.uri)
+    await shop.send(keys, build_accept_offer(keys.uri, _new_id(remote, "accepts"), await _offer_of(shop, order),
+                                             result, f"{BASE}/users/bob"))
+    await shop.process()
+    now = await shop.order_now(order)
+    assert (now.total_krw, now.shipping_krw) == (25_000, 0), \
+        f"a total of 40000 USD became {now.total_krw} won with {now.shipping_krw} won shipping"
+
+
+async def test_an_accept_whose_agreement_is_for_another_quantity_does_not_accept_the_order_as_placed(shop, remote):
+    # bob ordered 2; carol's Accept agrees to 1 (28,000 with shipping). That is no agreement on bob's order.
+    keys = remote.actors["carol"]
+    note = await _remote_listing(shop, remote, 5, "나무 도마", 25_000, 5)
+    order = await _order_remote(shop, note, 2)
+    result = build_agreement(order.uri, note["id"], 1, 28_000, attributed_to=keys.uri)
+    await shop.send(keys, build_accept_offer(keys.uri, _new_id(remote, "accepts"), await _offer_of(shop, order),
+                                             result, f"{BASE}/users/bob"))
+    assert await shop.process() == ["ignored"]
+    now = await shop.order_now(order)
+    assert (now.state, now.quantity, now.total_krw) == ("requested", 2, 50_000)

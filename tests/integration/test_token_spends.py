@@ -13,7 +13,9 @@ import pytest
 
 from fedserver.accounts import create_account, validate_new_account
 from fedserver.app import build_publisher
+from fedserver.federation.delivery import DeliveryWorker
 from fedserver.net.http import HttpClient
+from fedserver.repo import jobs
 from rewards.balance import check_spends, parse_entry
 from rewards.balance import TokenPolicy, fold_balance
 from rewards.context import token_policy
@@ -32,6 +34,7 @@ from storefront.rules import MoveRefused
 from storefront.products import ProductDraft
 from storefront.workers import cancel_refused_token_orders
 from tests.support.instance import fetchval, running_instances
+from tests.support.processing import process_all
 from tests.support.rewards import (
     FakeMember,
     LiveInstance,
@@ -422,3 +425,95 @@ async def test_three_members_with_quorum_two_earn_mint_pay_with_tokens_and_a_can
         await asyncio.to_thread(b.start)
         found = await asyncio.to_thread(c.command, "rewards", "verify", b.base_url, "--balances")
         assert found.returncode != 0 and "tokens_redeemed served 0, recomputed 1" in found.stdout + found.stderr
+
+
+# A token Offer the maker's instance refuses at the door: its spend may arrive before or after it.
+
+DISH = ProductDraft(title="분청 접시", price=20_000, stock=5, token_price=2)
+
+
+async def _send_activities(x: LiveInstance) -> int:
+    """One pass of x's ActivityPub delivery worker: POST what is due to the other instance's inbox."""
+    async with HttpClient(x.settings) as http:
+        worker = DeliveryWorker(x.pool, x.settings, http)
+        async with x.pool.acquire() as conn:
+            batch = await jobs.claim(conn, worker.queue, 100, worker.pause_after)
+        for job in batch:
+            await worker.jobs.attempt(job)
+    return len(batch)
+
+
+async def _flow(a: LiveInstance, b: LiveInstance) -> None:
+    """Run both instances' workers (activities, inboxes, spends, refused token orders) until nothing moves."""
+    for _ in range(30):
+        moved = 0
+        for x in (a, b):
+            moved += await _send_activities(x)
+        for x in (a, b):
+            moved += len(await process_all(x.pool, x.settings))
+        for x in (a, b):
+            moved += await deliver_all(x)
+            moved += await cancel_refused_token_orders(x.pool, build_publisher(x.settings))
+        if not moved:
+            return
+    raise AssertionError("the two instances never settled")
+
+
+async def _wallet(a: LiveInstance) -> int:
+    return await a.pool.fetchval("SELECT available FROM token_wallets WHERE account_uri = $1", f"{a.url}/users/alice")
+
+
+async def _state(x: LiveInstance, order_uri: str) -> str | None:
+    return await x.pool.fetchval("SELECT state FROM orders WHERE uri = $1", order_uri)
+
+
+async def _bob_and_his_dish(b: LiveInstance, draft: ProductDraft = DISH):
+    await create_account(b.pool, b.settings, validate_new_account(username="bob"))
+    return await actions.create_product(b.pool, build_publisher(b.settings), "bob", draft)
+
+
+async def _alice_orders(a: LiveInstance, listing_uri: str, quantity: int = 1):
+    async with HttpClient(a.settings) as http:
+        return await actions.place_order(a.pool, build_publisher(a.settings), http, "alice", listing_uri, quantity,
+                                         pay="tokens")
+
+
+async def _refused_and_given_back(a: LiveInstance, b: LiveInstance, order_uri: str, tokens: int) -> None:
+    """Both instances settle; the order is taken nowhere and alice has every token back."""
+    await _flow(a, b)
+    # Whichever of b's Reject and its refusal of the spend reaches a first ends the order there (rejected, or
+    # cancelled for the refused spend); b keeps the Offer as a rejected order, so the spend cannot be taken.
+    assert await _state(a, order_uri) in ("rejected", "cancelled")
+    assert await _state(b, order_uri) == "rejected"
+    spends = await a.pool.fetch("SELECT kind, state, reason FROM token_spends WHERE order_uri = $1 ORDER BY kind",
+                                order_uri)
+    assert await _wallet(a) == tokens, [dict(s) for s in spends]
+    # and bob's instance counts nothing redeemed for an order it never took (settlement reads its log)
+    assert await b.pool.fetchval(
+        "SELECT coalesce(sum(CASE kind WHEN 'spend' THEN tokens ELSE -tokens END), 0) FROM token_spends "
+        "WHERE order_uri = $1 AND idx IS NOT NULL", order_uri) == 0
+
+
+async def test_a_token_offer_the_makers_instance_refuses_at_the_door_gives_every_token_back(pair):
+    a, b = pair
+    tokens = await _tokens_for_alice(a)
+    dish = await _bob_and_his_dish(b)
+    order = await _alice_orders(a, dish.uri)
+    assert await _wallet(a) == tokens - 2
+    # Before alice's Offer reaches b, bob pauses the listing: b answers the Offer with a Reject.
+    await actions.update_product(b.pool, build_publisher(b.settings), str(dish.id), {"status": "paused"})
+    await _refused_and_given_back(a, b, order.uri, tokens)
+
+
+async def test_a_spend_countersigned_before_a_token_price_change_refuses_its_offer_still_gives_every_token_back(
+        pair):
+    a, b = pair
+    tokens = await _tokens_for_alice(a)
+    dish = await _bob_and_his_dish(b)
+    order = await _alice_orders(a, dish.uri)
+    # The spend travels on its own queue and reaches b first: b countersigns it (2 tokens is the listing's price).
+    assert await deliver_all(a) == 1
+    assert await a.pool.fetchval("SELECT state FROM token_spends WHERE order_uri = $1", order.uri) == "countersigned"
+    # Then bob raises the token price, and alice's Offer (2 tokens) arrives: b refuses it.
+    await actions.update_product(b.pool, build_publisher(b.settings), str(dish.id), {"token_price": 3})
+    await _refused_and_given_back(a, b, order.uri, tokens)
