@@ -21,23 +21,8 @@ from activities.actor import Actor
 from activities.listing import KRW, parse_listing, same_currency
 from activities.parse import InboundActivity, RemotePost, ref
 from activities.sanitize import html_to_text
-from activities.trade import (
-    Terms,
-    TradeError,
-    announced_state,
-    parse_terms,
-    receipt_agreement,
-)
-from fedserver.dispatch import (
-    DONE,
-    REFERENCE,
-    BatchItem,
-    Dispatcher,
-    Handler,
-    InboundContext,
-    Result,
-    ignored,
-)
+from activities.trade import Terms, TradeError, announced_state, parse_terms, receipt_agreement
+from fedserver.dispatch import DONE, REFERENCE, BatchItem, Dispatcher, Handler, InboundContext, Result, ignored
 from fedserver.federation.inbound.common import remote_actors
 from fedserver.net.http import FetchError
 from fedserver.repo import actors as actors_repo
