@@ -27,7 +27,7 @@ from .auth import viewer_middleware
 from .config import Settings
 from .db import ping
 from .dispatch import Dispatcher
-from .errors import error_middleware, json_error
+from .errors import error_middleware, json_error, nul_middleware
 from .federation import inbound, inbox
 from .federation.keys import federation_context
 from .metrics import setup_metrics
@@ -82,7 +82,7 @@ def build_dispatcher() -> Dispatcher:
 def create_app(settings: Settings, pool: asyncpg.Pool, *, http: HttpClient | None = None,
                publisher: Publisher | None = None, moderation: Moderation | None = None) -> web.Application:
     """Build the web application around an open pool (and HTTP client); the caller owns their lifetime."""
-    app = web.Application(middlewares=[error_middleware, viewer_middleware],
+    app = web.Application(middlewares=[error_middleware, nul_middleware, viewer_middleware],
                           client_max_size=settings.server.client_max_size)
     app[SETTINGS] = settings
     app[POOL] = pool

@@ -52,6 +52,32 @@ def error_response(request: web.Request, status: int, message: str,
     return json_error(status, message, headers)
 
 
+NUL_REFUSED = "the request holds a NUL character (U+0000), which no text here may contain"
+
+
+def holds_nul(value: object) -> bool:
+    """Whether a parsed value (strings, lists and objects of them, as JSON or a form gives) holds U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
+@web.middleware
+async def nul_middleware(request: web.Request, handler):
+    """Refuse a path or query (400) or an urlencoded form (422) holding U+0000: PostgreSQL stores no such text,
+    and it would otherwise fail in a statement as a 500. (JSON and multipart bodies: fedserver.api.params.)"""
+    if "\x00" in request.path or holds_nul(list(request.query.items())):
+        raise HTTPError(400, NUL_REFUSED)
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        if holds_nul(list((await request.post()).items())):  # read once: handlers get aiohttp's cached form
+            raise HTTPError(422, NUL_REFUSED)
+    return await handler(request)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     """Map HTTPError and aiohttp's own HTTP exceptions to error responses; log and hide anything unexpected."""

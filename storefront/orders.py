@@ -32,7 +32,6 @@ from activities.trade import (
 from activities.urls import BadId, id_host
 from fedserver.publish import Publisher
 from fedserver.repo import actors as actors_repo
-from fedserver.repo import safety as safety_repo
 from rewards import spend_store
 from rewards.receipts import ReceiptRefused
 from rewards.spending import CheckedSpend, SpendAccepted, append_spends, spend_to_append
@@ -65,7 +64,7 @@ class AcceptBatch:
         self.taken: dict[int, int] = {}
         self._counted: dict[int, bool] = {}  # per listing: it had a count when the batch read it
         self._profiles: dict[int, store.SellerProfile] = {}
-        self._blocks: dict[tuple[int, int], tuple[bool, bool]] = {}
+        self._blocks: dict[tuple[int, int], tuple[bool, bool, bool]] = {}
 
     def take(self, listing: ListingRow, quantity: int) -> None:
         """Count `quantity` to take from the listing at the end (as a count, or made to order as it was read)."""
@@ -80,10 +79,10 @@ class AcceptBatch:
             if bool(counted) != self._counted[listing_id]:  # its maker switched it to a count or from one
                 raise StockShort(f"listing {listing_id} changed between a count and made to order")
 
-    async def blocks(self, conn: asyncpg.Connection, seller_id: int, buyer_id: int) -> tuple[bool, bool]:
-        """(the maker blocks the buyer, the buyer blocks the maker): one read per pair in a batch."""
+    async def blocks(self, conn: asyncpg.Connection, seller_id: int, buyer_id: int) -> tuple[bool, bool, bool]:
+        """(the maker is suspended, it blocks the buyer, the buyer blocks it): one read per pair in a batch."""
         if (seller_id, buyer_id) not in self._blocks:
-            self._blocks[seller_id, buyer_id] = await safety_repo.blocks_between(conn, seller_id, buyer_id)
+            self._blocks[seller_id, buyer_id] = await store.order_barriers(conn, seller_id, buyer_id)
         return self._blocks[seller_id, buyer_id]
 
     async def profile(self, conn: asyncpg.Connection, seller_id: int) -> store.SellerProfile:
@@ -120,9 +119,12 @@ def check_orderable(listing: ListingRow, buyer_id: int, quantity: object) -> int
 async def check_not_blocked(conn: asyncpg.Connection, listing: ListingRow, buyer_id: int,
                             batch: AcceptBatch | None = None) -> None:
     """OrderError when the maker blocks the buyer, or the buyer the maker: a block refuses orders (as it does
-    follows and likes). A batch's orders of one buyer from one maker read the blocks once."""
-    maker_blocks, buyer_blocks = await batch.blocks(conn, listing.seller_id, buyer_id) if batch else \
-        await safety_repo.blocks_between(conn, listing.seller_id, buyer_id)
+    follows and likes). A batch's orders of one buyer from one maker read the blocks once. A maker this server
+    suspended takes no orders at all."""
+    suspended, maker_blocks, buyer_blocks = await batch.blocks(conn, listing.seller_id, buyer_id) if batch else \
+        await store.order_barriers(conn, listing.seller_id, buyer_id)
+    if suspended:
+        raise OrderError("the maker does not take orders now")
     if maker_blocks:
         raise OrderError("the maker does not take orders from this account")
     if buyer_blocks:

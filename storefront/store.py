@@ -335,6 +335,22 @@ async def order_exists(conn: asyncpg.Connection, offer_uri: str, agreement_id: s
                                offer_uri, agreement_id)
 
 
+async def seller_suspended(conn: asyncpg.Connection, seller_id: int) -> bool:
+    """Whether the maker of a listing is suspended by this server's moderation: its listings are hidden and
+    take no orders."""
+    return await conn.fetchval(f"SELECT {hidden_actor_sql('$1::bigint')}", seller_id)
+
+
+async def order_barriers(conn: asyncpg.Connection, seller_id: int, buyer_id: int) -> tuple[bool, bool, bool]:
+    """(the maker is suspended here, the maker blocks the buyer, the buyer blocks the maker), in one round trip."""
+    row = await conn.fetchrow(
+        f"""SELECT {hidden_actor_sql('$1::bigint')} AS suspended,
+                   EXISTS (SELECT 1 FROM blocks WHERE actor_id = $1 AND target_id = $2) AS forward,
+                   EXISTS (SELECT 1 FROM blocks WHERE actor_id = $2 AND target_id = $1) AS backward""",
+        seller_id, buyer_id)
+    return row["suspended"], row["forward"], row["backward"]
+
+
 async def answered_in_thread(conn: asyncpg.Connection, note_uri: str) -> bool:
     """Whether a direct message already made an order here, or was answered from here (an edit of it orders
     nothing again)."""

@@ -44,8 +44,8 @@ async def listing_get(request: web.Request) -> web.Response:
     async with request.config_dict[POOL].acquire() as conn:
         listing = await store.get_listing(conn, listing_id)
         post = await statuses_repo.get_object_by_uri(conn, listing.uri) if listing and listing.is_local else None
-        if listing is None or post is None:
-            raise HTTPError(404, NOT_FOUND)
+        if listing is None or post is None or await store.seller_suspended(conn, listing.seller_id):
+            raise HTTPError(404, NOT_FOUND)  # a suspended maker's listings are hidden, as its posts are
         if post.deleted_at is not None:
             return activity_response(request, build_tombstone(post.uri, "Note", post.deleted_at), status=410)
         if not wants_activitypub(request):

@@ -11,8 +11,9 @@ import re
 from typing import Any, Iterable
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 
-from ..errors import HTTPError
+from ..errors import NUL_REFUSED, HTTPError, holds_nul
 
 _TRUE = frozenset({"1", "true", "t", "on", "yes"})
 _FALSE = frozenset({"0", "false", "f", "off", "no", ""})
@@ -134,6 +135,8 @@ async def body_params(request: web.Request) -> Params:
     """The body (JSON, urlencoded or multipart) over the query string; 400/415/422 for bodies we can't read."""
     merged = nest(request.query.items())
     merged.update(await _read_body(request))
+    if holds_nul({k: v for k, v in merged.items() if not isinstance(v, FileField)}):
+        raise HTTPError(422, NUL_REFUSED)
     return Params(merged)
 
 

@@ -62,7 +62,7 @@ def _page_number(request: web.Request) -> int | None:
         return None
     if raw == "true":
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= MAX_PAGE:
         raise HTTPError(400, f"page must be a number from 1 to {MAX_PAGE}")
     return int(raw)
 

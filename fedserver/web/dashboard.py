@@ -112,7 +112,7 @@ def _whole(name: str, raw: str, *, required: bool) -> int | None:
         if required:
             raise ProductError(f"{name} is required")
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    if not raw.isdecimal() or len(raw) > 12:  # isdecimal(), not isdigit(): int("²") raises
         raise ProductError(f"{name} must be a whole number")
     return int(raw)
 
@@ -157,10 +157,9 @@ async def product_edit_post(request: web.Request) -> web.Response:
         if form.get("action") == "delete":
             await actions.delete_product(pool, publisher, ref, username=session.username)
         else:
-            changes: dict[str, object] = {
-                "price": _whole("price", str(form.get("price", "")), required=True),
-                "stock": _whole("stock", str(form.get("stock", "")), required=False),
-            }
+            changes: dict[str, object] = {"price": _whole("price", str(form.get("price", "")), required=True)}
+            if "stock" in form:  # an empty field: made to order; no field at all (a script, an old form): unchanged
+                changes["stock"] = _whole("stock", str(form["stock"]), required=False)
             async with pool.acquire() as conn:
                 current = await shop_store.get_listing(conn, int(ref))
             # "Taking orders: yes" resumes a paused listing; a sold-out one becomes active by its new stock.

@@ -39,7 +39,8 @@ def buttons(state: str, party: str, payment_method: str = "krw") -> list[str]:
 
 
 def _quantity(raw: object) -> int | None:
-    return int(raw) if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 6 else None
+    text = raw.strip() if isinstance(raw, str) else ""
+    return int(text) if text.isdecimal() and len(text) <= 6 else None  # isdecimal(): "²" is no quantity
 
 
 @login_required

@@ -55,7 +55,7 @@ class Profile:
 def page_number(request: web.Request) -> int:
     """`?page=N` (1 when absent); 400 for anything but a number from 1 to MAX_PAGE."""
     raw = request.query.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= MAX_PAGE:
         raise HTTPError(400, f"page must be a number from 1 to {MAX_PAGE}")
     return int(raw)
 

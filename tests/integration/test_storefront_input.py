@@ -136,3 +136,17 @@ async def test_cli_huge_or_odd_listing_refs_are_one_line_refusals(shop, cli_env)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         result = await asyncio.to_thread(_cli, cli_env, "order", "accept", ref)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+
+
+async def test_a_nul_character_anywhere_in_a_request_is_a_clear_refusal_and_leaves_no_row(shop):
+    # PostgreSQL stores no U+0000: it used to reach a statement and fail there as a 500.
+    listing = await shop.list()
+    bob = await _token(shop, "bob")
+    for body in ({"listing": str(listing.id), "message": "선물\x00포장"}, {"listing": str(listing.id), "x\x00": "1"}):
+        response = await shop.client.post(f"{API}/orders", json=body, headers=bob)
+        assert response.status == 422 and "NUL" in (await response.json())["error"]
+    form = await shop.client.post(f"{API}/orders", data={"listing": str(listing.id), "message": "a\x00b"}, headers=bob)
+    assert form.status == 422
+    assert (await shop.client.get(f"{API}/products?account_id=1%00", headers=bob)).status == 400
+    assert (await shop.client.get("/@alice%00")).status == 400
+    assert await shop.val("SELECT count(*) FROM orders") == 0
