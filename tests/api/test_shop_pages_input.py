@@ -50,7 +50,7 @@ async def no_500(response, *allowed: int) -> None:
 @pytest.mark.parametrize("quantity", ["²", "¹"])
 async def test_a_superscript_quantity_on_the_order_form_is_refused_with_422_not_500(client, pool, alice, bob, cup,
                                                                                   quantity):
-    """`str.isdigit()` takes "²", and `int("²")` raises: the order form answers 500 instead of its 422 page."""
+    """`str.isdigit()` takes "²", and `int("²")` raises: the order form answered 500 instead of its 422 page."""
     assert (await login(client, "bob")).status == 303
     token = await csrf_of(client, f"/listings/{cup.id}")
     response = await client.post(f"/listings/{cup.id}/order", data={"quantity": quantity, "csrf_token": token},
@@ -60,7 +60,7 @@ async def test_a_superscript_quantity_on_the_order_form_is_refused_with_422_not_
 
 
 async def test_an_order_message_with_a_nul_character_is_refused_or_cleaned_not_a_500(client, pool, alice, bob, cup):
-    """PostgreSQL text cannot hold U+0000: the INSERT of the order fails and the buyer gets a 500."""
+    """PostgreSQL text cannot hold U+0000: the INSERT of the order failed and the buyer got a 500."""
     assert (await login(client, "bob")).status == 303
     token = await csrf_of(client, f"/listings/{cup.id}")
     response = await client.post(f"/listings/{cup.id}/order", data={"quantity": "1", "csrf_token": token,
@@ -72,7 +72,7 @@ async def test_an_order_message_with_a_nul_character_is_refused_or_cleaned_not_a
 @pytest.mark.parametrize("action", ["cancel", "reject"])
 async def test_a_reason_with_a_nul_character_is_refused_or_cleaned_not_a_500(client, pool, settings, alice, bob,
                                                                              action):
-    """The maker's cancel/reject reason goes to the database as typed: a NUL in it is a 500."""
+    """The maker's cancel/reject reason went to the database as typed: a NUL in it was a 500."""
     listing = await actions.create_product(pool, build_publisher(settings), "alice", ProductDraft(
         title="주문 제작 찻잔", price=25_000))  # made to order: the order waits for accept/reject
     await actions.place_order(pool, build_publisher(settings), None, "bob", str(listing.id), 1)
@@ -87,7 +87,7 @@ async def test_a_reason_with_a_nul_character_is_refused_or_cleaned_not_a_500(cli
 
 @pytest.mark.parametrize("field", ["price", "stock", "shipping"])
 async def test_a_superscript_number_in_the_new_product_form_is_a_422_not_a_500(client, pool, alice, field):
-    """The dashboard's `_whole` checks `isdigit()` then calls `int()`: "²" raises ValueError, a 500."""
+    """The dashboard's `_whole` checked `isdigit()` then called `int()`: "²" raised ValueError, a 500."""
     assert (await login(client, "alice")).status == 303
     token = await csrf_of(client, "/dashboard")
     response = await client.post("/dashboard/products", data={"csrf_token": token, "title": "달항아리",
@@ -109,7 +109,7 @@ async def test_a_superscript_number_in_the_product_edit_form_is_a_422_not_a_500(
 
 
 async def test_a_product_description_with_a_nul_character_is_a_422_not_a_500(client, pool, alice):
-    """`check_draft` refuses control characters in the title only; a NUL in the description reaches PostgreSQL."""
+    """`check_draft` refuses control characters in the title only; a NUL in the description reached PostgreSQL."""
     assert (await login(client, "alice")).status == 303
     token = await csrf_of(client, "/dashboard")
     response = await client.post("/dashboard/products", data={"csrf_token": token, "title": "달항아리",
@@ -119,7 +119,7 @@ async def test_a_product_description_with_a_nul_character_is_a_422_not_a_500(cli
 
 
 async def test_a_dashboard_post_with_a_nul_character_is_a_422_not_a_500(client, pool, alice):
-    """The dashboard's post form: a NUL in the text is a 500 from the database."""
+    """The dashboard's post form: a NUL in the text was a 500 from the database."""
     assert (await login(client, "alice")).status == 303
     token = await csrf_of(client, "/dashboard")
     response = await client.post("/dashboard/post", data={"csrf_token": token, "text": "가마\x00일지"},
@@ -129,14 +129,14 @@ async def test_a_dashboard_post_with_a_nul_character_is_a_422_not_a_500(client, 
 
 async def test_a_suspended_makers_listing_is_not_shown_and_takes_no_order_from_the_web(client, pool, alice, bob,
                                                                                       cup):
-    """A suspension hides the account's posts everywhere (README, Moderation), and `shop_items` does hide its
-    listings from the shop tab; but `/listings/{id}` still serves the page with its order form, and the order is
-    placed and accepted automatically, holding stock for a maker the operator suspended."""
+    """A suspension hides the account's posts everywhere (README, Moderation), and `shop_items` hid its listings
+    from the shop tab; but `/listings/{id}` served the page with its order form, and the order was placed and
+    accepted automatically, holding stock for a maker the operator suspended."""
     from fedserver.repo import moderation as moderation_repo
 
     async with pool.acquire() as conn:
         await moderation_repo.set_actor_state(conn, alice.id, suspended=True)
-    assert "청자 찻잔" not in await (await client.get("/@alice/shop")).text()  # holds today
+    assert "청자 찻잔" not in await (await client.get("/@alice/shop")).text()  # hidden from the shop tab
     visitor = await client.get(f"/listings/{cup.id}", headers={"Accept": "text/html"})
     assert (await login(client, "bob")).status == 303
     token = await csrf_of(client)
@@ -149,7 +149,7 @@ async def test_a_suspended_makers_listing_is_not_shown_and_takes_no_order_from_t
 
 
 async def test_a_login_name_with_a_nul_character_is_refused_not_a_500(client, alice):
-    """`check_login_form` passes the name on to the database as typed: a NUL in it is a 500."""
+    """`check_login_form` passes the name on to the database as typed: a NUL in it was a 500."""
     form_page = await (await client.get("/login")).text()
     form = {**hidden_fields(form_page), "username": "alice\x00", "password": PASSWORD}
     response = await client.post("/login", data=form, allow_redirects=False)
@@ -159,15 +159,15 @@ async def test_a_login_name_with_a_nul_character_is_refused_not_a_500(client, al
 @pytest.mark.parametrize("path", ["/@alice/shop?page=²", "/@alice?page=¹", "/@alice/blog?page=³",
                                   "/discover?page=²"])
 async def test_a_superscript_page_number_is_a_400_not_a_500(client, alice, cup, path):
-    """`page_number` checks `isdigit()` then calls `int()`: "²" raises ValueError, a 500 on the shop tab."""
+    """`page_number` checked `isdigit()` then called `int()`: "²" raised ValueError, a 500 on the shop tab."""
     response = await client.get(path, headers={"Accept": "text/html"})
     await no_500(response, 400)
 
 
 async def test_a_product_edit_without_a_stock_field_does_not_make_the_listing_made_to_order(client, pool, alice,
                                                                                            cup):
-    """Judgment call. A `POST /dashboard/products/{id}` that sends only `price` (a script, an older form) reads the
-    missing `stock` as the empty field, "made to order": the count of 3 is dropped without being asked."""
+    """A `POST /dashboard/products/{id}` that sends only `price` (a script, an older form) read the missing `stock`
+    as the empty field, "made to order": the count of 3 was dropped without being asked."""
     assert (await login(client, "alice")).status == 303
     token = await csrf_of(client, "/dashboard")
     response = await client.post(f"/dashboard/products/{cup.id}", data={"csrf_token": token, "price": "26000",
