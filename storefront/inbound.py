@@ -208,9 +208,9 @@ async def on_accept_offers(ctx: InboundContext, items: list[BatchItem]) -> list[
 
 
 async def _accept_offer(ctx: InboundContext, conn: asyncpg.Connection, act: InboundActivity,
-                        known: _Known | None = None) -> Result:
+                        known: _Known | None = None, order: store.OrderRow | None = None) -> Result:
     result = act.raw.get("result")
-    order = await _order_answered(conn, act, known)
+    order = order or await _order_answered(conn, act, known)
     details = _text(result.get("content")) if isinstance(result, dict) else ""
     if order is not None and act.actor == order.seller_uri:
         if other := _other_terms(order, result):
@@ -258,8 +258,9 @@ async def on_reject_offer(ctx: InboundContext, act: InboundActivity) -> Result:
         return await _reject_offer(ctx, conn, act)
 
 
-async def _reject_offer(ctx: InboundContext, conn: asyncpg.Connection, act: InboundActivity) -> Result:
-    order = await _order_answered(conn, act)
+async def _reject_offer(ctx: InboundContext, conn: asyncpg.Connection, act: InboundActivity,
+                        order: store.OrderRow | None = None) -> Result:
+    order = order or await _order_answered(conn, act)
     return await _move(ctx, conn, order, act.actor, "reject", only="seller",
                        reason=_text(act.raw.get("content")) or "reason not given")
 
@@ -267,17 +268,19 @@ async def _reject_offer(ctx: InboundContext, conn: asyncpg.Connection, act: Inbo
 async def on_accept_reference(ctx: InboundContext, act: InboundActivity, then: Handler) -> Result:
     """An Accept that names its object by id, as FEP-0837 has it ("the `id` of the `Offer`"): an order's
     acceptance when that is an Offer of ours (or its `result` our Agreement), else for `then` (a follow)."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        if await _order_answered(conn, act) is not None:
-            return await _accept_offer(ctx, conn, act)
-    return await then(ctx, act)
+    return await _answer_by_reference(ctx, act, then, _accept_offer)
 
 
 async def on_reject_reference(ctx: InboundContext, act: InboundActivity, then: Handler) -> Result:
     """A Reject that names its object by id: an order's refusal when that is an Offer of ours, else for `then`."""
+    return await _answer_by_reference(ctx, act, then, _reject_offer)
+
+
+async def _answer_by_reference(ctx: InboundContext, act: InboundActivity, then: Handler, answer) -> Result:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if await _order_answered(conn, act) is not None:
-            return await _reject_offer(ctx, conn, act)
+        order = await _order_answered(conn, act)
+        if order is not None:
+            return await answer(ctx, conn, act, order=order)
     return await then(ctx, act)
 
 
@@ -361,13 +364,11 @@ async def _direct_order(conn: asyncpg.Connection, ctx: InboundContext, post: Rem
 def agreement_of(body: dict) -> str | None:
     """The order (Agreement id) an order activity is about: activities about different orders run side by side."""
     obj = body.get("object")
-    if not isinstance(obj, dict):  # an Accept naming its Offer by id: its result is the Agreement
-        result = body.get("result")
-        agreement = result if isinstance(result, dict) and result.get("type") == "Agreement" else None
-        return agreement["id"] if agreement and isinstance(agreement.get("id"), str) else None
-    if obj.get("type") == "Document":  # a Receipt names its order in `context`
+    if isinstance(obj, dict) and obj.get("type") == "Document":  # a Receipt names its order in `context`
         return obj["context"] if isinstance(obj.get("context"), str) else None
-    for candidate in (obj, body.get("result"), obj.get("object")):  # Offer/Update, Accept's result, Reject's Offer
+    # Offer/Update, Accept's result, Reject's Offer; an Accept naming its Offer by id has only its result
+    candidates = (obj, body.get("result"), obj.get("object")) if isinstance(obj, dict) else (body.get("result"),)
+    for candidate in candidates:
         if isinstance(candidate, dict) and candidate.get("type") == "Agreement" and isinstance(candidate.get("id"), str):
             return candidate["id"]
     return None

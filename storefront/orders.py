@@ -209,11 +209,8 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
             return None
         raise
     uri = terms.agreement_id or order_url(publisher.settings.base_url)
-    try:
-        if id_host(uri) != id_host(buyer.uri):
-            raise OrderError("the Agreement's id is not on the buyer's server")
-    except BadId:
-        raise OrderError("the Agreement's id is not a URL") from None
+    if (wrong := _agreement_not_the_buyers(uri, buyer)) is not None:
+        raise OrderError(wrong)
     _, total = rules.order_total(listing.price, quantity, listing.shipping_krw, listing.free_shipping_over)
     cost: int | None = None
     if terms.in_tokens:
@@ -235,6 +232,15 @@ async def receive_offer(conn: asyncpg.Connection, publisher: Publisher, buyer: A
     seller = seller or await _actor(conn, listing.seller_uri)
     await messages.notify_local(conn, publisher, seller, messages.new_order_text(order, listing.title), order.uri)
     return await accept_automatically(conn, publisher, order, listing, Parties(buyer, seller), batch)
+
+
+def _agreement_not_the_buyers(agreement_id: str, buyer: Actor) -> str | None:
+    """Why an Agreement id cannot be the buyer's (not a URL, or on another server), or None."""
+    try:
+        same = id_host(agreement_id) == id_host(buyer.uri)
+    except BadId:
+        return "the Agreement's id is not a URL"
+    return None if same else "the Agreement's id is not on the buyer's server"
 
 
 async def receive_direct_order(conn: asyncpg.Connection, publisher: Publisher, buyer: Actor, listing: ListingRow,
@@ -265,12 +271,8 @@ async def refuse_token_offer(conn: asyncpg.Connection, publisher: Publisher, sel
     refused: the order rejected here makes a later spend refused and an earlier one undone (see
     `_check_received_spend`), so the buyer's tokens come back whichever arrives first."""
     if not terms.in_tokens or not terms.agreement_id or not isinstance(terms.quantity, int) \
-            or not 1 <= terms.quantity <= rules.MAX_QUANTITY or terms.total is None:
-        return False
-    try:
-        if id_host(terms.agreement_id) != id_host(buyer.uri):
-            return False
-    except BadId:
+            or not 1 <= terms.quantity <= rules.MAX_QUANTITY or terms.total is None \
+            or _agreement_not_the_buyers(terms.agreement_id, buyer) is not None:
         return False
     order = await _new_order(conn, listing, buyer, terms.quantity, uri=terms.agreement_id, channel="fep",
                              offer_uri=offer["id"], total_tokens=terms.total)

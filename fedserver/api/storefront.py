@@ -27,7 +27,7 @@ from .params import Params, body_params, query_params
 
 READ, WRITE = ("read:storefront",), ("write:storefront",)
 NOT_FOUND = "Record not found"
-_WHOLE = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+_WHOLE = re.compile(actions.LOCAL_ID)  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 _MAX_WHOLE = 10**18
 # A product's fields as POST and PATCH take them; the names the API answers with (`price_krw`, `shipping_krw`)
 # are taken too, and any other field is refused, so that a change is never silently dropped.
