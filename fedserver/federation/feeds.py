@@ -26,9 +26,8 @@ async def posts_stored(conn: asyncpg.Connection, posts: Sequence[tuple[int, Sequ
     """`post_stored` for many new posts, given as (object id, mentioned actor URIs, hashtags), in a few statements."""
     await status_meta.set_mentions_many(conn, [(object_id, list(mentions)) for object_id, mentions, _ in posts])
     await status_meta.set_tags_many(conn, [(object_id, list(tags)) for object_id, _, tags in posts])
-    await home_feed.fan_out_posts(conn, [object_id for object_id, _, _ in posts])
+    await home_feed.fan_out_posts(conn, [object_id for object_id, _, _ in posts])  # and streams them
     await notifications_repo.notify_mentions(conn, *(object_id for object_id, _, _ in posts))
-    await stream_events.publish_posts(conn, [object_id for object_id, _, _ in posts])
 
 
 async def post_fetched(conn: asyncpg.Connection, object_id: int, *, mention_uris: Sequence[str],
@@ -59,8 +58,7 @@ async def likes_stored(conn: asyncpg.Connection, like_uris: list[str]) -> None:
 
 async def announce_stored(conn: asyncpg.Connection, announce_uri: str) -> None:
     """A new boost: into the booster's followers' timelines; the local author of the post is notified."""
-    await home_feed.fan_out_boost(conn, announce_uri)
-    await stream_events.publish_boost(conn, announce_uri)
+    await home_feed.fan_out_boost(conn, announce_uri)  # and streams it
     await notifications_repo.notify_reblog(conn, announce_uri)
 
 

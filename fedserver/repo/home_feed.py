@@ -14,6 +14,7 @@ import asyncpg
 
 from .moderation import hidden_actor_sql
 from .status_views import Entry, Window, unwanted_sql, window_sql
+from .stream_events import home_notice_sql, posts_notice_sql
 
 BACKFILL = 40
 
@@ -47,44 +48,45 @@ _POST_TARGETS = """
     WHERE ot.object_id = o.id AND o.visibility = 'public'""" + _TAG_FOLLOWERS_MAY_SEE
 
 
-async def fan_out_post(conn: asyncpg.Connection, object_id: int) -> int:
-    """Put a new post into the home timelines it belongs to; returns how many."""
-    return await fan_out_posts(conn, [object_id])
-
-
 async def fan_out_posts(conn: asyncpg.Connection, object_ids: list[int]) -> int:
-    """`fan_out_post` for many new posts in one statement; returns how many entries were written."""
-    status = await conn.execute(
-        f"""INSERT INTO home_feed (account_id, entry_id, object_id, author_id)
-            SELECT t.account_id, o.id, o.id, o.actor_id
-            FROM objects o CROSS JOIN LATERAL ({_POST_TARGETS}) t
-            WHERE o.id = ANY($1::bigint[]) AND o.deleted_at IS NULL
-            ON CONFLICT DO NOTHING""",
+    """Put new posts into the home timelines they belong to and stream them (`home` events for the entries
+    written, `public` and `list` ones), in one statement; returns how many entries were written."""
+    return await conn.fetchval(
+        f"""WITH entries AS (
+                INSERT INTO home_feed (account_id, entry_id, object_id, author_id)
+                SELECT t.account_id, o.id, o.id, o.actor_id
+                FROM objects o CROSS JOIN LATERAL ({_POST_TARGETS}) t
+                WHERE o.id = ANY($1::bigint[]) AND o.deleted_at IS NULL
+                ON CONFLICT DO NOTHING
+                RETURNING account_id, entry_id, object_id)
+            SELECT (SELECT count(*) FROM entries), {home_notice_sql('entries')}, {posts_notice_sql('$1::bigint[]')}""",
         object_ids,
     )
-    return int(status.rsplit(" ", 1)[-1])
 
 
 async def fan_out_boost(conn: asyncpg.Connection, announce_uri: str) -> int:
-    """Put a new boost of a stored public or unlisted post into its booster's and followers' timelines."""
-    status = await conn.execute(
-        """INSERT INTO home_feed (account_id, entry_id, object_id, author_id, reblog_by)
-           SELECT t.account_id, an.id, o.id, o.actor_id, an.actor_id
-           FROM announces an
-           JOIN objects o ON o.uri = an.object_uri AND o.deleted_at IS NULL
-                          AND o.visibility IN ('public', 'unlisted')
-           JOIN actors b ON b.id = an.actor_id
-           CROSS JOIN LATERAL (
-               SELECT an.actor_id AS account_id WHERE b.is_local
-               UNION
-               SELECT f.follower_id FROM follows f JOIN actors fa ON fa.id = f.follower_id AND fa.is_local
-               WHERE f.followee_id = an.actor_id AND f.state = 'accepted') t
-           WHERE an.activity_uri = $1
-             AND NOT EXISTS (SELECT 1 FROM home_feed h WHERE h.account_id = t.account_id AND h.object_id = o.id)
-           ON CONFLICT DO NOTHING""",
+    """Put a new boost of a stored public or unlisted post into its booster's and followers' timelines and stream
+    it there, in one statement; returns how many entries were written."""
+    return await conn.fetchval(
+        f"""WITH entries AS (
+                INSERT INTO home_feed (account_id, entry_id, object_id, author_id, reblog_by)
+                SELECT t.account_id, an.id, o.id, o.actor_id, an.actor_id
+                FROM announces an
+                JOIN objects o ON o.uri = an.object_uri AND o.deleted_at IS NULL
+                               AND o.visibility IN ('public', 'unlisted')
+                JOIN actors b ON b.id = an.actor_id
+                CROSS JOIN LATERAL (
+                    SELECT an.actor_id AS account_id WHERE b.is_local
+                    UNION
+                    SELECT f.follower_id FROM follows f JOIN actors fa ON fa.id = f.follower_id AND fa.is_local
+                    WHERE f.followee_id = an.actor_id AND f.state = 'accepted') t
+                WHERE an.activity_uri = $1
+                  AND NOT EXISTS (SELECT 1 FROM home_feed h WHERE h.account_id = t.account_id AND h.object_id = o.id)
+                ON CONFLICT DO NOTHING
+                RETURNING account_id, entry_id, object_id)
+            SELECT (SELECT count(*) FROM entries), {home_notice_sql('entries')}""",
         announce_uri,
     )
-    return int(status.rsplit(" ", 1)[-1])
 
 
 async def backfill(conn: asyncpg.Connection, account_id: int, followee_id: int, limit: int = BACKFILL) -> None:

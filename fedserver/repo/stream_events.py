@@ -22,48 +22,35 @@ CHANNEL = "fedserver_stream"
 _ID_BYTES = 7000  # the account ids of one home event, as JSON: with the rest, under the 8,000-byte limit
 
 
-async def publish_posts(conn: asyncpg.Connection, object_ids: list[int]) -> None:
-    """New posts: one `home` event per post (and per chunk of its home timelines), `public` for public ones."""
-    await conn.execute(
-        f"""WITH holders AS (
-                SELECT h.entry_id, h.object_id, h.account_id,
-                       (row_number() OVER w - 1) / ({_ID_BYTES} / (length((max(h.account_id) OVER w)::text) + 1)) AS chunk
-                FROM home_feed h WHERE h.entry_id = ANY($1::bigint[]) AND h.reblog_by IS NULL
-                WINDOW w AS (PARTITION BY h.entry_id ORDER BY h.account_id
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
-            home AS (
-                SELECT pg_notify('{CHANNEL}', json_build_object(
-                           'k', 'home', 'e', h.entry_id, 'o', h.object_id, 'a', array_agg(h.account_id),
-                           'd', bool_or(o.visibility = 'direct'))::text) AS sent
-                FROM holders h JOIN objects o ON o.id = h.object_id GROUP BY h.entry_id, h.object_id, h.chunk),
-            public AS (
-                SELECT pg_notify('{CHANNEL}', json_build_object('k', 'public', 'o', o.id, 'l', o.is_local)::text) AS sent
-                FROM objects o WHERE o.id = ANY($1::bigint[]) AND o.visibility = 'public' AND o.deleted_at IS NULL),
-            exclusive AS (  -- posts of members of exclusive lists skip the home timeline: their lists are told apart
-                SELECT pg_notify('{CHANNEL}', json_build_object('k', 'list', 'o', o.id, 'l', array_agg(l.id))::text) AS sent
-                FROM objects o JOIN list_accounts m ON m.account_id = o.actor_id
-                     JOIN lists l ON l.id = m.list_id AND l.exclusive
-                WHERE o.id = ANY($1::bigint[]) AND o.visibility <> 'direct' AND o.deleted_at IS NULL GROUP BY o.id)
-            SELECT (SELECT count(sent) FROM home) + (SELECT count(sent) FROM public) + (SELECT count(sent) FROM exclusive)""",
-        object_ids,
-    )
+def home_notice_sql(entries: str) -> str:
+    """A scalar subquery that streams `home` events for the home timeline rows in `entries` (a CTE of rows just
+    written, with `account_id`, `entry_id`, `object_id`): one event per entry and chunk of its accounts. Written
+    into the statement that inserts the rows (`home_feed.fan_out_posts`, `fan_out_boost`), it reads them and, by
+    its key, each entry's post: no round trip, no scan of the home timelines or of the posts."""
+    return f"""(SELECT count(pg_notify('{CHANNEL}', json_build_object(
+                       'k', 'home', 'e', g.entry_id, 'o', g.object_id, 'a', g.ids,
+                       'd', (SELECT o.visibility = 'direct' FROM objects o WHERE o.id = g.object_id))::text))
+               FROM (SELECT c.entry_id, c.object_id, array_agg(c.account_id ORDER BY c.account_id) AS ids
+                     FROM (SELECT e.account_id, e.entry_id, e.object_id,
+                                  (row_number() OVER w - 1)
+                                      / ({_ID_BYTES} / (length((max(e.account_id) OVER w)::text) + 1)) AS chunk
+                           FROM {entries} e
+                           WINDOW w AS (PARTITION BY e.entry_id ORDER BY e.account_id
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS c
+                     GROUP BY c.entry_id, c.object_id, c.chunk) AS g)"""
 
 
-async def publish_boost(conn: asyncpg.Connection, announce_uri: str) -> None:
-    """A new boost: a `home` event for the timelines it was fanned out to."""
-    await conn.execute(
-        f"""WITH holders AS (
-                SELECT h.entry_id, h.object_id, h.account_id,
-                       (row_number() OVER w - 1) / ({_ID_BYTES} / (length((max(h.account_id) OVER w)::text) + 1)) AS chunk
-                FROM announces an JOIN home_feed h ON h.entry_id = an.id AND h.reblog_by = an.actor_id
-                WHERE an.activity_uri = $1
-                WINDOW w AS (ORDER BY h.account_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
-            SELECT count(pg_notify('{CHANNEL}', json_build_object(
-                       'k', 'home', 'e', entry_id, 'o', object_id, 'a', ids, 'd', false)::text))
-            FROM (SELECT entry_id, object_id, array_agg(account_id) AS ids FROM holders
-                  GROUP BY entry_id, object_id, chunk) t""",
-        announce_uri,
-    )
+def posts_notice_sql(object_ids: str) -> str:
+    """A scalar subquery that streams what new posts `object_ids` (an SQL array) mean beyond home timelines:
+    `public` for public ones, `list` for those of members of exclusive lists (which reach no home timeline)."""
+    return f"""((SELECT count(pg_notify('{CHANNEL}', json_build_object('k', 'public', 'o', o.id, 'l', o.is_local)::text))
+                FROM objects o WHERE o.id = ANY({object_ids}) AND o.visibility = 'public' AND o.deleted_at IS NULL)
+              + (SELECT count(pg_notify('{CHANNEL}', json_build_object('k', 'list', 'o', x.id, 'l', x.lists)::text))
+                 FROM (SELECT o.id, array_agg(l.id) AS lists
+                       FROM objects o JOIN list_accounts m ON m.account_id = o.actor_id
+                            JOIN lists l ON l.id = m.list_id AND l.exclusive
+                       WHERE o.id = ANY({object_ids}) AND o.visibility <> 'direct' AND o.deleted_at IS NULL
+                       GROUP BY o.id) AS x))"""
 
 
 def direct_notice_sql(post: str, notice: str) -> str:
