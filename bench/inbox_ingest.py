@@ -164,6 +164,9 @@ async def prepare_database(url: str, public_pem: str, actors: list[str], *, know
                SELECT u, 'Note', $1, true, '<p>local post</p>', 'public' FROM unnest($2::text[]) AS u""",
             reader_id, posts,
         )
+        # A running instance's tables have planner statistics (autovacuum keeps them); a database created a
+        # moment ago has none, and PostgreSQL then plans the posts' lookups by id as scans of the whole table.
+        await conn.execute("ANALYZE")
     finally:
         await conn.close()
     return posts, None
