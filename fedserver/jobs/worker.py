@@ -8,7 +8,8 @@ parallel. A queue may also run batches: consecutive claimed jobs of one ordering
 a batch key go to `run_batch` together (one transaction for all, say), and if that raises, each
 runs alone, so one bad job fails alone. A batch's `prepare_batch` (pure work: parsing, say) runs
 as soon as it is claimed, ahead of its turn, so that a key's next batch is made ready while its
-previous one waits on the database. A job's run never raises into the loop: a crash is
+previous one waits on the database; and a key's next unit starts as soon as a batch's `run_batch`
+has returned (its work committed), while the batch's outcomes are being written. A job's run never raises into the loop: a crash is
 logged and its lease brings it back later. On stop, jobs in flight get `shutdown_timeout`
 seconds; cancelled ones come back when their lease runs out. Nothing is held only in memory.
 """
@@ -201,17 +202,21 @@ class JobWorker:
     def _start(self, unit: list[Job], counted: bool = True) -> None:
         keys = list(dict.fromkeys(self.options.ordering_key(job) for job in unit)) if self.options.ordering_key else []
         before = {self._chains[key] for key in keys if key in self._chains}
-        task = asyncio.create_task(self._after(before, unit))
+        # What the next unit of these keys waits for: this one's effects committed (a batch's, before its outcomes
+        # are recorded), or its end.
+        turn: asyncio.Future = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._after(before, unit, turn))
+        task.add_done_callback(functools.partial(_pass_turn, turn))
         for key in keys:
-            self._chains[key] = task
-            task.add_done_callback(functools.partial(self._unchain, key))
+            self._chains[key] = turn
+            task.add_done_callback(functools.partial(self._unchain, key, turn))
         self.in_flight.add(task)
         size = len(unit) if counted else 0
         self._jobs_in_flight += size
         task.add_done_callback(functools.partial(self._done, size=size))
 
-    def _unchain(self, key: Hashable, task: asyncio.Task) -> None:
-        if self._chains.get(key) is task:
+    def _unchain(self, key: Hashable, turn: asyncio.Future, _task: asyncio.Task) -> None:
+        if self._chains.get(key) is turn:
             del self._chains[key]
 
     def _done(self, task: asyncio.Task, size: int) -> None:
@@ -219,7 +224,7 @@ class JobWorker:
         self._jobs_in_flight -= size
         self.wake.set()
 
-    async def _after(self, before: set[asyncio.Task], unit: list[Job]) -> None:
+    async def _after(self, before: set[asyncio.Future], unit: list[Job], turn: asyncio.Future) -> None:
         prepared: Any = None
         if len(unit) > 1 and self.options.prepare_batch is not None:
             try:
@@ -236,10 +241,16 @@ class JobWorker:
             elif prepared is _ALONE:
                 await self._each_alone(unit)
             else:
-                await self.attempt_batch(unit, prepared)
+                await self.attempt_batch(unit, prepared, turn)
 
-    async def attempt_batch(self, jobs: list[Job], prepared: Any = None) -> None:
-        """Run jobs as one batch and record each outcome; if the batch raises, run each alone."""
+    async def attempt_batch(self, jobs: list[Job], prepared: Any = None, turn: asyncio.Future | None = None) -> None:
+        """Run jobs as one batch and record each outcome; if the batch raises, run each alone.
+
+        Once the batch's effects are committed, `turn` lets the next unit of its keys start while the outcomes
+        are recorded (unless recording them has effects of its own): if recording fails, or the process dies
+        first, the leases bring the jobs back, and what a batch handler does is idempotent (a Create of a post
+        already stored, a Like already kept, an Offer already made into an order are each ignored).
+        """
         run_batch = self.options.run_batch
         assert run_batch is not None
         lease = min(job.lease for job in jobs)
@@ -255,6 +266,8 @@ class JobWorker:
             log.warning("a batch of %d %s jobs failed; each runs alone", len(jobs), self.queue.table, exc_info=True)
             await self._each_alone(jobs)
             return
+        if turn is not None and all(outcome.effects is None for outcome in outcomes):
+            _pass_turn(turn)  # what the batch did is committed; recording its outcomes has no effects to wait for
         try:
             await _through_outages(lease, lambda: asyncio.gather(
                 *(self.record(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True))))
@@ -325,6 +338,11 @@ async def _through_outages(lease: datetime, step: Callable[[], Awaitable[T]]) ->
             if not database_down(exc) or datetime.now(timezone.utc) + timedelta(seconds=2 * OUTAGE_PAUSE) >= lease:
                 raise
         await asyncio.sleep(OUTAGE_PAUSE)
+
+
+def _pass_turn(turn: asyncio.Future, *_args: object) -> None:
+    if not turn.done():
+        turn.set_result(None)
 
 
 def _open(conn: asyncpg.Connection) -> bool:

@@ -421,3 +421,46 @@ async def test_a_batch_whose_preparing_fails_runs_each_job_alone_in_order(pool):
     await task
     assert ran == ids
     assert {r["state"] for r in await pool.fetch("SELECT state FROM inbox_items")} == {"done"}
+
+
+async def test_a_senders_next_batch_starts_once_the_batch_before_is_done_not_once_its_outcomes_are_written(pool):
+    ids = await _batch_items(pool, [("a", "c")] * 8)
+    events: list[str] = []
+    locker = await pool.acquire()
+    held = {"lock": locker.transaction(), "open": False}
+
+    async def release() -> None:
+        if held["open"]:
+            held["open"] = False
+            await held["lock"].commit()
+
+    async def run_batch(batch, _prepared):
+        events.append(f"run {batch[0].id}")
+        if batch[0].id == ids[0]:  # its outcomes cannot be written while another transaction holds its rows
+            await held["lock"].start()
+            held["open"] = True
+            await locker.execute("SELECT 1 FROM inbox_items WHERE id = ANY($1::bigint[]) FOR UPDATE", ids[:4])
+        else:
+            events.append(f"first batch {await pool.fetchval('SELECT state FROM inbox_items WHERE id = $1', ids[0])}")
+            await release()
+        return [Outcome("done") for _ in batch]
+
+    async def all_done() -> bool:
+        states = await pool.fetch("SELECT state FROM inbox_items WHERE id = ANY($1::bigint[])", ids)
+        return {row["state"] for row in states} == {"done"}
+
+    worker = JobWorker(pool, INBOX, lambda job: Outcome("done"), WorkerOptions(
+        concurrency=64, ordering_key=lambda job: job["actor_uri"], batch_key=lambda job: "c",
+        run_batch=run_batch, max_batch=4))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_for(lambda: f"run {ids[4]}" in events, 10, "the second batch to run while the first's outcomes wait")
+        await wait_for(all_done, 10, "every outcome to be written")
+    finally:
+        await release()
+        stop.set()
+        await task
+        await pool.release(locker)
+    # The second batch ran after the first had run, while the first's rows were still not marked done.
+    assert events == [f"run {ids[0]}", f"run {ids[4]}", "first batch queued"]
