@@ -9,9 +9,10 @@ a batch key go to `run_batch` together (one transaction for all, say), and if th
 runs alone, so one bad job fails alone. A batch's `prepare_batch` (pure work: parsing, say) runs
 as soon as it is claimed, ahead of its turn, so that a key's next batch is made ready while its
 previous one waits on the database; and a key's next unit starts as soon as a batch's `run_batch`
-has returned (its work committed), while the batch's outcomes are being written. A job's run never raises into the loop: a crash is
-logged and its lease brings it back later. On stop, jobs in flight get `shutdown_timeout`
-seconds; cancelled ones come back when their lease runs out. Nothing is held only in memory.
+has returned (its work committed), while the batch's outcomes are being written. A job's run
+never raises into the loop: a crash is logged and its lease brings it back later. On stop, jobs
+in flight get `shutdown_timeout` seconds; cancelled ones come back when their lease runs out.
+Nothing is held only in memory.
 """
 
 from __future__ import annotations

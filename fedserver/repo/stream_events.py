@@ -43,7 +43,8 @@ def home_notice_sql(entries: str) -> str:
 def posts_notice_sql(object_ids: str) -> str:
     """A scalar subquery that streams what new posts `object_ids` (an SQL array) mean beyond home timelines:
     `public` for public ones, `list` for those of members of exclusive lists (which reach no home timeline)."""
-    return f"""((SELECT count(pg_notify('{CHANNEL}', json_build_object('k', 'public', 'o', o.id, 'l', o.is_local)::text))
+    return f"""((SELECT count(pg_notify('{CHANNEL}',
+                                     json_build_object('k', 'public', 'o', o.id, 'l', o.is_local)::text))
                 FROM objects o WHERE o.id = ANY({object_ids}) AND o.visibility = 'public' AND o.deleted_at IS NULL)
               + (SELECT count(pg_notify('{CHANNEL}', json_build_object('k', 'list', 'o', x.id, 'l', x.lists)::text))
                  FROM (SELECT o.id, array_agg(l.id) AS lists

@@ -20,7 +20,8 @@ async def _actors(conn: asyncpg.Connection, prefix: str, count: int, *, local: b
     rows = await conn.fetch(
         """INSERT INTO actors (uri, is_local, username, domain, actor_type, inbox_uri, key_id, public_key_pem)
            SELECT 'https://' || $3 || '/users/' || $1 || n, $4, $1 || n, $3, 'Person',
-                  'https://' || $3 || '/users/' || $1 || n || '/inbox', 'https://' || $3 || '/users/' || $1 || n || '#k', 'pem'
+                  'https://' || $3 || '/users/' || $1 || n || '/inbox',
+                  'https://' || $3 || '/users/' || $1 || n || '#k', 'pem'
            FROM generate_series(1, $2) AS n ORDER BY n RETURNING id""",
         prefix, count, host, local)
     return [row["id"] for row in rows]
