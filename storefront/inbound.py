@@ -331,16 +331,18 @@ async def on_post_stored(conn: asyncpg.Connection, ctx: InboundContext, post: Re
         object_id = await status_views.get_object_id(conn, post.id)
         if object_id is not None:
             await store.upsert_remote_listing(conn, object_id, author.id, listing)
-    # A message in an order's own thread (its context that order) is about that order; Mastodon gives every
-    # status its conversation as context, which orders as any direct message does.
-    context = ref(post.raw.get("context"))
-    if post.visibility == "direct" and not (context and await store.get_order_by_uri(conn, context)):
+    if post.visibility == "direct":
         await _direct_order(conn, ctx, post, author)
 
 
 async def _direct_order(conn: asyncpg.Connection, ctx: InboundContext, post: RemotePost, author: Actor) -> None:
     quantity = rules.order_quantity(html_to_text(post.content, max_chars=2000))
     if quantity is None:
+        return  # read before anything is looked up: most direct messages order nothing
+    # A message in an order's own thread (its context that order) is about that order; Mastodon gives every
+    # status its conversation as context, which orders as any direct message does.
+    context = ref(post.raw.get("context"))
+    if context and await store.get_order_by_uri(conn, context):
         return
     for listing_id in _listing_ids(ctx.settings.base_url, post):
         listing = await store.get_listing(conn, listing_id)

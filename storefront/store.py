@@ -14,6 +14,7 @@ import asyncpg
 
 from activities.listing import Listing
 from fedserver.repo.moderation import hidden_actor_sql
+from fedserver.repo.safety import blocks_between_sql
 
 # Seller profiles
 
@@ -344,9 +345,7 @@ async def seller_suspended(conn: asyncpg.Connection, seller_id: int) -> bool:
 async def order_barriers(conn: asyncpg.Connection, seller_id: int, buyer_id: int) -> tuple[bool, bool, bool]:
     """(the maker is suspended here, the maker blocks the buyer, the buyer blocks the maker), in one round trip."""
     row = await conn.fetchrow(
-        f"""SELECT {hidden_actor_sql('$1::bigint')} AS suspended,
-                   EXISTS (SELECT 1 FROM blocks WHERE actor_id = $1 AND target_id = $2) AS forward,
-                   EXISTS (SELECT 1 FROM blocks WHERE actor_id = $2 AND target_id = $1) AS backward""",
+        f"SELECT {hidden_actor_sql('$1::bigint')} AS suspended, {blocks_between_sql('$1', '$2')}",
         seller_id, buyer_id)
     return row["suspended"], row["forward"], row["backward"]
 

@@ -55,11 +55,15 @@ async def take_block(conn: asyncpg.Connection, account_id: int, target_id: int) 
     return row["uri"] if row else None
 
 
+def blocks_between_sql(a: str, b: str) -> str:
+    """Two columns, `forward` (a blocks b) and `backward` (b blocks a), for actor ids `a` and `b` (SQL)."""
+    return f"""EXISTS (SELECT 1 FROM blocks WHERE actor_id = {a} AND target_id = {b}) AS forward,
+               EXISTS (SELECT 1 FROM blocks WHERE actor_id = {b} AND target_id = {a}) AS backward"""
+
+
 async def blocks_between(conn: asyncpg.Connection, a: int, b: int) -> tuple[bool, bool]:
     """(a blocks b, b blocks a), in one round trip."""
-    row = await conn.fetchrow(
-        """SELECT EXISTS (SELECT 1 FROM blocks WHERE actor_id = $1 AND target_id = $2) AS forward,
-                  EXISTS (SELECT 1 FROM blocks WHERE actor_id = $2 AND target_id = $1) AS backward""", a, b)
+    row = await conn.fetchrow(f"SELECT {blocks_between_sql('$1', '$2')}", a, b)
     return row["forward"], row["backward"]
 
 
