@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.support.database import with_database
 from tests.support.instance import Instance, fedserver, free_port, instance_env
 
 pytestmark = pytest.mark.slow
@@ -96,7 +97,7 @@ def test_unreachable_database_gives_one_clear_message(instance, db_url):
         assert "tried 3 times" in result.stderr or "tried 4 times" in result.stderr, result.stderr
         assert time.monotonic() - started < 30
     # A database that answers "no such database" is not waited for: waiting cannot fix it.
-    wrong = {**instance.env, "FEDSERVER_DATABASE__URL": db_url.rsplit("/", 1)[0] + "/no_such_database_here"}
+    wrong = {**instance.env, "FEDSERVER_DATABASE__URL": with_database(db_url, "no_such_database_here")}
     result = fedserver("migrate", env=wrong, timeout=60)
     assert result.returncode == 1
     assert "cannot connect to the database" in result.stderr and "does not answer yet" not in result.stderr
