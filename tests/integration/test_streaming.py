@@ -22,6 +22,7 @@ from tests.api.conftest import alice, auth, bob, mint_token, oauth_app, settings
 from tests.api.inbound import carol, fed_api  # noqa: F401 (fixtures)
 from tests.api.status_support import act, bob_auth, follow, get_json, post  # noqa: F401 (fixtures)
 from tests.support.instance import free_port
+from tests.support.peer import ensure_peer_installed
 
 WAIT = 5.0
 PEER = Path(__file__).resolve().parents[1] / "peer"
@@ -312,9 +313,9 @@ async def test_mastodon_py_stream_user_receives_an_update(db_url, tmp_path, pool
             await asyncio.to_thread(handle.close)
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not (PEER / "node_modules" / "masto").is_dir(),
-                    reason="node or masto.js (npm install --prefix tests/peer) missing")
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
 async def test_masto_js_user_stream_receives_an_update(client, auth, token, alice):
+    await asyncio.to_thread(ensure_peer_installed)  # masto.js is one of the peer's pinned packages
     node = await asyncio.create_subprocess_exec(
         "node", str(PEER / "masto_stream.mjs"), f"ws://127.0.0.1:{client.port}", token, "heard-by-masto-js",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PEER)

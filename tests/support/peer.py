@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -18,14 +19,23 @@ class PeerError(Exception):
 
 
 def ensure_peer_installed() -> None:
-    """`npm ci` the peer's pinned packages once, so the plain test command needs nothing else."""
-    if (PEER_DIR / "node_modules" / "@fedify" / "fedify").is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("the federation tests need Node.js 20+ and npm on PATH")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PEER_DIR, check=True,
-                   timeout=600)
+    """`npm ci` the peer's pinned packages once, so the plain test command needs nothing else.
+
+    The test files run on several xdist workers: the first to get here installs while the others
+    wait on a file lock, so no two `npm ci` run at once in one directory and no worker sees a
+    half-written `node_modules` (the check is made under the lock)."""
+    with (PEER_DIR / ".npm-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if all((PEER_DIR / "node_modules" / name).is_dir() for name in ("@fedify/fedify", "masto")):
+                return
+            npm = shutil.which("npm")
+            if npm is None:
+                raise RuntimeError("the federation tests need Node.js 20+ and npm on PATH")
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PEER_DIR,
+                           check=True, timeout=600)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class FedifyPeer:
