@@ -10,11 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from .config import ConfigError
 
-PROBE_NAME = ".fedserver-write-probe"
+PROBE_PREFIX = ".fedserver-write-probe-"
 
 
 class DataDirError(ConfigError):
@@ -57,17 +58,19 @@ def _first_file_on(path: Path) -> Path | None:
 
 
 def probe_writable(data_dir: Path) -> None:
-    """Create the directory if needed, then write, sync and delete a small file in it; raise DataDirError."""
-    probe = data_dir / PROBE_NAME
+    """Create the directory if needed, then write, sync and delete a small file in it; raise DataDirError.
+
+    The file's name is this probe's own (mkstemp): processes that start together on one directory
+    (`run --role web` beside `run --role worker`) must not delete each other's probe."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=data_dir)
         try:
             os.write(fd, b"fedserver\n")
             os.fsync(fd)
         finally:
             os.close(fd)
-        probe.unlink()
+            os.unlink(probe)
     except OSError as exc:
         raise DataDirError(*failure_parts(data_dir, exc)) from None
 
