@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -167,22 +168,26 @@ async def insert_remote_post(conn: asyncpg.Connection, post: RemotePost, actor_i
 
 
 async def insert_remote_posts(conn: asyncpg.Connection, posts: list[tuple[RemotePost, int]],
-                              terms: Mapping[str, list[str]] | None = None) -> dict[str, int]:
+                              terms: Mapping[str, list[str]] | None = None,
+                              data: Mapping[str, str] | None = None) -> dict[str, int]:
     """Store remote posts (each with its author's id) once each, in order, in one statement; {uri: id} of those new.
 
-    `terms` may give the search terms of posts (by uri) made beforehand (`post_terms`), out of the transaction.
+    `terms` may give the search terms of posts (by uri) made beforehand (`post_terms`), and `data` the JSON text of
+    their `raw`, both out of the transaction: encoding 256 posts' JSON here took 4-6 ms of the event loop in one step.
     """
     unique = list({post.id: (post, author) for post, author in reversed(posts)}.values())[::-1]  # first of repeats
+    encoded = data or {}
     columns = [[getattr(post, name) for post, _ in unique] for name in
-               ("id", "type", "in_reply_to", "content", "name", "summary", "url", "visibility", "raw", "published",
-                "updated")]
+               ("id", "type", "in_reply_to", "content", "name", "summary", "url", "visibility")]
+    columns += [[encoded.get(post.id) or json.dumps(post.raw) for post, _ in unique],
+                [post.published for post, _ in unique], [post.updated for post, _ in unique]]
     rows = await conn.fetch(
         """INSERT INTO objects (uri, object_type, actor_id, is_local, in_reply_to_uri, content, name, summary, url,
                                 visibility, data, published_at, updated_at)
            SELECT u.uri, u.object_type, u.actor_id, false, u.in_reply_to, u.content, u.name, u.summary, u.url,
-                  u.visibility, u.data, coalesce(u.published_at, now()), u.updated_at
+                  u.visibility, u.data::jsonb, coalesce(u.published_at, now()), u.updated_at
            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[], $12::timestamptz[])
+                       $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
                 WITH ORDINALITY AS u(actor_id, uri, object_type, in_reply_to, content, name, summary, url, visibility,
                                      data, published_at, updated_at, n)
            ORDER BY u.n

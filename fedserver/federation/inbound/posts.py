@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import asyncpg
@@ -63,12 +64,13 @@ class PreparedPost:
 
     post: RemotePost
     terms: list[str]
+    data: str  # the post's raw object as JSON text: encoding it in the batch's INSERT was one long step
 
 
 def prepare_create_post(act: InboundActivity) -> PreparedPost:
     """The pure part of a Create of an embedded post, done ahead of its batch's turn."""
     post = parse_post(act.object or {}, shallow=True)  # parse_activity walked the activity, this object with it
-    return PreparedPost(post, post_terms(post.content, post.name, post.summary))
+    return PreparedPost(post, post_terms(post.content, post.name, post.summary), json.dumps(post.raw))
 
 
 async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[Result | Exception]:
@@ -76,7 +78,7 @@ async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[R
     authors = await remote_actors(ctx, list(dict.fromkeys(item.activity.actor for item in items)))
     results: list[Result | Exception] = []
     parsed: list[tuple[RemotePost, int | None, Actor] | None] = []
-    terms: dict[str, list[str]] = {}
+    ready: dict[str, PreparedPost] = {}
     async for item in in_turns(items):
         author = authors[item.activity.actor]
         try:
@@ -87,7 +89,7 @@ async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[R
             if isinstance(item.prepared, PreparedPost):
                 post = item.prepared.post
                 post = replace(post, visibility=visibility_of(post.raw, author.followers_uri))
-                terms[post.id] = item.prepared.terms
+                ready[post.id] = item.prepared
             else:
                 post = parse_post(item.activity.object or {}, followers_uri=author.followers_uri)
             parsed.append((post, item.recipient_id, author))
@@ -95,13 +97,15 @@ async def on_create_posts(ctx: InboundContext, items: list[BatchItem]) -> list[R
         except (ParseError, ValueError) as exc:
             parsed.append(None)
             results.append(exc)
-    stored = await _store_posts(ctx, [p for p in parsed if p is not None], terms)
+    stored = await _store_posts(ctx, [p for p in parsed if p is not None], ready)
     return [stored.pop(0) if p is not None else r for p, r in zip(parsed, results, strict=True)]
 
 
 async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | None, Actor]],
-                       terms: dict[str, list[str]] | None = None) -> list[Result]:
-    """Keep those new posts (each with the inbox it came to and its sender) that concern someone here, in order."""
+                       ready: dict[str, PreparedPost] | None = None) -> list[Result]:
+    """Keep those new posts (each with the inbox it came to and its sender) that concern someone here, in order.
+
+    `ready`: what was prepared ahead of the transaction for some of the posts (by id)."""
     results: list[Result] = [ignored("the post is not the actor's own")
                              if post.attributed_to != author.uri or not same_origin(post.id, author.uri) else DONE
                              for post, _, author in posts]
@@ -121,7 +125,10 @@ async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | 
                 results[i] = ignored("nobody here follows or is addressed")
             else:
                 kept.append((post, author))
-        stored = await repo.insert_remote_posts(conn, [(post, author.id) for post, author in kept], terms) if kept else {}
+        stored = await repo.insert_remote_posts(
+            conn, [(post, author.id) for post, author in kept],
+            terms={uri: p.terms for uri, p in (ready or {}).items()}, data={uri: p.data for uri, p in (ready or {}).items()},
+        ) if kept else {}
         new = [(stored.pop(post.id), post, author) for post, author in kept if post.id in stored]  # repeats once
         if new:
             await feeds.posts_stored(conn, [(object_id, post.mentions, tag_hashtags(post.raw.get("tag")))
