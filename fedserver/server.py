@@ -7,7 +7,7 @@ import errno
 import gc
 import logging
 import signal
-from typing import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -15,6 +15,7 @@ from rewards.keys import ensure_reward_keys
 from rewards.workers import REWARDS_WORKERS
 from storefront.workers import STOREFRONT_WORKERS
 
+from . import turns
 from .accounts import ensure_instance_actor
 from .api.scheduled_worker import run_scheduled_worker
 from .app import AccessLogger, build_dispatcher, build_publisher, create_app
@@ -54,9 +55,27 @@ WORKERS: list[tuple[str, Worker]] = [
 ]
 
 
-async def _start_web(runtime: Runtime, http: HttpClient) -> web.AppRunner:
+UNCOUNTED = ("/api/v1/streaming",)  # requests that stay open as long as the client listens
+
+
+@web.middleware
+async def web_first(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                    ) -> web.StreamResponse:
+    """Count a request in flight while it is handled, so the workers of this process make way (`turns`)."""
+    if request.path.startswith(UNCOUNTED):
+        return await handler(request)
+    turns.request_started()
+    try:
+        return await handler(request)
+    finally:
+        turns.request_finished()
+
+
+async def _start_web(runtime: Runtime, http: HttpClient, *, with_workers: bool = False) -> web.AppRunner:
     settings = runtime.settings
     app = create_app(settings, runtime.pool, http=http, publisher=runtime.publisher, moderation=runtime.moderation)
+    if with_workers:  # the web and the workers share this process's one core: requests go first
+        app.middlewares.insert(0, web_first)
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
@@ -203,7 +222,7 @@ async def run(settings: Settings, role: str = "all", *, ready: Callable[[str], N
                      for name, worker in WORKERS]
             log.info("workers started", extra={"workers": [name for name, _ in WORKERS]})
         if role in ("all", "web"):
-            runner = await _start_web(runtime, web_http)
+            runner = await _start_web(runtime, web_http, with_workers=role == "all")
             where = _listening_on(runner)
             log.info("listening", extra={"address": where, "public": settings.base_url, "role": role})
             if ready:

@@ -34,6 +34,7 @@ from ..db import DATABASE_DOWN, database_down
 from ..repo import jobs as store
 from ..repo.jobs import Job, Queue, Settled
 from ..repo.session_state import keeps_session_state
+from ..turns import worker_turn
 from .batcher import Batcher
 from .schedule import Outcome, settle
 
@@ -236,6 +237,7 @@ class JobWorker:
                 prepared = _ALONE
         if before:
             await asyncio.wait(before)  # the earlier units of the same keys first, whatever came of them
+        await worker_turn()  # requests in flight in this process first (briefly)
         async with self._running:
             if len(unit) == 1:
                 await self.attempt(unit[0])
