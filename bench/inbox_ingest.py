@@ -208,7 +208,8 @@ class QueuedRows:
         self.conn = self.loop.run_until_complete(asyncpg.connect(url))
 
     def __call__(self) -> int:
-        return self.loop.run_until_complete(self.conn.fetchval("SELECT count(*) FROM inbox_items WHERE state = 'queued'"))
+        count = self.conn.fetchval("SELECT count(*) FROM inbox_items WHERE state = 'queued'")
+        return self.loop.run_until_complete(count)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())

@@ -8,10 +8,11 @@ work at most.
 Where the web and the workers share one process (`fedserver run`, the default roles), handing the
 loop back is not enough: a request makes about ten round trips to PostgreSQL, and after each it
 waits behind every worker step that became ready meanwhile. So the web goes first: the server
-counts the requests in flight (`request_started`, `request_finished`), and while there are any, a worker's turn (`worker_turn`, taken by
-`in_turns` and before each job) waits until they are answered, but never longer than `PAUSE`,
-so the workers keep a share of the CPU under any load. Elsewhere (a worker-only process, the
-tests' in-process apps) nothing is counted and a turn is one pass of the loop.
+counts the requests in flight (`request_started`, `request_finished`), and while there are any,
+a worker's turn (`worker_turn`, taken by `in_turns` and before each job) waits until they are
+answered, but never longer than `PAUSE`, so the workers keep a share of the CPU under any load.
+Elsewhere (a worker-only process, the tests' in-process apps) nothing is counted and a turn is
+one pass of the loop.
 """
 
 from __future__ import annotations

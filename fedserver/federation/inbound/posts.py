@@ -112,6 +112,8 @@ async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | 
     candidates = [(i, *posts[i]) for i in range(len(posts)) if results[i] is DONE]
     if not candidates:
         return results
+    terms = {uri: prepared.terms for uri, prepared in (ready or {}).items()}
+    data = {uri: prepared.data for uri, prepared in (ready or {}).items()}
     async with ctx.pool.acquire() as conn, conn.transaction():
         deleted = await repo.tombstoned_among(conn, [(post.id, author.uri) for _, post, _, author in candidates])
         followed = await repo.with_local_followers(conn, list({author.id for *_, author in candidates}))
@@ -125,10 +127,8 @@ async def _store_posts(ctx: InboundContext, posts: list[tuple[RemotePost, int | 
                 results[i] = ignored("nobody here follows or is addressed")
             else:
                 kept.append((post, author))
-        stored = await repo.insert_remote_posts(
-            conn, [(post, author.id) for post, author in kept],
-            terms={uri: p.terms for uri, p in (ready or {}).items()}, data={uri: p.data for uri, p in (ready or {}).items()},
-        ) if kept else {}
+        stored = await repo.insert_remote_posts(conn, [(post, author.id) for post, author in kept], terms,
+                                                data) if kept else {}
         new = [(stored.pop(post.id), post, author) for post, author in kept if post.id in stored]  # repeats once
         if new:
             await feeds.posts_stored(conn, [(object_id, post.mentions, tag_hashtags(post.raw.get("tag")))
