@@ -34,8 +34,8 @@ log = logging.getLogger("fedserver.federation.processing")
 
 CONCURRENCY = 512  # activities claimed and in hand at once (a batch of a sender's run counts its size)
 MAX_BATCH = 256  # bench/inbox_ingest.py, alternating runs: 128 drained 2,133-2,254/s, 256 2,504-3,265/s, and the
-# timeline p99 was no worse; a batch's longest step without a turn for requests (encoding the INSERT of its posts)
-# takes 4-6 ms of CPU, up to 13 ms under load
+# timeline p99 was no worse; a batch's posts are JSON-encoded while it is prepared (in turns), so its longest step
+# without a turn for requests is now at most about 8 ms under load (it was 13 ms when its INSERT encoded them)
 PARALLEL = 4  # jobs or batches running at once: the web keeps its share of the pool and of the CPU
 POLL_SECONDS = 2.0
 CLAIM_INTERVAL = 0.05  # a burst's activities are claimed (and batched) together, not one claim each; after a
