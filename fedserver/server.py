@@ -27,6 +27,7 @@ from .federation.delivery import run_delivery_worker
 from .federation.keys import instance_signer
 from .federation.processing import run_inbox_worker
 from .jobs.janitor import run_janitor
+from .jobs.planner_stats import run_planner_stats
 from .moderation import Moderation
 from .net.http import HttpClient
 from .repo.deliveries import DELIVERIES, prune_bodies
@@ -44,11 +45,17 @@ async def run_jobs_janitor(runtime: Runtime, stop: asyncio.Event) -> None:
     await run_janitor(runtime.pool, [INBOX, DELIVERIES], [prune_bodies, delete_expired_mutes], retention, stop)
 
 
+async def run_planner_stats_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Keep the planner's row counts up with tables a burst has outgrown (`jobs/planner_stats.py`)."""
+    await run_planner_stats(runtime.pool, stop)
+
+
 # Background workers of `run --role all|worker`: each runs until the stop event is set.
 WORKERS: list[tuple[str, Worker]] = [
     ("inbox", run_inbox_worker),
     ("delivery", run_delivery_worker),
     ("jobs-janitor", run_jobs_janitor),
+    ("planner-stats", run_planner_stats_worker),
     ("scheduled-statuses", run_scheduled_worker),
     *REWARDS_WORKERS,
     *STOREFRONT_WORKERS,
