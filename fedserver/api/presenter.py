@@ -1,7 +1,8 @@
 """Turn list entries (posts and boosts) and notifications into API entities, a page at a time.
 
-Every page costs a fixed number of queries however long it is: the posts with counts and the
-viewer's flags, the boosts, mentions, hashtags, media, then the accounts with their counts.
+Every page costs a fixed number of queries however long it is: the boosts (if any), the posts
+with their counts, the viewer's flags, mentions, hashtags and media (one statement), then the
+accounts with their counts (one statement).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import asyncpg
 
 from ..config import Settings
 from ..errors import HTTPError
+from ..media.entity import post_media
 from ..repo import api_accounts, status_views
-from ..repo.media import media_for_objects
 from ..repo.notifications import NotificationRow
 from ..repo.status_views import Entry, StatusRow
 from . import entities
@@ -21,31 +22,27 @@ from . import status_entities as se
 
 
 async def _accounts(conn: asyncpg.Connection, settings: Settings, actor_ids: Iterable[int]) -> dict[int, dict]:
-    wanted = list(dict.fromkeys(actor_ids))
-    actors = await status_views.get_actors(conn, wanted)
-    stats = await api_accounts.get_account_stats(conn, list(actors))
-    return {i: entities.account(a, stats[i], settings) for i, a in actors.items()}
+    found = await api_accounts.get_actors_with_stats(conn, list(dict.fromkeys(actor_ids)))
+    return {i: entities.account(actor, stats, settings) for i, (actor, stats) in found.items()}
 
 
 async def _posts(conn: asyncpg.Connection, settings: Settings, object_ids: list[int], viewer_id: int | None,
                  accounts: dict[int, dict]) -> tuple[dict[int, dict], dict[int, StatusRow]]:
     """Status entities of posts, keyed by object id (with the rows, for callers that need the source)."""
-    rows = await status_views.get_status_rows(conn, object_ids, viewer_id)
-    ids = list(rows)
-    mentions = await status_views.get_mentions(conn, ids)
-    tags = await status_views.get_tags(conn, ids)
-    media = await media_for_objects(conn, ids)
-    missing = [r.actor_id for r in rows.values() if r.actor_id not in accounts]
-    accounts.update(await _accounts(conn, settings, missing))
+    details = await status_views.get_status_details(conn, object_ids, viewer_id)
+    missing = [d.row.actor_id for d in details.values() if d.row.actor_id not in accounts]
+    if missing:
+        accounts.update(await _accounts(conn, settings, missing))
     out = {}
-    for object_id, row in rows.items():
+    for object_id, post in details.items():
+        row = post.row
         if row.actor_id not in accounts:
             continue
         out[object_id] = se.status(
-            row, account=accounts[row.actor_id], mentions=[se.mention(m) for m in mentions.get(object_id, [])],
-            tags=[se.tag(t, settings.base_url) for t in tags.get(object_id, [])], media=media.get(object_id, []),
-            signed_in=viewer_id is not None)
-    return out, rows
+            row, account=accounts[row.actor_id], mentions=[se.mention(m) for m in post.mentions],
+            tags=[se.tag(t, settings.base_url) for t in post.tags],
+            media=post_media(row.is_local, row.data, post.uploads), signed_in=viewer_id is not None)
+    return out, {object_id: post.row for object_id, post in details.items()}
 
 
 async def present_entries(conn: asyncpg.Connection, settings: Settings, entries: list[Entry],

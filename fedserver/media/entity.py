@@ -120,6 +120,13 @@ def remote_attachment(item: object) -> dict | None:
     }
 
 
+def post_media(is_local: bool, document: dict, uploads: list[StoredMedia]) -> list[dict]:
+    """A post's MediaAttachments: a remote post's own attachments, else the uploads attached to it."""
+    if not is_local and isinstance(document, dict) and "attachment" in document:
+        return remote_attachments(document)
+    return [media_attachment(upload) for upload in uploads]
+
+
 def remote_attachments(document: dict) -> list[dict]:
     """The MediaAttachments of a stored remote post document."""
     items = document.get("attachment")

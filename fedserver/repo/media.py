@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from ..media.entity import MAX_MEDIA, StoredMedia, attachment_documents, media_attachment, remote_attachments
+from ..media.entity import MAX_MEDIA, StoredMedia, attachment_documents, media_attachment
 
-__all__ = ["MediaError", "attach_media", "attachment_documents", "media_for_objects", "insert_media",
+__all__ = ["MediaError", "attach_media", "attachment_documents", "insert_media",
            "get_own_unattached_media", "update_media", "StoredMedia"]
 
 _COLUMNS = ", ".join(StoredMedia.__dataclass_fields__)
@@ -98,25 +98,3 @@ def _check_attachable(rows: dict[int, asyncpg.Record], account_id: int, media_id
     attached = [i for i in media_ids if rows[i]["object_id"] is not None]
     if attached:
         raise MediaError(f"media {', '.join(map(str, attached))} is already attached to a status")
-
-
-async def media_for_objects(conn: asyncpg.Connection, object_ids: list[int]) -> dict[int, list[dict]]:
-    """MediaAttachment entities of each post (local uploads, or a remote post's own attachments)."""
-    out: dict[int, list[dict]] = {object_id: [] for object_id in object_ids}
-    if not object_ids:
-        return out
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM media_attachments WHERE object_id = ANY($1::bigint[])
-            ORDER BY object_id, position""",
-        object_ids,
-    )
-    for row in rows:
-        out[row["object_id"]].append(media_attachment(StoredMedia(**dict(row))))
-    remote = await conn.fetch(
-        """SELECT id, data FROM objects
-           WHERE id = ANY($1::bigint[]) AND NOT is_local AND data ? 'attachment'""",
-        object_ids,
-    )
-    for row in remote:
-        out[row["id"]] = remote_attachments(row["data"])
-    return out

@@ -1,7 +1,7 @@
 """SQL that reads posts the way the client API shows them: who may see what, and everything a Status needs.
 
 A status id is `objects.id` for a post and `announces.id` for a boost (one sequence, see
-migration 0005). Lists return `Entry` rows; `get_status_rows` and friends then load the
+migration 0005). Lists return `Entry` rows; `get_status_details` and friends then load the
 details of a whole page in a handful of queries.
 """
 
@@ -14,6 +14,7 @@ import asyncpg
 
 from activities.actor import Actor
 
+from ..media.entity import StoredMedia
 from .actors import _ACTOR_COLUMNS, _actor  # the one row-to-Actor mapping
 from .moderation import hidden_actor_sql
 
@@ -111,30 +112,31 @@ class StatusRow:
     app_website: str | None
 
 
+_STATUS_COLUMNS = """o.id, o.uri, o.url, o.object_type, o.actor_id, o.is_local, o.content, o.name, o.summary,
+    o.visibility, o.data, o.published_at, o.updated_at,
+    p.id AS in_reply_to_id, p.actor_id AS in_reply_to_account_id,
+    (SELECT count(*) FROM objects r WHERE r.in_reply_to_uri = o.uri AND r.deleted_at IS NULL) AS replies_count,
+    (SELECT count(*) FROM announces x WHERE x.object_uri = o.uri) AS reblogs_count,
+    (SELECT count(*) FROM likes x WHERE x.object_uri = o.uri) AS favourites_count,
+    EXISTS (SELECT 1 FROM likes x WHERE x.actor_id = $2 AND x.object_uri = o.uri) AS favourited,
+    EXISTS (SELECT 1 FROM announces x WHERE x.actor_id = $2 AND x.object_uri = o.uri) AS reblogged,
+    EXISTS (SELECT 1 FROM bookmarks x WHERE x.account_id = $2 AND x.object_id = o.id) AS bookmarked,
+    EXISTS (SELECT 1 FROM pins x WHERE x.account_id = $2 AND x.object_id = o.id) AS pinned,
+    s.text AS source_text, s.spoiler_text AS source_spoiler,
+    ap.name AS app_name, ap.website AS app_website"""
+
+# The posts among $1 (a bigint[]) for viewer $2.
+_STATUS_FROM = """FROM objects o
+    LEFT JOIN objects p ON p.uri = o.in_reply_to_uri
+    LEFT JOIN status_sources s ON s.object_id = o.id
+    LEFT JOIN oauth_apps ap ON ap.id = s.app_id
+    WHERE o.id = ANY($1::bigint[]) AND o.actor_id IS NOT NULL"""
+
+
 async def get_status_rows(conn: asyncpg.Connection, object_ids: list[int],
                           viewer_id: int | None) -> dict[int, StatusRow]:
     """The posts among `object_ids` (visibility not checked here), keyed by id."""
-    rows = await conn.fetch(
-        """SELECT o.id, o.uri, o.url, o.object_type, o.actor_id, o.is_local, o.content, o.name, o.summary,
-                  o.visibility, o.data, o.published_at, o.updated_at,
-                  p.id AS in_reply_to_id, p.actor_id AS in_reply_to_account_id,
-                  (SELECT count(*) FROM objects r WHERE r.in_reply_to_uri = o.uri AND r.deleted_at IS NULL)
-                      AS replies_count,
-                  (SELECT count(*) FROM announces x WHERE x.object_uri = o.uri) AS reblogs_count,
-                  (SELECT count(*) FROM likes x WHERE x.object_uri = o.uri) AS favourites_count,
-                  EXISTS (SELECT 1 FROM likes x WHERE x.actor_id = $2 AND x.object_uri = o.uri) AS favourited,
-                  EXISTS (SELECT 1 FROM announces x WHERE x.actor_id = $2 AND x.object_uri = o.uri) AS reblogged,
-                  EXISTS (SELECT 1 FROM bookmarks x WHERE x.account_id = $2 AND x.object_id = o.id) AS bookmarked,
-                  EXISTS (SELECT 1 FROM pins x WHERE x.account_id = $2 AND x.object_id = o.id) AS pinned,
-                  s.text AS source_text, s.spoiler_text AS source_spoiler,
-                  ap.name AS app_name, ap.website AS app_website
-           FROM objects o
-           LEFT JOIN objects p ON p.uri = o.in_reply_to_uri
-           LEFT JOIN status_sources s ON s.object_id = o.id
-           LEFT JOIN oauth_apps ap ON ap.id = s.app_id
-           WHERE o.id = ANY($1::bigint[]) AND o.actor_id IS NOT NULL""",
-        object_ids, viewer_id,
-    )
+    rows = await conn.fetch(f"SELECT {_STATUS_COLUMNS} {_STATUS_FROM}", object_ids, viewer_id)
     return {row["id"]: StatusRow(**dict(row)) for row in rows}
 
 
@@ -171,17 +173,41 @@ class MentionRow:
     url: str | None
 
 
-async def get_mentions(conn: asyncpg.Connection, object_ids: list[int]) -> dict[int, list[MentionRow]]:
-    """Mentioned actors of each post."""
+@dataclass(frozen=True)
+class StatusDetails:
+    """A post with what its Status shows beside the row: mentioned actors, hashtags and uploaded media."""
+
+    row: StatusRow
+    mentions: list[MentionRow]
+    tags: list[str]
+    uploads: list[StoredMedia]
+
+
+_UPLOAD_COLUMNS = ", ".join(f"ma.{name}" for name in StoredMedia.__dataclass_fields__)
+
+
+async def get_status_details(conn: asyncpg.Connection, object_ids: list[int],
+                             viewer_id: int | None) -> dict[int, StatusDetails]:
+    """`get_status_rows` with each post's mentions (by actor id), hashtags (by name) and uploads (by
+    position), in one statement: a page of a timeline is one round trip to PostgreSQL, not four."""
     rows = await conn.fetch(
-        """SELECT m.object_id, a.id AS actor_id, a.username, a.domain, a.is_local, a.uri, a.url
-           FROM status_mentions m JOIN actors a ON a.id = m.actor_id
-           WHERE m.object_id = ANY($1::bigint[]) ORDER BY m.object_id, a.id""",
-        object_ids,
+        f"""SELECT {_STATUS_COLUMNS},
+                   ARRAY(SELECT ROW(a.id, a.username, a.domain, a.is_local, a.uri, a.url)
+                         FROM status_mentions m JOIN actors a ON a.id = m.actor_id
+                         WHERE m.object_id = o.id ORDER BY a.id) AS mentioned,
+                   ARRAY(SELECT t.name FROM object_tags ot JOIN tags t ON t.id = ot.tag_id
+                         WHERE ot.object_id = o.id ORDER BY t.name) AS tag_names,
+                   ARRAY(SELECT ROW({_UPLOAD_COLUMNS}) FROM media_attachments ma
+                         WHERE ma.object_id = o.id ORDER BY ma.position) AS uploads
+            {_STATUS_FROM}""",
+        object_ids, viewer_id,
     )
-    found: dict[int, list[MentionRow]] = {}
+    found = {}
     for row in rows:
-        found.setdefault(row["object_id"], []).append(MentionRow(**dict(row)))
+        status = StatusRow(**{name: row[name] for name in StatusRow.__dataclass_fields__})
+        found[status.id] = StatusDetails(
+            status, [MentionRow(status.id, *mentioned) for mentioned in row["mentioned"]], list(row["tag_names"]),
+            [StoredMedia(*upload) for upload in row["uploads"]])
     return found
 
 

@@ -16,7 +16,9 @@ import pytest
 from PIL import ExifTags, Image
 
 from fedserver.config import MediaSettings
+from fedserver.media.entity import post_media
 from fedserver.repo import media as media_repo
+from fedserver.repo import status_views
 from tests.api.conftest import mint_token
 from tests.api.schemas import MEDIA_ATTACHMENT, UPLOADED_MEDIA, check
 
@@ -280,8 +282,15 @@ async def test_image_processing_runs_off_the_event_loop_thread(client, auth, mon
     assert seen == [False]
 
 
+async def media_of(conn, object_ids: list[int]) -> dict[int, list[dict]]:
+    """Each post's MediaAttachments as a page of statuses shows them."""
+    details = await status_views.get_status_details(conn, object_ids, None)
+    return {i: post_media(d.row.is_local, d.row.data, d.uploads) for i, d in details.items()}
+
+
 async def test_attach_media_contract(client, auth, pool, alice, bob, oauth_app):
-    """attach_media / media_for_objects / attachment_documents, as the statuses code uses them."""
+    """attach_media / a page's media (get_status_details, post_media) / attachment_documents, as the statuses
+    code uses them."""
     ids = [int((await (await upload(client, auth, image_bytes(size=(30 + i, 20)), description=f"d{i}")).json())["id"])
            for i in range(3)]
     bobs = {"Authorization": f"Bearer {await mint_token(pool, oauth_app, bob.id)}"}
@@ -308,7 +317,7 @@ async def test_attach_media_contract(client, auth, pool, alice, bob, oauth_app):
         with pytest.raises(media_repo.MediaError, match="already attached"):
             await media_repo.attach_media(conn, alice.id, [ids[0]], other)
 
-        by_object = await media_repo.media_for_objects(conn, [post, other])
+        by_object = await media_of(conn, [post, other])
         assert [m["id"] for m in by_object[post]] == [str(ids[2]), str(ids[0])] and by_object[other] == []
     assert (await client.get(f"/api/v1/media/{ids[0]}", headers=auth)).status == 404  # attached: hidden, as Mastodon
 
@@ -319,7 +328,7 @@ async def test_attach_media_contract(client, auth, pool, alice, bob, oauth_app):
     assert (document["width"], document["height"]) == (32, 20)
 
 
-async def test_media_for_objects_shows_a_remote_posts_own_attachments(pool, alice):
+async def test_a_pages_media_shows_a_remote_posts_own_attachments(pool, alice):
     async with pool.acquire() as conn:
         remote = await conn.fetchval(
             """INSERT INTO actors (uri, is_local, username, domain, actor_type, inbox_uri, key_id, public_key_pem)
@@ -336,7 +345,7 @@ async def test_media_for_objects_shows_a_remote_posts_own_attachments(pool, alic
         post = await conn.fetchval(
             """INSERT INTO objects (uri, object_type, actor_id, is_local, data)
                VALUES ('https://far.example/notes/1', 'Note', $1, false, $2) RETURNING id""", remote, data)
-        [image, video] = (await media_repo.media_for_objects(conn, [post]))[post]
+        [image, video] = (await media_of(conn, [post]))[post]
     check(image, MEDIA_ATTACHMENT)
     check(image["meta"], {"original": UPLOADED_MEDIA["meta"]["original"], "focus": {"x": float, "y": float}})
     assert image["remote_url"] == image["url"] == "https://far.example/files/a.jpg"
