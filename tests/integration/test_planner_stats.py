@@ -3,6 +3,10 @@ one that changed a little is left to autovacuum."""
 
 from __future__ import annotations
 
+import uuid
+
+import asyncpg
+
 from fedserver.jobs.planner_stats import refresh_outgrown
 from tests.support.receivers import wait_for
 
@@ -56,3 +60,29 @@ async def test_a_table_that_changed_by_less_than_half_is_left_to_autovacuum(pool
     assert "objects" not in await refresh_outgrown(pool)
     assert (await pool.fetchrow(ANALYZED, "objects"))["n_mod_since_analyze"] >= 1500
     assert "objects" in await refresh_outgrown(pool, share=0.1)  # a smaller share takes it
+
+
+async def test_only_tables_this_role_may_analyze_are_named(db_url, pool):
+    """PostgreSQL would only warn and skip another role's table, every 5 s, for as long as it stays changed."""
+    role = f"fedserver_plain_{uuid.uuid4().hex[:8]}"
+    async with pool.acquire() as admin:
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        await admin.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+        plain = await asyncpg.create_pool(db_url, user=role, min_size=1, max_size=1)
+        try:
+            await plain.execute("CREATE TABLE own_rows (n int)")
+            await admin.execute("CREATE TABLE strange_rows (n int)")  # the superuser's, as the migrated tables
+            for table, conn in (("own_rows", plain), ("strange_rows", admin)):
+                await conn.execute(f"INSERT INTO {table} SELECT generate_series(1, 3000)")
+                await conn.execute("SELECT pg_stat_force_next_flush()")
+            await wait_for(lambda: admin.fetchval("SELECT count(*) = 2 FROM pg_stat_user_tables WHERE relname IN "
+                                                  "('own_rows', 'strange_rows') AND n_mod_since_analyze >= 3000"),
+                           10, "the rows in the statistics")
+
+            assert await refresh_outgrown(plain) == ["own_rows"]  # not strange_rows, nor any migrated table
+            assert "strange_rows" in await refresh_outgrown(pool)  # the owner (here a superuser) takes it
+        finally:
+            await plain.close()
+            await admin.execute("DROP TABLE IF EXISTS own_rows, strange_rows")
+            await admin.execute(f"REVOKE ALL ON SCHEMA public FROM {role}")
+            await admin.execute(f"DROP ROLE {role}")
