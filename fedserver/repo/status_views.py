@@ -189,7 +189,8 @@ _UPLOAD_COLUMNS = ", ".join(f"ma.{name}" for name in StoredMedia.__dataclass_fie
 async def get_status_details(conn: asyncpg.Connection, object_ids: list[int],
                              viewer_id: int | None) -> dict[int, StatusDetails]:
     """`get_status_rows` with each post's mentions (by actor id), hashtags (by name) and uploads (by
-    position), in one statement: a page of a timeline is one round trip to PostgreSQL, not four."""
+    position), in one statement: a page's posts are one round trip to PostgreSQL, not five (rows,
+    mentions, hashtags, uploads, remote attachments)."""
     rows = await conn.fetch(
         f"""SELECT {_STATUS_COLUMNS},
                    ARRAY(SELECT ROW(a.id, a.username, a.domain, a.is_local, a.uri, a.url)

@@ -1,5 +1,5 @@
 """The planner-stats worker on real PostgreSQL: a table a burst has outgrown is analyzed at once,
-one that changed a little is left to autovacuum."""
+one that changed a little is left to autovacuum, and one this role may not analyze is not named."""
 
 from __future__ import annotations
 
